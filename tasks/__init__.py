@@ -1,0 +1,1 @@
+"""Named presets (TOML), installed as ``decisionnets.presets``."""
