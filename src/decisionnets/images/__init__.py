@@ -1,0 +1,16 @@
+"""Image datasets (digits embedded; CIFAR-10/100 from local files) and coarse/fine label tasks.
+
+>>> from decisionnets.images import ImageTask
+>>> task = ImageTask("digits", grouping="small-large")      # no download needed
+>>> probe = task.probe_set(rng)          # TrialBatch; labels fine_label, coarse_label
+"""
+
+from decisionnets.images.datasets import CIFAR_ENV_VAR, DATASETS, ImageDataset, load_dataset
+from decisionnets.images.fake import write_fake_cifar
+from decisionnets.images.labels import DEFAULT_GROUPING, GROUPING_NAMES, Grouping, get_grouping
+from decisionnets.images.task import ImageTask
+
+__all__ = [
+    "CIFAR_ENV_VAR", "DATASETS", "DEFAULT_GROUPING", "GROUPING_NAMES", "Grouping", "ImageDataset",
+    "ImageTask", "get_grouping", "load_dataset", "write_fake_cifar",
+]
