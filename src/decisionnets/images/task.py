@@ -27,20 +27,13 @@ from decisionnets.images.datasets import (
     stratified_subsample,
 )
 from decisionnets.images.labels import Grouping, cifar100_superclasses, get_grouping
+from decisionnets.trials import TrialBatch
 
 #: Probe images used when ``n_probe`` is not given (capped by the probe split's size).
 DEFAULT_N_PROBE = {"digits": None, "cifar10": 2000, "cifar100": 5000}
 
 _TARGETS = {"coarse": "coarse_label", "fine": "fine_label",
             "coarse_label": "coarse_label", "fine_label": "fine_label"}
-
-
-def _trial_batch(**fields):
-    try:
-        from decisionnets.trials import TrialBatch
-    except ImportError:  # decisionnets.trials not written yet: same fields, plain namespace
-        from types import SimpleNamespace as TrialBatch
-    return TrialBatch(**fields)
 
 
 class ImageTask:
@@ -157,7 +150,7 @@ class ImageTask:
         n = fine.size
         coarse = self.grouping.coarse(fine)
         labels = {"fine_label": fine.astype(np.int64), "coarse_label": coarse.astype(np.int64)}
-        return _trial_batch(
+        return TrialBatch(
             inputs=x.reshape(1, n, self.n_inputs),
             targets=labels[self.target_label].reshape(1, n).copy(),
             mask=np.ones((1, n), dtype=np.float32),
