@@ -288,6 +288,9 @@ class SmallCNN(_ImageModel):
         self.conv2 = nn.Conv2d(ch, 2 * ch, 3, padding=1)
         self.fc1 = nn.Linear(2 * ch * (h // 2) * (w // 2), hid)
         self.fc = nn.Linear(hid, self.n_outputs)
+        for m in (self.conv1, self.conv2, self.fc1):  # He init: learns within an epoch or two
+            nn.init.kaiming_normal_(m.weight, nonlinearity="relu")
+            nn.init.zeros_(m.bias)
 
     def _run(self, img, want):
         acts = {}
