@@ -1,0 +1,35 @@
+"""Gymnasium environments of decisionnets, one task per file.
+
+Importing this package registers them with Gymnasium, as neurogym does for its own::
+
+    gymnasium.make("decisionnets/ColorDirection-v0")
+    gymnasium.make("decisionnets/ColorDirectionStatic-v0")
+"""
+
+import gymnasium
+
+from decisionnets.envs.color_direction import (
+    COHERENCES,
+    LABEL_NAMES,
+    ColorDirection,
+    ColorDirectionStatic,
+    sample_color_direction,
+)
+
+ENV_IDS = {
+    "ColorDirection": "decisionnets/ColorDirection-v0",
+    "ColorDirectionStatic": "decisionnets/ColorDirectionStatic-v0",
+}
+
+for _name, _id in ENV_IDS.items():
+    if _id not in gymnasium.registry:
+        gymnasium.register(id=_id, entry_point=f"decisionnets.envs.color_direction:{_name}")
+
+__all__ = [
+    "COHERENCES",
+    "ENV_IDS",
+    "LABEL_NAMES",
+    "ColorDirection",
+    "ColorDirectionStatic",
+    "sample_color_direction",
+]

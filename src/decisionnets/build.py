@@ -1,0 +1,45 @@
+"""From a :class:`~decisionnets.config.Config` to the objects a run needs: task and model."""
+
+from __future__ import annotations
+
+import importlib
+
+from decisionnets.errors import ConfigError
+
+#: [env] names served by the image family (decisionnets.images.ImageTask)
+IMAGE_DATASETS = ("digits", "cifar10", "cifar100")
+
+
+def env_class(name: str):
+    """The class whose constructor takes the ``[env]`` parameters of env ``name``."""
+    if name in IMAGE_DATASETS:
+        return importlib.import_module("decisionnets.images").ImageTask
+    from decisionnets.trials import make_env_class
+
+    return make_env_class(name)
+
+
+def build_task(config):
+    """The task object (trial source) for ``config``: an EnvTask or an ImageTask."""
+    env = dict(config.env)
+    name = env.pop("name")
+    if name in IMAGE_DATASETS:
+        ImageTask = importlib.import_module("decisionnets.images").ImageTask
+        return ImageTask(dataset=name, **env)
+    from decisionnets.trials import EnvTask
+
+    return EnvTask(name, env, n_per_condition=config.record.n_per_condition)
+
+
+def build_model(config, task):
+    """The model for ``config`` sized for ``task`` (dt filled in from the task when the model takes it)."""
+    from decisionnets import models
+
+    kw = dict(config.model)
+    kind = kw.pop("kind")
+    if models.accepts(kind, "dt") and "dt" not in kw and getattr(task, "dt", None):
+        kw["dt"] = task.dt
+    model = models.build_model(kind, task.n_inputs, task.n_outputs, **kw)
+    if not task.has_time and kind in ("leaky_rnn", "gru", "lstm"):
+        pass  # an RNN on a one-step task is allowed (it is just a one-step network)
+    return model

@@ -1,0 +1,187 @@
+"""The ``decisionnets`` command line.
+
+::
+
+    decisionnets tasks
+    decisionnets train --task NAME [--config FILE] [--set key=value ...] [--seed N] [--out DIR]
+                       [--device cpu|cuda] [--resume RUN_DIR] [--no-progress]
+    decisionnets analyze RUN_DIR [--variables ...] [--decoder linear|mlp] [--folds K] [--device cpu|cuda]
+    decisionnets demo [--out DIR]          train the color-direction demo, then analyze it
+    decisionnets sweep SPEC.toml [--scheduler tcp://HOST:PORT]
+
+Exit codes: 0 success; 2 bad input (unknown task, key or value, unreadable
+file), printed as one line without a traceback; 3 training diverged (NaN/inf
+loss; recorded epochs are kept); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from decisionnets.errors import EXIT_DIVERGED, EXIT_USAGE, TrainingDiverged, UserError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that exits 2 with one line (its default also exits 2, but prints the usage block)."""
+
+    def error(self, message):
+        self.exit(EXIT_USAGE, f"decisionnets: error: {message}\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="decisionnets", description="Train networks on decision-making tasks and measure "
+                "the usable information in their representations over training.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("tasks", help="list the presets")
+
+    t = sub.add_parser("train", help="train a preset; prints the run directory last")
+    t.add_argument("--task", help="preset name (see `decisionnets tasks`)")
+    t.add_argument("--config", help="TOML file with the preset schema (base = \"preset\" to modify one)")
+    t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    t.add_argument("--seed", type=int, help="the run's single seed")
+    t.add_argument("--out", default="runs", help="parent folder for the run directory (default: runs)")
+    t.add_argument("--run-dir", help="exact run directory (default: OUT/TASK_seedN_TIMESTAMP)")
+    t.add_argument("--device", choices=("cpu", "cuda"))
+    t.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last checkpoint")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    a = sub.add_parser("analyze", help="usable information + figures for a run directory")
+    _analyze_args(a)
+
+    d = sub.add_parser("demo", help="train the color-direction demo and analyze it (what `make run` does)")
+    d.add_argument("--out", default="runs")
+    d.add_argument("--task", default="color-direction")
+    d.add_argument("--seed", type=int, default=0)
+
+    s = sub.add_parser("sweep", help="run a grid of runs on Dask (local cluster by default)")
+    s.add_argument("spec", help="sweep spec: a TOML file or a sweep preset name")
+    s.add_argument("--scheduler", help="address of an existing Dask scheduler, e.g. tcp://host:8786")
+    s.add_argument("--out", default="sweeps", help="parent folder for the sweep directory")
+    s.add_argument("--workers", type=int, help="LocalCluster workers (default: one per core)")
+    s.add_argument("--no-analyze", action="store_true", help="train only")
+    return p
+
+
+def _analyze_args(a):
+    a.add_argument("run_dir")
+    a.add_argument("--variables", nargs="+", help="labels to decode (default: all the task's)")
+    a.add_argument("--decoder", choices=("linear", "mlp"), default="linear")
+    a.add_argument("--folds", type=int, default=5)
+    a.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    a.add_argument("--no-progress", action="store_true")
+
+
+def _cmd_tasks(args) -> int:
+    from decisionnets.config import preset_names, read_preset
+
+    for kind in ("task", "sweep"):
+        names = preset_names(kind)
+        if kind == "sweep" and names:
+            print("\nsweeps (decisionnets sweep NAME):")
+        width = max((len(n) for n in names), default=0)
+        for name in names:
+            print(f"  {name:<{width}}  {read_preset(name).get('description', '')}")
+    return 0
+
+
+def _default_run_dir(out, task, seed) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    base = Path(out) / f"{task}_seed{seed}_{stamp}"
+    path, k = base, 1
+    while path.exists():
+        path, k = Path(f"{base}-{k}"), k + 1
+    return path
+
+
+def _cmd_train(args) -> int:
+    from decisionnets.config import load_config
+    from decisionnets.training import resume_config, train
+
+    if args.resume:
+        if args.task or args.config or args.set or args.seed is not None:
+            raise UserError("--resume RUN_DIR takes the run's own config; do not combine it with "
+                            "--task/--config/--set/--seed")
+        cfg = resume_config(args.resume)
+        run_dir = Path(args.resume)
+    else:
+        cfg = load_config(args.task, args.config, args.set, seed=args.seed, device=args.device)
+        run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(args.out, cfg.task, cfg.seed)
+        if run_dir.exists() and any(run_dir.iterdir()):
+            raise UserError(f"run directory {run_dir} is not empty; use --resume {run_dir} to continue it "
+                            "or choose another --run-dir")
+    try:
+        train(cfg, run_dir, progress=not args.no_progress, resume=bool(args.resume))
+    finally:
+        sys.stderr.flush()
+    print(run_dir)
+    return 0
+
+
+def _cmd_analyze(args) -> int:
+    from decisionnets.report import analyze_run
+
+    if args.folds < 2:
+        raise UserError(f"--folds must be >= 2; got {args.folds}")
+    paths = analyze_run(args.run_dir, variables=args.variables, decoder=args.decoder, folds=args.folds,
+                        device=args.device, progress=not args.no_progress)
+    for p in paths:
+        print(p)
+    return 0
+
+
+def _cmd_demo(args) -> int:
+    from decisionnets.config import load_config
+    from decisionnets.report import analyze_run
+    from decisionnets.training import train
+
+    cfg = load_config(args.task, seed=args.seed)
+    run_dir = _default_run_dir(args.out, cfg.task, cfg.seed)
+    t0 = time.perf_counter()
+    train(cfg, run_dir)
+    t1 = time.perf_counter()
+    paths = analyze_run(run_dir)
+    t2 = time.perf_counter()
+    print(f"trained in {t1 - t0:.0f} s, analyzed in {t2 - t1:.0f} s")
+    print("figures:")
+    for p in paths:
+        print(f"  {p}")
+    print(f"activations: {run_dir / 'activations'}  (decisionnets.open_activations({str(run_dir)!r}))")
+    print(run_dir)
+    return 0
+
+
+def _cmd_sweep(args) -> int:
+    from decisionnets.sweep import run_sweep
+
+    summary = run_sweep(args.spec, out=args.out, scheduler=args.scheduler, n_workers=args.workers,
+                        analyze=not args.no_analyze)
+    print(summary)
+    return 0
+
+
+COMMANDS = {"tasks": _cmd_tasks, "train": _cmd_train, "analyze": _cmd_analyze, "demo": _cmd_demo,
+            "sweep": _cmd_sweep}
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``decisionnets`` console script; returns the exit code."""
+    args = _parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except UserError as e:
+        print(f"decisionnets: error: {e}", file=sys.stderr)
+        return e.exit_code
+    except TrainingDiverged as e:
+        print(f"decisionnets: {e}; recorded epochs are kept (status.json says diverged)", file=sys.stderr)
+        return EXIT_DIVERGED
+    except KeyboardInterrupt:
+        print("decisionnets: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

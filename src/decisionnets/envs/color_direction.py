@@ -1,0 +1,429 @@
+"""The checkerboard (color-direction) task of Chandrasekaran et al.
+
+One file, one task, in neurogym's style: a :class:`neurogym.TrialEnv` subclass
+whose class docstring states the task, named observation channels, a
+``timing`` dict overridable per instance, and trial variables that the caller
+may fix (``new_trial(color=0, target_config=1)`` gives condition grids).
+
+Unlike neurogym's own envs, trials are drawn by one vectorized function,
+:func:`sample_color_direction`, used both by the Gymnasium interface (one trial
+at a time) and by :mod:`decisionnets.trials` (whole batches, no Python loop over
+trials), and ``reset(seed=...)`` reseeds the trial stream as Gymnasium's
+contract says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from neurogym.core import TrialEnv
+from neurogym.utils import spaces
+
+from decisionnets.errors import ConfigError
+
+#: Red-square counts R on the 15x15 board (225 squares) of the reference task.
+RED_SQUARES = (11, 45, 67, 78, 90, 101, 108, 117, 124, 135, 147, 158, 180, 214)
+#: Signed coherence 2R/225 - 1 for each board (> 0: red dominates). Never 0.
+COHERENCES = tuple(2 * r / 225 - 1 for r in RED_SQUARES)
+
+#: Names of the label values (coordinates on ``trial`` hold the integers).
+LABEL_NAMES = {
+    "color": ("red", "green"),
+    "target_config": ("red-left", "red-right"),
+    "direction": ("left", "right"),
+}
+
+PERIODS = ("fixation", "targets", "stimulus", "decision")
+DEFAULT_TIMING = {
+    "fixation": 100,
+    "targets": ("uniform", (100, 300)),
+    "stimulus": 300,
+    "decision": 100,
+}
+
+
+def _period_steps(value, dt: float, rng: np.random.Generator | None, n: int, name: str):
+    """Number of time steps of one period for ``n`` trials, shape (n,).
+
+    ``value`` is a duration in ms, ``("uniform", (lo, hi))`` or
+    ``("choice", [a, b, ...])``. With ``rng=None`` the period is fixed at its
+    mean (uniform) or median (choice), as the probe set needs.
+    """
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        ms = np.full(n, float(value))
+    elif (
+        isinstance(value, (tuple, list))
+        and len(value) == 2
+        and value[0] in ("uniform", "choice")
+        and isinstance(value[1], (tuple, list))
+    ):
+        dist, args = value
+        if dist == "uniform":
+            lo, hi = map(float, args)
+            ms = np.full(n, (lo + hi) / 2) if rng is None else rng.uniform(lo, hi, size=n)
+        else:
+            args = np.asarray(args, dtype=float)
+            ms = np.full(n, float(np.median(args))) if rng is None else rng.choice(args, size=n)
+    else:
+        raise ConfigError(
+            f"timing[{name!r}] must be a duration in ms, ('uniform', (lo, hi)) or "
+            f"('choice', [ms, ...]); got {value!r}"
+        )
+    steps = np.floor(ms / dt).astype(np.int64)
+    if np.any(steps < 0):
+        raise ConfigError(f"timing[{name!r}] must be >= 0 ms; got {value!r}")
+    return steps
+
+
+@dataclass(frozen=True)
+class ColorDirectionTrials:
+    """A batch of color-direction trials, aligned on their last time step.
+
+    Attributes
+    ----------
+    inputs : np.ndarray, shape (time, trial, 5), float32
+        Channels: fixation, left target color, right target color, red
+        coherence, green coherence. Trials shorter than the batch are padded
+        at the *start* with zeros, so every trial ends at the last time step
+        and the decision periods line up.
+    targets : np.ndarray, shape (time, trial), int64
+        Correct action at each step: 0 fixate, 1 left, 2 right.
+    mask : np.ndarray, shape (time, trial), float32
+        1 in the decision period, 0 elsewhere (the loss counts only there).
+    period : np.ndarray, shape (time, trial), str
+        Period of each step ("" for padding).
+    labels : dict of str to np.ndarray, each shape (trial,)
+        ``color``, ``target_config``, ``direction``, ``coherence``, ``catch``.
+    """
+
+    inputs: np.ndarray
+    targets: np.ndarray
+    mask: np.ndarray
+    period: np.ndarray
+    labels: dict
+
+
+def sample_color_direction(
+    n: int,
+    rng: np.random.Generator,
+    *,
+    dt: float = 20.0,
+    timing: dict | None = None,
+    coherences=COHERENCES,
+    sigma: float = 4.0,
+    catch_prob: float = 0.0,
+    fixed_timing: bool = False,
+    **fixed,
+) -> ColorDirectionTrials:
+    """Draw ``n`` checkerboard trials at once (vectorized, no loop over trials).
+
+    Parameters
+    ----------
+    n : int
+        Number of trials.
+    rng : np.random.Generator
+        The only source of randomness.
+    dt : float
+        Time step in ms.
+    timing : dict, optional
+        Period durations in ms (see :data:`DEFAULT_TIMING`), merged over the defaults.
+    coherences : sequence of float
+        Signed coherences to draw from (uniformly); > 0 means red dominates.
+    sigma : float
+        Input noise: each coherence channel gets independent Gaussian noise of
+        standard deviation ``sigma / sqrt(dt)`` per step (neurogym's convention,
+        dt in ms), so the evidence per second does not depend on ``dt``.
+    catch_prob : float
+        Fraction of catch trials: no checkerboard, the correct action is to
+        keep fixating through the decision period.
+    fixed_timing : bool
+        If True every period has its mean duration (the probe set).
+    **fixed : array_like
+        Fix trial variables instead of drawing them: ``coherence`` (signed),
+        ``target_config`` (0/1), ``catch`` (0/1); scalars or arrays of shape (n,).
+
+    Returns
+    -------
+    ColorDirectionTrials
+    """
+    unknown = set(fixed) - {"coherence", "target_config", "catch"}
+    if unknown:
+        raise ConfigError(
+            f"can fix only coherence, target_config, catch; got {sorted(unknown)}"
+        )
+    timing = {**DEFAULT_TIMING, **(timing or {})}
+    coherences = np.asarray(coherences, dtype=float)
+    # Draw the trial variables.
+    coh = np.broadcast_to(
+        fixed["coherence"] if "coherence" in fixed else rng.choice(coherences, size=n), (n,)
+    ).astype(float)
+    tconf = np.broadcast_to(
+        fixed["target_config"] if "target_config" in fixed else rng.integers(0, 2, size=n), (n,)
+    ).astype(np.int64)
+    catch = np.broadcast_to(
+        fixed["catch"] if "catch" in fixed else rng.random(n) < catch_prob, (n,)
+    ).astype(np.int8)
+    if np.any(coh[catch == 0] == 0):
+        raise ConfigError("coherence must be non-zero on non-catch trials (0 has no dominant color)")
+    coh = np.where(catch == 1, 0.0, coh)
+    steps = {
+        p: _period_steps(timing[p], dt, None if fixed_timing else rng, n, p) for p in PERIODS
+    }
+    length = sum(steps.values())
+    T = int(length.max())
+    color = (coh < 0).astype(np.int64)  # 0 red, 1 green
+    direction = color ^ tconf  # red right & red dominant -> right; see LABEL_NAMES
+
+    # Step index of each period boundary, counted from the end of the batch.
+    t = np.arange(T)[:, None]  # (time, 1)
+    start = T - length  # (trial,) first step of each trial
+    bounds = {}
+    s = start
+    for p in PERIODS:
+        bounds[p] = (s, s + steps[p])
+        s = s + steps[p]
+    within = {p: (t >= lo) & (t < hi) for p, (lo, hi) in bounds.items()}  # each (time, trial)
+    on_trial = t >= start
+    targets_on = within["targets"] | within["stimulus"] | within["decision"]
+    board_on = (within["stimulus"] | within["decision"]) & (catch == 0)
+
+    x = np.zeros((T, n, 5), dtype=np.float32)
+    x[..., 0] = within["fixation"] | within["targets"] | within["stimulus"]
+    left = np.where(tconf == 0, 1.0, -1.0)  # +1: the left target is red
+    x[..., 1] = targets_on * left
+    x[..., 2] = targets_on * -left
+    noise = rng.standard_normal((T, n, 2)) * (sigma / np.sqrt(dt))
+    x[..., 3] = board_on * (coh + noise[..., 0])
+    x[..., 4] = board_on * (-coh + noise[..., 1])
+
+    targets = np.zeros((T, n), dtype=np.int64)
+    targets[within["decision"]] = np.broadcast_to(direction + 1, (T, n))[within["decision"]]
+    targets[within["decision"] & (catch == 1)] = 0
+    mask = within["decision"].astype(np.float32)
+    period = np.full((T, n), "", dtype=object)
+    for p in PERIODS:
+        period[within[p]] = p
+    period[~on_trial] = ""
+    labels = {
+        "color": color,
+        "target_config": tconf,
+        "direction": direction,
+        "coherence": coh,
+        "catch": catch,
+    }
+    return ColorDirectionTrials(x, targets, mask, period.astype(str), labels)
+
+
+class ColorDirection(TrialEnv):
+    """Checkerboard color-direction task (Chandrasekaran et al. 2017; Kleinman et al. 2021).
+
+    Two targets, one red and one green, appear left and right (which side is
+    red is random: the *target configuration*). After a random delay a
+    checkerboard of red and green squares appears and stays on; the agent must
+    choose the target whose color dominates the board. The correct
+    ``direction`` is the XOR of the dominant ``color`` and the
+    ``target_config``, so color and configuration each carry no information
+    about direction on their own.
+
+    Periods: ``fixation`` (nothing but the fixation cue), ``targets`` (target
+    colors on; random duration = checkerboard onset delay), ``stimulus``
+    (checkerboard on), ``decision`` (fixation cue off, board still on: respond).
+
+    Observation channels (neurogym convention, fixation first): ``fixation``,
+    ``left_target`` (+1 red, -1 green), ``right_target`` (its negative),
+    ``red`` (signed coherence + noise), ``green`` (its negative + independent noise).
+    Actions: 0 fixate, 1 left, 2 right.
+
+    Parameters
+    ----------
+    dt : float
+        Time step in ms.
+    timing : dict, optional
+        Durations in ms per period, ``("uniform", (lo, hi))`` or ``("choice", [...])``.
+    coherences : sequence of float, optional
+        Signed coherences (default: the 14 boards of the reference task, 2R/225 - 1).
+    sigma : float
+        Noise on each coherence channel, ``sigma / sqrt(dt)`` per step.
+    catch_prob : float
+        Fraction of catch trials (no board; keep fixating).
+    rewards : dict, optional
+        ``correct``, ``fail``, ``abort`` (fixation break) rewards.
+    """
+
+    metadata = {  # noqa: RUF012
+        "render_modes": [],
+        "paper_link": "https://doi.org/10.1038/ncomms16177",
+        "paper_name": "Laminar differences in decision-related neural activity in dorsal premotor cortex",
+        "tags": ["perceptual", "two-alternative", "supervised", "context"],
+    }
+
+    def __init__(
+        self,
+        dt: float = 20,
+        timing: dict | None = None,
+        coherences=COHERENCES,
+        sigma: float = 4.0,
+        catch_prob: float = 0.0,
+        rewards: dict | None = None,
+    ) -> None:
+        super().__init__(dt=dt)
+        _check_params(dt=dt, sigma=sigma, catch_prob=catch_prob, coherences=coherences)
+        self.timing = {**DEFAULT_TIMING, **(timing or {})}
+        for p in self.timing:
+            if p not in PERIODS:
+                raise ConfigError(f"timing has unknown period {p!r}; valid: {', '.join(PERIODS)}")
+            _period_steps(self.timing[p], dt, None, 1, p)
+        self.coherences = tuple(float(c) for c in coherences)
+        self.sigma = float(sigma)
+        self.catch_prob = float(catch_prob)
+        self.rewards = {"abort": -0.1, "correct": 1.0, "fail": 0.0, **(rewards or {})}
+        self.observation_space = spaces.Box(
+            -np.inf, np.inf, shape=(5,), dtype=np.float32,
+            name={"fixation": 0, "left_target": 1, "right_target": 2, "red": 3, "green": 4},
+        )
+        self.action_space = spaces.Discrete(3, name={"fixation": 0, "choice": [1, 2]})
+        self._gen = np.random.default_rng()
+
+    # --- seeding: Gymnasium's contract ------------------------------------
+    def seed(self, seed=None):
+        """Reseed the trial stream (and neurogym's legacy ``rng``)."""
+        super().seed(seed)
+        self._gen = np.random.default_rng(seed)
+        return [seed]
+
+    def reset(self, seed=None, options=None):
+        """Start a new trial; ``seed`` makes the trial sequence reproducible."""
+        if seed is not None:
+            self.seed(seed)
+        return super().reset(seed=seed, options=options)
+
+    # --- trials -----------------------------------------------------------
+    def sample(self, n: int, rng: np.random.Generator, fixed_timing: bool = False, **fixed):
+        """Draw ``n`` trials at once with this env's parameters; see :func:`sample_color_direction`."""
+        return sample_color_direction(
+            n, rng, dt=self.dt, timing=self.timing, coherences=self.coherences,
+            sigma=self.sigma, catch_prob=self.catch_prob, fixed_timing=fixed_timing, **fixed,
+        )
+
+    def _new_trial(self, **kwargs):
+        b = self.sample(1, self._gen, **kwargs)
+        self.ob = b.inputs[:, 0, :]
+        self.gt = b.targets[:, 0]
+        self._ob_built = self._gt_built = True
+        periods = b.period[:, 0]
+        self._tmax = len(periods)
+        self.tmax = self._tmax * self.dt
+        for p in PERIODS:
+            idx = np.flatnonzero(periods == p)
+            lo, hi = (int(idx[0]), int(idx[-1]) + 1) if idx.size else (0, 0)
+            self.start_ind[p], self.end_ind[p] = lo, hi
+            self.start_t[p], self.end_t[p] = lo * self.dt, hi * self.dt
+        return {k: v[0].item() for k, v in b.labels.items()}
+
+    def _step(self, action):
+        new_trial, reward = False, 0.0
+        gt = self.gt_now
+        if self.in_period("fixation") or self.in_period("targets") or self.in_period("stimulus"):
+            if action != 0:
+                reward += self.rewards["abort"]
+        elif self.in_period("decision") and action != 0:
+            new_trial = True
+            if action == gt:
+                reward += self.rewards["correct"]
+                self.performance = 1
+            else:
+                reward += self.rewards["fail"]
+        return self.ob_now, reward, False, False, {"new_trial": new_trial, "gt": gt}
+
+
+class ColorDirectionStatic(TrialEnv):
+    """Static checkerboard task: one sample per trial, no time (the ICLR 2021 FC setting).
+
+    Each trial is a single observation of four channels: ``left_target``
+    (+1 red, -1 green), ``right_target`` (its negative), ``red`` (signed
+    coherence + noise) and ``green`` (its negative + independent noise). The
+    agent answers at once: action 0 left, 1 right. The trial variables are
+    those of :class:`ColorDirection`.
+
+    Parameters
+    ----------
+    coherences : sequence of float, optional
+        Signed coherences (default: the 14 reference boards).
+    sigma : float
+        Standard deviation of the Gaussian noise on each coherence channel.
+    dt : float
+        Nominal duration of the single step (ms), for neurogym's bookkeeping.
+    """
+
+    metadata = {  # noqa: RUF012
+        "render_modes": [],
+        "paper_link": "https://arxiv.org/abs/2010.02459",
+        "paper_name": "Usable Information and Evolution of Optimal Representations During Training",
+        "tags": ["perceptual", "two-alternative", "supervised", "static"],
+    }
+
+    def __init__(self, coherences=COHERENCES, sigma: float = 0.2, dt: float = 100) -> None:
+        super().__init__(dt=dt)
+        _check_params(dt=dt, sigma=sigma, catch_prob=0.0, coherences=coherences)
+        self.coherences = tuple(float(c) for c in coherences)
+        self.sigma = float(sigma)
+        self.timing = {"decision": dt}
+        self.observation_space = spaces.Box(
+            -np.inf, np.inf, shape=(4,), dtype=np.float32,
+            name={"left_target": 0, "right_target": 1, "red": 2, "green": 3},
+        )
+        self.action_space = spaces.Discrete(2, name={"choice": [0, 1]})
+        self._gen = np.random.default_rng()
+
+    def seed(self, seed=None):
+        """Reseed the trial stream (and neurogym's legacy ``rng``)."""
+        super().seed(seed)
+        self._gen = np.random.default_rng(seed)
+        return [seed]
+
+    def reset(self, seed=None, options=None):
+        """Start a new trial; ``seed`` makes the trial sequence reproducible."""
+        if seed is not None:
+            self.seed(seed)
+        return super().reset(seed=seed, options=options)
+
+    def sample(self, n: int, rng: np.random.Generator, fixed_timing: bool = False, **fixed):
+        """Draw ``n`` static trials at once; inputs shape (1, n, 4), targets = direction (0/1)."""
+        b = sample_color_direction(
+            n, rng, dt=1.0, coherences=self.coherences, sigma=self.sigma,
+            timing={"fixation": 0, "targets": 0, "stimulus": 0, "decision": 1},
+            **fixed,
+        )
+        # dt=1 makes the per-step noise sigma / sqrt(1) = sigma.
+        return ColorDirectionTrials(
+            b.inputs[:, :, 1:], b.targets - 1, b.mask, b.period, b.labels
+        )
+
+    def _new_trial(self, **kwargs):
+        b = self.sample(1, self._gen, **kwargs)
+        self.add_period("decision")
+        self.ob = b.inputs[:, 0, :]
+        self.gt = b.targets[:, 0]
+        self._ob_built = self._gt_built = True
+        return {k: v[0].item() for k, v in b.labels.items()}
+
+    def _step(self, action):
+        gt = self.gt_now
+        correct = int(action == gt)
+        self.performance = correct
+        return self.ob_now, float(correct), False, False, {"new_trial": True, "gt": gt}
+
+
+def _check_params(*, dt, sigma, catch_prob, coherences):
+    if not dt > 0:
+        raise ConfigError(f"dt must be > 0 ms; got {dt!r}")
+    if not sigma >= 0:
+        raise ConfigError(f"sigma must be >= 0; got {sigma!r}")
+    if not 0 <= catch_prob < 1:
+        raise ConfigError(f"catch_prob must be in [0, 1); got {catch_prob!r}")
+    coherences = np.asarray(coherences, dtype=float)
+    if coherences.ndim != 1 or coherences.size == 0 or np.any(coherences == 0) or np.any(np.abs(coherences) > 1):
+        raise ConfigError(
+            f"coherences must be a non-empty list of non-zero values in [-1, 1]; got {coherences.tolist()}"
+        )

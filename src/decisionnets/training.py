@@ -1,0 +1,321 @@
+"""One readable SGD loop: fixed training set, phases, recording, checkpoints, resume.
+
+Read :func:`train` top to bottom. The run's single seed is split with
+:class:`numpy.random.SeedSequence` into independent streams (:func:`seed_streams`):
+training data, probe set, model initialization, batch order, recurrent noise.
+Nothing touches the global numpy/random state; torch's global generator is
+used only inside :func:`torch.random.fork_rng` for the initialization, so it
+is left as it was. Same config and seed => bit-identical activations on CPU.
+
+A checkpoint (a plain dict) is written atomically after every epoch, holding
+model, optimizer and every generator's state, so ``train(..., resume=True)``
+continues exactly where a killed run stopped.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from decisionnets import __version__
+from decisionnets.build import build_model, build_task
+from decisionnets.config import Config, config_from_json
+from decisionnets.errors import ConfigError, DataFileError, TrainingDiverged
+from decisionnets.io import atomic_path, clean_temporaries, epoch_path, read_status, write_epoch, write_json, write_text
+from decisionnets.recording import Recorder, record_epochs
+
+STREAMS = ("data", "probe", "init", "order", "noise")
+LOG_FIELDS = ("epoch", "step", "lr", "batch_size", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
+              "probe_loss", "probe_accuracy", "seconds")
+
+
+def seed_streams(seed: int) -> dict:
+    """Independent child seeds of ``seed``, one per stream in :data:`STREAMS`."""
+    children = np.random.SeedSequence(seed).spawn(len(STREAMS))
+    return dict(zip(STREAMS, children))
+
+
+def _torch_seed(ss: np.random.SeedSequence) -> int:
+    return int(ss.generate_state(1, dtype=np.uint64)[0] % (2**63 - 1))
+
+
+def phase_settings(train_cfg, epoch: int) -> dict:
+    """lr, batch_size, momentum and weight_decay in force at (1-based) ``epoch``."""
+    base = {k: getattr(train_cfg, k) for k in ("lr", "batch_size", "momentum", "weight_decay")}
+    end = 0
+    for p in train_cfg.phases:
+        end += p.epochs
+        if epoch <= end:
+            return {k: (getattr(p, k) if getattr(p, k) is not None else v) for k, v in base.items()}
+    return base
+
+
+def masked_loss(logits, targets, mask):
+    """Mean cross-entropy (nats) over the masked steps; logits (time, batch, out), targets/mask (time, batch)."""
+    ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none")
+    m = mask.flatten()
+    return (ce * m).sum() / m.sum().clamp_min(1.0)
+
+
+def response_accuracy(logits, targets, mask, choice_actions) -> float:
+    """Fraction of trials whose choice at the last masked step equals the target there."""
+    T = mask.shape[0]
+    last = T - 1 - torch.argmax(torch.flip(mask, [0]).gt(0).to(torch.int8), dim=0)
+    idx = torch.arange(mask.shape[1], device=mask.device)
+    at = logits[last, idx]
+    y = targets[last, idx]
+    ca = torch.as_tensor(choice_actions, device=logits.device)
+    chosen = ca[at[:, ca].argmax(dim=1)]
+    return float((chosen == y).float().mean())
+
+
+def load_init_weights(model, source: str) -> None:
+    """Initialize ``model`` from a checkpoint file or a run directory's final (or last) checkpoint."""
+    p = Path(source)
+    if p.is_dir():
+        p = next((c for c in (p / "checkpoints" / "final.pt", p / "checkpoints" / "last.pt") if c.is_file()), p)
+    if not p.is_file():
+        raise ConfigError(f"train.init_from: no checkpoint at {source} (give a .pt file or a run directory)")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=False)
+        state = ckpt["model"] if isinstance(ckpt, dict) and "model" in ckpt else ckpt
+        own = model.state_dict()
+        # copy every tensor whose name and shape match (e.g. a readout of another size is left as initialized)
+        loadable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+        if not loadable:
+            raise ConfigError(f"train.init_from: {p} shares no parameters with this model")
+        model.load_state_dict({**own, **loadable})
+    except (RuntimeError, KeyError, EOFError, OSError) as e:
+        raise DataFileError(f"train.init_from: cannot read checkpoint {p}: {e}") from None
+
+
+class _Log:
+    """The CSV training log, rewritten atomically (so a kill never leaves a half row)."""
+
+    def __init__(self, path: Path, rows: list[dict]):
+        self.path, self.rows = path, rows
+
+    def append(self, row: dict) -> None:
+        self.rows.append(row)
+        buf = _io.StringIO()
+        w = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
+        w.writeheader()
+        w.writerows(self.rows)
+        write_text(self.path, buf.getvalue())
+
+
+def _read_log(path: Path, upto_epoch: int) -> list[dict]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as f:
+        return [r for r in csv.DictReader(f) if int(r["epoch"]) <= upto_epoch]
+
+
+def train(config: Config, run_dir, *, progress: bool = True, resume: bool = False) -> dict:
+    """Train ``config`` into ``run_dir``; record the probe set at the scheduled epochs.
+
+    Parameters
+    ----------
+    config : Config
+    run_dir : path
+        Created if needed. With ``resume=True`` it must hold a run of the same
+        config; training continues from its last checkpoint.
+    progress : bool
+        Show a tqdm bar over epochs (loss, accuracy).
+    resume : bool
+
+    Returns
+    -------
+    dict
+        The final status: ``status`` ("completed"), ``epoch``, ``step``, ``run_dir``.
+
+    Raises
+    ------
+    TrainingDiverged
+        When a training loss is NaN or infinite. Recorded epochs are kept and
+        status.json says ``diverged`` with the epoch and step.
+    """
+    from tqdm.auto import tqdm
+
+    run_dir = Path(run_dir)
+    tc, rc = config.train, config.record
+    device = torch.device(config.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
+    streams = seed_streams(config.seed)
+
+    # --- task, data, probe set ------------------------------------------------
+    task = build_task(config)
+    data_rng = np.random.default_rng(streams["data"])
+    n_val = round(tc.n_trials * tc.val_fraction)
+    data = task.train_set(tc.n_trials, data_rng)
+    order = data_rng.permutation(data.n_trials)
+    val_set = data.subset(order[:n_val]) if n_val else None
+    train_set = data.subset(order[n_val:])
+    probe = task.probe_set(np.random.default_rng(streams["probe"]))
+
+    # --- model, optimizer, generators ---------------------------------------
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_torch_seed(streams["init"]))
+        model = build_model(config, task)
+    if tc.init_from:
+        load_init_weights(model, tc.init_from)
+    model.to(device)
+    layers = rc.layers or model.default_layers
+    bad = [name for name in layers if name not in model.layer_names]
+    if bad:
+        raise ConfigError(f"record.layers: model {config.model['kind']} has no layer {bad[0]!r}; "
+                          f"valid: {', '.join(model.layer_names)}")
+    settings = phase_settings(tc, 1)
+    opt = torch.optim.SGD(model.parameters(), lr=settings["lr"], momentum=settings["momentum"],
+                          weight_decay=settings["weight_decay"])
+    order_gen = torch.Generator().manual_seed(_torch_seed(streams["order"]))
+    noise_gen = torch.Generator(device=device).manual_seed(_torch_seed(streams["noise"]))
+    if hasattr(model, "noise_generator"):
+        model.noise_generator = noise_gen
+
+    attrs = {"task": config.task, "env": config.env["name"], "model": config.model["kind"], "seed": config.seed,
+             "dt": float(task.dt) if getattr(task, "dt", None) else 0.0, "config": config.to_json(),
+             "decisionnets_version": __version__, "target": task.target_label,
+             "choice_actions": np.asarray(task.choice_actions, dtype=np.int64), "time_units": "ms"}
+    recorder = Recorder(probe, task, layers, rc.time_stride, rc.dtype, attrs)
+    schedule = set(record_epochs(rc.schedule, tc.epochs))
+
+    # --- run directory: fresh or resumed --------------------------------------
+    ckpt_path = run_dir / "checkpoints" / "last.pt"
+    start_epoch, step, log_rows = 0, 0, []
+    if resume:
+        clean_temporaries(run_dir)
+        if ckpt_path.is_file():
+            try:
+                ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
+            except (RuntimeError, EOFError, OSError) as e:
+                raise DataFileError(f"cannot read checkpoint {ckpt_path}: {e}") from None
+            model.load_state_dict(ckpt["model"])
+            opt.load_state_dict(ckpt["optimizer"])
+            order_gen.set_state(ckpt["order_gen"])
+            noise_gen.set_state(ckpt["noise_gen"].to(noise_gen.get_state().device))
+            data_rng.bit_generator.state = ckpt["data_rng"]
+            start_epoch, step = ckpt["epoch"], ckpt["step"]
+            # with fresh_trials, epoch start_epoch + 1 >= 2 draws its own set from the restored stream
+        log_rows = _read_log(run_dir / "log.csv", start_epoch)
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_text(run_dir / "config.json", config.to_json())
+    log = _Log(run_dir / "log.csv", log_rows)
+    status = {"status": "running", "epoch": start_epoch, "step": step, "run_dir": str(run_dir),
+              "decisionnets_version": __version__}
+    write_json(run_dir / "status.json", status)
+
+    def record(epoch):
+        write_epoch(recorder.dataset(model, epoch, step, device), run_dir, epoch)
+
+    def save_checkpoint(epoch):
+        ckpt = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": step,
+                "order_gen": order_gen.get_state(), "noise_gen": noise_gen.get_state().cpu(),
+                "data_rng": data_rng.bit_generator.state,
+                "config": config.to_json(), "format_version": 1, "decisionnets_version": __version__}
+        with atomic_path(ckpt_path) as tmp:
+            torch.save(ckpt, tmp)
+
+    if start_epoch == 0 and not epoch_path(run_dir, 0).is_file():
+        record(0)
+    if start_epoch == 0:
+        save_checkpoint(0)
+
+    x_all = torch.from_numpy(train_set.inputs).to(device)
+    y_all = torch.from_numpy(train_set.targets).to(device)
+    m_all = torch.from_numpy(train_set.mask).to(device)
+    bar = tqdm(range(start_epoch + 1, tc.epochs + 1), desc=f"train {config.task}", unit="epoch",
+               disable=not progress, initial=start_epoch, total=tc.epochs, dynamic_ncols=True)
+    for epoch in bar:
+        t0 = time.perf_counter()
+        s = phase_settings(tc, epoch)
+        for g in opt.param_groups:
+            g["lr"], g["momentum"], g["weight_decay"] = s["lr"], s["momentum"], s["weight_decay"]
+        if tc.fresh_trials and epoch > 1:
+            train_set = task.train_set(train_set.n_trials, data_rng)
+            x_all = torch.from_numpy(train_set.inputs).to(device)
+            y_all = torch.from_numpy(train_set.targets).to(device)
+            m_all = torch.from_numpy(train_set.mask).to(device)
+        model.train()
+        perm = torch.randperm(train_set.n_trials, generator=order_gen).to(device)
+        loss_sum, acc_sum, n_seen = 0.0, 0.0, 0
+        for lo in range(0, len(perm), s["batch_size"]):
+            idx = perm[lo:lo + s["batch_size"]]
+            x = task.augment(x_all[:, idx], order_gen)
+            y, m = y_all[:, idx], m_all[:, idx]
+            logits, _ = model(x, layers=())
+            loss = masked_loss(logits, y, m)
+            if not torch.isfinite(loss):
+                status.update(status="diverged", epoch=epoch, step=step, loss=float(loss))
+                write_json(run_dir / "status.json", status)
+                bar.close()
+                raise TrainingDiverged(epoch, step, float(loss))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if tc.grad_clip > 0:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+            opt.step()
+            step += 1
+            loss_sum += loss.item() * len(idx)
+            acc_sum += response_accuracy(logits.detach(), y, m, task.choice_actions) * len(idx)
+            n_seen += len(idx)
+        row = {"epoch": epoch, "step": step, "lr": s["lr"], "batch_size": s["batch_size"],
+               "train_loss": loss_sum / n_seen, "train_accuracy": acc_sum / n_seen}
+        if val_set is not None:
+            row["val_loss"], row["val_accuracy"] = _evaluate(model, val_set, task, device)
+        if epoch in schedule:
+            record(epoch)
+        row["seconds"] = round(time.perf_counter() - t0, 4)
+        log.append(row)
+        save_checkpoint(epoch)
+        status.update(epoch=epoch, step=step)
+        write_json(run_dir / "status.json", status)
+        bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_accuracy']:.3f}",
+                        val=f"{row.get('val_accuracy', float('nan')):.3f}")
+    bar.close()
+    with atomic_path(run_dir / "checkpoints" / "final.pt") as tmp:
+        torch.save({"model": model.state_dict(), "epoch": tc.epochs, "step": step, "config": config.to_json(),
+                    "decisionnets_version": __version__}, tmp)
+    status.update(status="completed", epoch=tc.epochs, step=step)
+    write_json(run_dir / "status.json", status)
+    return status
+
+
+@torch.no_grad()
+def _evaluate(model, batch, task, device, chunk=2048):
+    model.eval()
+    loss_sum, acc_sum = 0.0, 0.0
+    for lo in range(0, batch.n_trials, chunk):
+        sub = batch.subset(slice(lo, lo + chunk))
+        x = torch.from_numpy(sub.inputs).to(device)
+        y = torch.from_numpy(sub.targets).to(device)
+        m = torch.from_numpy(sub.mask).to(device)
+        logits, _ = model(x, layers=())
+        loss_sum += float(masked_loss(logits, y, m)) * sub.n_trials
+        acc_sum += response_accuracy(logits, y, m, task.choice_actions) * sub.n_trials
+    model.train()
+    return loss_sum / batch.n_trials, acc_sum / batch.n_trials
+
+
+def resume_config(run_dir) -> Config:
+    """The config stored in ``run_dir`` (for ``--resume``)."""
+    p = Path(run_dir) / "config.json"
+    if not p.is_file():
+        raise DataFileError(f"{run_dir} is not a run directory (no config.json)")
+    try:
+        text = p.read_text()
+        cfg = config_from_json(text)
+    except ValueError as e:
+        raise DataFileError(f"{p} is not a valid decisionnets config: {e}") from None
+    st = read_status(run_dir)
+    if st.get("decisionnets_version", __version__).split(".")[0] != __version__.split(".")[0]:
+        raise DataFileError(f"{run_dir} was made by decisionnets {st.get('decisionnets_version')}; "
+                            f"this is {__version__} (incompatible major version)")
+    return cfg
