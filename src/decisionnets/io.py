@@ -105,6 +105,7 @@ def open_dataset(path, what: str = "dataset") -> xr.Dataset:
 
 def _check_version(ds: xr.Dataset, path) -> None:
     v = ds.attrs.get("format_version")
+    v = v.item() if hasattr(v, "item") else v
     if v != FORMAT_VERSION:
         raise DataFileError(
             f"{path} has activation format version {v!r}; this decisionnets reads version {FORMAT_VERSION} "

@@ -253,10 +253,10 @@ def train(config: Config, run_dir, *, progress: bool = True, resume: bool = Fals
             logits, _ = model(x, layers=())
             loss = masked_loss(logits, y, m)
             if not torch.isfinite(loss):
-                status.update(status="diverged", epoch=epoch, step=step, loss=float(loss))
+                status.update(status="diverged", epoch=epoch, step=step, loss=loss.item())
                 write_json(run_dir / "status.json", status)
                 bar.close()
-                raise TrainingDiverged(epoch, step, float(loss))
+                raise TrainingDiverged(epoch, step, loss.item())
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if tc.grad_clip > 0:

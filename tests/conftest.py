@@ -1,0 +1,24 @@
+"""Shared test setup: one torch thread (two shared cores are noisier with two), tiny configs."""
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+
+def tiny_overrides(task: str) -> list[str]:
+    """--set overrides that make a preset train in about a second."""
+    common = ["epochs=2", "n_trials=96", "batch_size=16"]
+    per_task = {
+        "color-direction": ["model.hidden_size=8", "n_per_condition=1"],
+        "color-direction-static": ["model.hidden_sizes=[8, 8]", "n_per_condition=1"],
+        "perceptual-dm": ["model.hidden_size=8", "n_per_condition=2"],
+        "context-dm": ["model.hidden_size=8", "n_per_condition=1"],
+        "digits-coarse": ["model.channels=4", "model.hidden=8", "n_trials=64"],
+    }
+    return common + per_task.get(task, [])
+
+
+@pytest.fixture
+def tiny():
+    return tiny_overrides

@@ -1,0 +1,45 @@
+import subprocess
+import sys
+
+import pytest
+
+from decisionnets.cli import main
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "-m", "decisionnets.cli", *args], capture_output=True, text=True)
+
+
+def test_tasks_lists_presets(capsys):
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out
+    assert "color-direction " in out and "perceptual-dm" in out
+
+
+@pytest.mark.parametrize("args,match", [
+    (["train", "--task", "nope"], "unknown task 'nope'; valid: "),
+    (["train", "--task", "color-direction", "--set", "lrr=1"], "unknown config key 'lrr'"),
+    (["train", "--task", "color-direction", "--set", "lr=-1"], "train.lr must be > 0; got -1.0"),
+    (["train", "--task", "color-direction", "--set", "batch_size=0"], "batch_size must be >= 1; got 0"),
+    (["train", "--task", "color-direction", "--set", "env.name=Nope"], "unknown env 'Nope'"),
+    (["train", "--task", "color-direction", "--set", "model.kind=transformer"], "unknown model kind"),
+    (["train", "--task", "color-direction", "--device", "gpu"], "invalid choice: 'gpu'"),
+    (["analyze", "/nonexistent/run"], "run directory not found"),
+])
+def test_errors_are_one_line_exit_2_no_traceback(args, match, tmp_path):
+    r = _run(*args, *(["--out", str(tmp_path)] if args[0] == "train" else []))
+    assert r.returncode == 2, r.stderr
+    assert match in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not any(tmp_path.iterdir())  # nothing written
+
+
+def test_train_prints_run_dir_last(tiny, tmp_path):
+    args = ["train", "--task", "color-direction-static", "--out", str(tmp_path), "--no-progress", "--seed", "3"]
+    for a in tiny("color-direction-static"):
+        args += ["--set", a]
+    r = _run(*args)
+    assert r.returncode == 0, r.stderr
+    run_dir = r.stdout.strip().splitlines()[-1]
+    assert run_dir.startswith(str(tmp_path)) and "seed3" in run_dir
+    assert (tmp_path / run_dir.split("/")[-1] / "activations" / "epoch_00002.nc").is_file()

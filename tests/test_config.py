@@ -1,0 +1,77 @@
+import pytest
+
+from decisionnets.config import apply_override, config_from_json, load_config, parse_value, preset_names
+from decisionnets.errors import ConfigError
+
+
+def test_presets_listed_and_loadable():
+    names = preset_names()
+    for required in ["color-direction", "color-direction-static", "perceptual-dm", "context-dm"]:
+        assert required in names
+    for name in names:
+        cfg = load_config(name)
+        assert cfg.task == name and cfg.description
+
+
+def test_overrides_bare_dotted_and_parsed():
+    cfg = load_config("color-direction", overrides=["lr=0.2", "train.batch_size=64", "model.hidden_size=16",
+                                                    "sigma=2.5", "seed=4"])
+    assert cfg.train.lr == 0.2 and cfg.train.batch_size == 64 and cfg.seed == 4
+    assert cfg.model["hidden_size"] == 16 and cfg.env["sigma"] == 2.5
+    assert parse_value("[1, 2]") == [1, 2] and parse_value("relu") == "relu" and parse_value("true") is True
+
+
+def test_config_is_immutable_and_round_trips_json():
+    cfg = load_config("color-direction")
+    with pytest.raises(Exception):
+        cfg.train.lr = 1.0
+    with pytest.raises(TypeError):
+        cfg.env["sigma"] = 1.0
+    assert config_from_json(cfg.to_json()) == cfg
+
+
+@pytest.mark.parametrize("assignment,match", [
+    ("lrr=0.1", "unknown config key 'lrr'"),
+    ("lr=-0.1", "train.lr must be > 0; got -0.1"),
+    ("batch_size=0", "train.batch_size must be >= 1; got 0"),
+    ("batch_size=2.5", "train.batch_size must be int; got 2.5"),
+    ("epochs=true", "train.epochs must be int"),
+    ("momentum=1.5", "momentum must be in"),
+    ("val_fraction=1", "val_fraction must be in"),
+    ("schedule=weekly", "record.schedule must be"),
+    ("n_per_condition=0", "n_per_condition must be >= 1"),
+    ("foo.bar=1", "unknown config section 'foo'"),
+    ("device=tpu", "device must be cpu or cuda"),
+])
+def test_bad_overrides_name_the_rule(assignment, match):
+    with pytest.raises(ConfigError, match=match):
+        load_config("color-direction", overrides=[assignment])
+
+
+def test_phases_from_config_file(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('base = "color-direction-static"\n[train]\nepochs = 8\n'
+                 '[[train.phases]]\nepochs = 3\nlr = 0.005\nbatch_size = 512\n')
+    cfg = load_config(config_file=f)
+    assert cfg.env["name"] == "ColorDirectionStatic"
+    assert cfg.train.phases[0].epochs == 3 and cfg.train.phases[0].batch_size == 512
+    f.write_text('base = "color-direction-static"\n[train]\nepochs = 2\n[[train.phases]]\nepochs = 3\n')
+    with pytest.raises(ConfigError, match="phases cover 3 epochs"):
+        load_config(config_file=f)
+
+
+def test_unknown_task_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="unknown task 'nope'; valid: .*color-direction"):
+        load_config("nope")
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(config_file=tmp_path / "missing.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[train\nlr = 1")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_config(config_file=bad)
+
+
+def test_ambiguous_bare_key_is_refused():
+    raw = {"env": {"name": "ColorDirection"}, "model": {"kind": "leaky_rnn"}}
+    with pytest.raises(ConfigError, match="ambiguous"):
+        apply_override(raw, "dt=10")  # both the env and the leaky RNN take dt
