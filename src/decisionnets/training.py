@@ -183,6 +183,8 @@ def train(config: Config, run_dir, *, progress: bool = True, resume: bool = Fals
              "dt": float(task.dt) if getattr(task, "dt", None) else 0.0, "config": config.to_json(),
              "decisionnets_version": __version__, "target": task.target_label,
              "choice_actions": np.asarray(task.choice_actions, dtype=np.int64), "time_units": "ms"}
+    if hasattr(task, "attrs"):  # e.g. image tasks: class names, fine -> coarse map, normalization
+        attrs.update(task.attrs())
     recorder = Recorder(probe, task, layers, rc.time_stride, rc.dtype, attrs)
     schedule = set(record_epochs(rc.schedule, tc.epochs))
 
@@ -213,7 +215,9 @@ def train(config: Config, run_dir, *, progress: bool = True, resume: bool = Fals
     write_json(run_dir / "status.json", status)
 
     def record(epoch):
-        write_epoch(recorder.dataset(model, epoch, step, device), run_dir, epoch)
+        ds = recorder.dataset(model, epoch, step, device)
+        write_epoch(ds, run_dir, epoch)
+        return float(ds.loss[0]), float(ds.accuracy[0])
 
     def save_checkpoint(epoch):
         ckpt = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": step,
@@ -271,7 +275,7 @@ def train(config: Config, run_dir, *, progress: bool = True, resume: bool = Fals
         if val_set is not None:
             row["val_loss"], row["val_accuracy"] = _evaluate(model, val_set, task, device)
         if epoch in schedule:
-            record(epoch)
+            row["probe_loss"], row["probe_accuracy"] = record(epoch)
         row["seconds"] = round(time.perf_counter() - t0, 4)
         log.append(row)
         save_checkpoint(epoch)
