@@ -1,0 +1,200 @@
+"""Sweeps on Dask: spec parsing, one run's life cycle, LocalCluster and external-scheduler sweeps."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from decisionnets import sweep
+from decisionnets.config import preset_names
+from decisionnets.errors import ConfigError
+
+TINY = {"train.epochs": 2, "train.n_trials": 200, "model.hidden_sizes": [8], "record.n_per_condition": 2,
+        "record.schedule": "all"}
+
+
+def _spec(**sweep_table):
+    return sweep.parse_spec({"description": "t", "sweep": {"base": "color-direction-static", **sweep_table}})
+
+
+# --- spec and plan ---------------------------------------------------------------------------------
+def test_sweep_presets_are_listed():
+    names = preset_names("sweep")
+    for n in ("sgd-regimes", "early-perturbation", "sgd-regimes-quick", "early-perturbation-quick"):
+        assert n in names
+        sp = sweep.load_spec(n)
+        assert len(sweep.plan(sp, "/nonexistent/sweeps")) >= 4
+
+
+def test_plan_is_the_product_of_grid_axes_and_seeds(tmp_path):
+    sp = _spec(seeds=[0, 1], set=TINY, grid={"train.lr": [0.01, 0.1], "model.hidden_sizes": [[8], [4, 4]]},
+               axes={"k": [{"value": 0}, {"value": 1, "phases": [{"epochs": 1, "lr": 0.5}]}]})
+    assert sp.dims == ["lr", "hidden_sizes", "k"]
+    pts = sweep.plan(sp, tmp_path)
+    assert len(pts) == 2 * 2 * 2 * 2
+    assert len({p.run_dir for p in pts}) == len(pts)
+    p = next(p for p in pts if p.coords == {"lr": 0.1, "hidden_sizes": "4x4", "k": 1, "seed": 1})
+    cfg = json.loads(p.config_json)
+    assert cfg["train"]["lr"] == 0.1 and cfg["model"]["hidden_sizes"] == [4, 4] and cfg["seed"] == 1
+    assert cfg["train"]["phases"][0]["lr"] == 0.5 and cfg["train"]["epochs"] == 2
+
+
+def test_pretrain_run_is_shared_and_feeds_init_from(tmp_path):
+    sp = _spec(seeds=[0], set=TINY, grid={"train.lr": [0.01, 0.1]},
+               axes={"start": [{"value": "scratch"}, {"value": "pre", "pretrain": {"epochs": 1}}]})
+    pts = sweep.plan(sp, tmp_path)
+    pre = [p for p in pts if p.pretrain is not None]
+    assert len(pre) == 2
+    # the pretraining config takes the point's overrides, so the two lr values give two pretraining runs
+    assert len({p.pretrain.run_id for p in pre}) == 2
+    assert all(json.loads(p.config_json)["train"]["init_from"] == p.pretrain.run_dir for p in pre)
+
+
+@pytest.mark.parametrize("table, match", [
+    ({"seeds": []}, "seeds"),
+    ({"grid": {"train.lr": 0.1}}, "non-empty list"),
+    ({"axes": {"k": [{"phases": []}]}}, "value"),
+    ({"bogus": 1}, "unknown key sweep.bogus"),
+    ({"set": {"train.nope": 1}}, "nope"),
+    ({"analysis": {"folds": 1}}, "folds"),
+])
+def test_bad_specs_raise_one_line_config_errors(tmp_path, table, match):
+    with pytest.raises(ConfigError, match=match) as e:
+        sweep.plan(_spec(**table), tmp_path)
+    assert "\n" not in str(e.value)
+
+
+def test_unknown_spec_name_and_missing_file():
+    with pytest.raises(ConfigError, match="unknown sweep"):
+        sweep.load_spec("no-such-sweep")
+    with pytest.raises(ConfigError, match="not found"):
+        sweep.load_spec("nowhere/spec.toml")
+
+
+# --- one run: diverged and crashed runs are recorded, not raised -------------------------------------
+def test_run_point_records_divergence_and_crashes(tmp_path):
+    sp = _spec(seeds=[0], set={**TINY, "train.epochs": 1},
+               axes={"case": [{"value": "diverge", "set": {"train.lr": 1e30}},
+                              {"value": "crash", "init_from": str(tmp_path / "missing.pt")}]})
+    div, crash = sweep.plan(sp, tmp_path)
+    r = sweep.run_point(div, None)
+    assert r["status"] == "diverged"
+    assert json.loads((Path(div.run_dir) / "status.json").read_text())["status"] == "diverged"
+    r = sweep.run_point(crash, None)
+    assert r["status"] == "failed" and "init_from" in r["error"]
+    assert json.loads((Path(crash.run_dir) / "status.json").read_text())["status"] == "failed"
+    assert sweep.run_point(div, None)["action"] == "skipped"  # a diverged run is not retried
+
+
+# --- the quick sweep on a LocalCluster ------------------------------------------------------------
+def test_quick_sweep_on_local_cluster_and_rerun_skips(tmp_path):
+    text = sweep.run_sweep("sgd-regimes-quick", out=tmp_path, n_workers=2, progress=False)
+    sweep_dir = Path(text.splitlines()[-1])
+    assert sweep_dir == (tmp_path / "sgd-regimes-quick").resolve()
+    import xarray as xr
+
+    with xr.open_dataset(sweep_dir / "summary.nc") as ds:
+        ds = ds.load()
+    assert dict(ds["information"].sizes) == {"lr": 2, "batch_size": 2, "seed": 2, "variable": 2, "epoch": 4}
+    assert (ds["status"].values == "completed").all()
+    assert np.isfinite(ds["information"].values).all()
+    assert float(ds["ceiling"].max()) == pytest.approx(0.676, abs=0.01)
+    assert (sweep_dir / "figures" / "information_vs_epoch.png").is_file()
+    assert (sweep_dir / "figures" / "color_vs_lr_batch.png").is_file()
+    stamps = {p: p.stat().st_mtime_ns for p in sweep_dir.glob("runs/*/information.nc")}
+    assert len(stamps) == 8
+    again = sweep.run_sweep("sgd-regimes-quick", out=tmp_path, n_workers=2, progress=False)
+    assert "8 were already finished" in again
+    assert stamps == {p: p.stat().st_mtime_ns for p in sweep_dir.glob("runs/*/information.nc")}
+
+
+# --- an external scheduler and workers as separate processes; a worker killed mid-run ----------------
+def _start(args, log):
+    return subprocess.Popen([sys.executable, "-m", *args], stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+def _stop(proc):
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def test_external_scheduler_survives_a_killed_worker_and_resumes(tmp_path):
+    spec = tmp_path / "ext.toml"
+    spec.write_text(
+        'description = "external-scheduler test"\n[sweep]\nbase = "color-direction-static"\nseeds = [0, 1]\n'
+        '[sweep.set]\n"train.epochs" = 20\n"train.n_trials" = 1000\n"train.batch_size" = 8\n'
+        '"model.hidden_sizes" = [8]\n"record.n_per_condition" = 2\n"record.schedule" = [1, 20]\n'
+        '[sweep.grid]\n"train.lr" = [0.01, 0.05]\n[sweep.analysis]\nfolds = 3\n'
+    )
+    sched_file = tmp_path / "scheduler.json"
+    log = open(tmp_path / "dask.log", "w")
+    procs = [_start(["distributed.cli.dask_scheduler", "--port", "0", "--no-dashboard",
+                     "--scheduler-file", str(sched_file)], log)]
+    try:
+        for _ in range(300):
+            if sched_file.is_file() and sched_file.stat().st_size:
+                break
+            time.sleep(0.1)
+        address = json.loads(sched_file.read_text())["address"]
+        for _ in range(2):
+            procs.append(_start(["distributed.cli.dask_worker", "--scheduler-file", str(sched_file),
+                                 "--nthreads", "1", "--nworkers", "1", "--no-dashboard"], log))
+        out = tmp_path / "sweeps"
+        cli = subprocess.Popen([sys.executable, "-m", "decisionnets.cli", "sweep", str(spec), "--scheduler",
+                                address, "--out", str(out)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True, start_new_session=True)
+        procs.append(cli)
+        runs = out / "ext" / "runs"
+        killed = None
+        deadline = time.time() + 120
+        while killed is None and time.time() < deadline and cli.poll() is None:
+            for st in runs.glob("*/status.json"):
+                try:
+                    s = json.loads(st.read_text())
+                    w = json.loads((st.parent / "worker.json").read_text())
+                except (OSError, ValueError):
+                    continue
+                if s.get("status") == "running" and 2 <= s.get("epoch", 0) <= 14:
+                    os.kill(w["pid"], signal.SIGKILL)  # the worker process running this run, mid-training
+                    killed = st.parent
+                    break
+            time.sleep(0.02)
+        stdout, stderr = cli.communicate(timeout=180)
+        assert cli.returncode == 0, stderr[-2000:]
+        assert killed is not None, "no run was caught mid-training"
+        assert "4 completed" in stdout
+        # the killed run was taken over by another worker and resumed from its checkpoint
+        assert json.loads((killed / "worker.json").read_text())["attempts"] >= 2
+        epochs = [int(line.split(",")[0]) for line in (killed / "log.csv").read_text().splitlines()[1:]]
+        assert epochs == list(range(1, 21))
+        sweep_dir = Path(stdout.strip().splitlines()[-1])
+        assert (sweep_dir / "summary.nc").is_file()
+        # rerunning the same spec against the same scheduler redoes nothing
+        stamps = {p: p.stat().st_mtime_ns for p in runs.glob("*/information.nc")}
+        again = subprocess.run([sys.executable, "-m", "decisionnets.cli", "sweep", str(spec), "--scheduler", address,
+                                "--out", str(out)], capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0 and "4 were already finished" in again.stdout
+        assert stamps == {p: p.stat().st_mtime_ns for p in runs.glob("*/information.nc")}
+    finally:
+        for p in reversed(procs):
+            _stop(p)
+        log.close()
+
+
+def test_unreachable_scheduler_is_a_user_error():
+    from decisionnets.errors import UserError
+
+    with pytest.raises(UserError, match="cannot connect"):
+        sweep._client("tcp://127.0.0.1:9", None, timeout="1s")
