@@ -43,6 +43,11 @@ def test_missing_and_empty_run_dirs(tmp_path):
         open_activations(tmp_path / "nope")
     with pytest.raises(DataFileError, match="no recorded epochs"):
         open_activations(tmp_path)
+    with pytest.raises(DataFileError, match="file not found"):
+        open_activations(tmp_path / "epoch_00000.nc")
+    (tmp_path / "notes.nc").write_text("not netcdf")
+    with pytest.raises(DataFileError, match="is not a netCDF file"):
+        open_activations(tmp_path / "notes.nc")
 
 
 def test_truncated_foreign_and_old_version_files(tmp_path):

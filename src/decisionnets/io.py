@@ -119,7 +119,7 @@ def open_activations(run_dir) -> xr.Dataset:
     Parameters
     ----------
     run_dir : path
-        A run directory (or its ``activations`` folder).
+        A run directory, its ``activations`` folder, or one epoch's ``.nc`` file.
 
     Returns
     -------
@@ -129,6 +129,10 @@ def open_activations(run_dir) -> xr.Dataset:
         ``step`` (epoch); trial labels as coordinates on ``trial``; dask-backed.
     """
     run_dir = Path(run_dir)
+    if run_dir.is_file() or run_dir.suffix == ".nc":  # one epoch's file
+        ds = open_dataset(run_dir, "activation file")
+        _check_version(ds, run_dir)
+        return ds
     folder = run_dir if run_dir.name == ACTIVATIONS else run_dir / ACTIVATIONS
     if not run_dir.exists():
         raise DataFileError(f"run directory not found: {run_dir}")

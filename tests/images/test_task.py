@@ -86,6 +86,7 @@ def test_digits_augment_is_identity(digits):
     ({"target": "superclass"}, "valid: coarse, fine"),
     ({"augment": True}, "only for CIFAR"),
     ({"n_probe": 501}, "exceeds the 500 images"),
+    ({"n_probe": 5}, "smaller than the number of conditions"),
     ({"n_probe": 1.5}, "integer >= 2"),
 ])
 def test_bad_config_is_a_config_error(kwargs, match):

@@ -117,6 +117,9 @@ class ImageTask:
         if n_probe is not None and n_probe > n_avail:
             raise ConfigError(f"env.n_probe = {n_probe} exceeds the {n_avail} images of the "
                               f"{dataset} probe split")
+        if n_probe is not None and n_probe < len(self.fine_names):
+            raise ConfigError(f"env.n_probe = {n_probe} is smaller than the number of conditions (fine classes, "
+                              f"{len(self.fine_names)}): the probe set must hold every class")
         default = DEFAULT_N_PROBE[dataset]
         self.n_probe = int(n_probe) if n_probe is not None else min(default or n_avail, n_avail)
         self.mean_, self.std_ = channel_stats(self.data.train_images, self.data.scale)
