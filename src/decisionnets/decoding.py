@@ -218,7 +218,7 @@ class UsableInformation:
         seed: int = 0,
         device: str = "cpu",
         dtype: str = "float32",
-        max_iter: int = 300,
+        max_iter: int = 150,
         tol: float = 1e-3,
         hidden: int = 32,
         max_chunk_bytes: int = 2**28,
@@ -235,7 +235,7 @@ class UsableInformation:
         self.max_chunk_bytes = max_chunk_bytes
 
     # ---------------------------------------------------------------- public
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "UsableInformation":
+    def fit(self, X: np.ndarray, y: np.ndarray, progress=None) -> "UsableInformation":
         """Estimate the information of every problem.
 
         Parameters
@@ -244,6 +244,8 @@ class UsableInformation:
             Features: P problems of n samples and d features.
         y : ndarray (P, V, n), (P, n) or (n,)
             Class labels (ints >= 0; < 0 or NaN = missing), V label variables per problem.
+        progress : callable, optional
+            Called with the number of problems (rows of X) finished after each chunk.
 
         Returns
         -------
@@ -303,6 +305,8 @@ class UsableInformation:
             if linear:
                 self.coef_[sl] = res["coef"]
                 self.intercept_[sl] = res["intercept"]
+            if progress is not None:
+                progress(sl.stop - sl.start)
         self.information_folds_ = info_f
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -331,16 +335,20 @@ def _fit_chunk(torch, X, labels, fold, C, K, grid, est, linear) -> dict[str, np.
     Cp = 1 if C == 2 else C
     L = len(grid)
 
-    # ---- global (label-free) centring, scaling, PCA rotation: a preconditioner only
+    # ---- label-free centring, scaling, PCA rotation over the samples used by any variable of the
+    # problem: a preconditioner only. Their Gram matrix, diagonal in this basis, bounds every
+    # training subset's Gram matrix, so the diagonal curvature bound used by the optimizer is safe.
     Xt = torch.as_tensor(np.asarray(X), dtype=torch.float64, device=dev)
     Xt = torch.nan_to_num(Xt)
-    mu = Xt.mean(1, keepdim=True)
-    sd = Xt.std(1, keepdim=True, unbiased=False)
-    sd = torch.where(sd > 1e-12 * (1 + mu.abs()), sd, torch.ones_like(sd))
-    Xs = (Xt - mu) / sd  # (Q, n, d)
-    const = (Xt.std(1, keepdim=True, unbiased=False) <= 1e-12 * (1 + mu.abs()))
-    Xs = torch.where(const, torch.zeros_like(Xs), Xs)
-    evals, evecs = torch.linalg.eigh(Xs.transpose(1, 2) @ Xs)  # (Q, d), (Q, d, d)
+    used = torch.as_tensor((labels >= 0).any(1), device=dev).to(torch.float64)[..., None]  # (Q, n, 1)
+    n_used = used.sum(1, keepdim=True).clamp_min(1)
+    mu = (Xt * used).sum(1, keepdim=True) / n_used
+    sd = torch.sqrt((((Xt - mu) ** 2) * used).sum(1, keepdim=True) / n_used)
+    const = sd <= 1e-12 * (1 + mu.abs())
+    sd = torch.where(const, torch.ones_like(sd), sd)
+    Xs = torch.where(const, torch.zeros_like(Xt), (Xt - mu) / sd)  # (Q, n, d)
+    Xu = Xs * used
+    evals, evecs = torch.linalg.eigh(Xu.transpose(1, 2) @ Xu)  # (Q, d), (Q, d, d)
     keep = evals > 1e-9 * evals.amax(-1, keepdim=True).clamp_min(1e-30)
     Z = (Xs @ evecs) * keep[:, None, :]
     ones = torch.ones(Q, n, 1, dtype=torch.float64, device=dev)
@@ -348,6 +356,7 @@ def _fit_chunk(torch, X, labels, fold, C, K, grid, est, linear) -> dict[str, np.
     Xs_f = Xs.to(fdt)
     evecs_f = evecs.to(fdt)
     keep_f = torch.cat([keep, torch.ones(Q, 1, dtype=torch.bool, device=dev)], 1)
+    bound = torch.cat([evals.clamp_min(0), n_used[:, 0]], 1).to(fdt)  # (Q, d+1) diag of used Gram
 
     lab = torch.as_tensor(labels, device=dev)
     fol = torch.as_tensor(fold, device=dev)
@@ -372,7 +381,7 @@ def _fit_chunk(torch, X, labels, fold, C, K, grid, est, linear) -> dict[str, np.
     aA = torch.as_tensor(grid, dtype=fdt, device=dev)[None, None, None, :].expand(Q, V, F, L).reshape(Q, -1)
     presA = present[:, :, None, None, :].expand(Q, V, F, L, C).reshape(Q, V * F * L, C)
     fitter = _fit_linear if linear else _fit_mlp
-    outA = fitter(torch, Z1, Xs_f, evecs_f, keep_f, mA, yA, aA, presA, est)
+    outA = fitter(torch, Z1, Xs_f, evecs_f, keep_f, mA, yA, aA, presA, est, bound)
     # per-sample CE (nats) for every column: (Q, G, n)
     ceA = outA["ce"].reshape(Q, V, F, L, n)
     # inner score for outer fold k, alpha l: mean over j != k of mean CE on fold j of pair {j,k}
@@ -394,7 +403,7 @@ def _fit_chunk(torch, X, labels, fold, C, K, grid, est, linear) -> dict[str, np.
     mB = trB.reshape(Q, V * K, n)
     yB = onehot[:, :, None].expand(Q, V, K, n, C).reshape(Q, V * K, n, C)
     presB = present[:, :, None, :].expand(Q, V, K, C).reshape(Q, V * K, C)
-    outB = fitter(torch, Z1, Xs_f, evecs_f, keep_f, mB, yB, alpha_k.reshape(Q, V * K), presB, est)
+    outB = fitter(torch, Z1, Xs_f, evecs_f, keep_f, mB, yB, alpha_k.reshape(Q, V * K), presB, est, bound)
     ceB = outB["ce"].reshape(Q, V, K, n).to(torch.float64)
     predB = outB["pred"].reshape(Q, V, K, n)
 
@@ -481,7 +490,7 @@ def _logits_to_ce(torch, logits, y, pres, binary):
     return ce.transpose(1, 2), pred.transpose(1, 2)
 
 
-def _fit_linear(torch, Z1, Xs, evecs, keep, m, y, alpha, pres, est):
+def _fit_linear(torch, Z1, Xs, evecs, keep, m, y, alpha, pres, est, bound):
     """Batched L2-penalized multinomial/binomial logistic regression.
 
     Parameters
@@ -492,6 +501,8 @@ def _fit_linear(torch, Z1, Xs, evecs, keep, m, y, alpha, pres, est):
     keep : (Q, d+1) bool, axes with non-zero variance (and the intercept).
     m : (Q, G, n) bool training masks; y : (Q, G, n, C) one-hot labels; alpha : (Q, G);
     pres : (Q, G, C) classes present in the problem.
+    bound : (Q, d+1) diagonal (in this basis) of the Gram matrix of all samples used by the
+        problem, which bounds every training subset's Gram matrix.
 
     Returns
     -------
@@ -500,8 +511,8 @@ def _fit_linear(torch, Z1, Xs, evecs, keep, m, y, alpha, pres, est):
 
     Minimizes ``sum_{i in train} CE_i + alpha/2 * sum_j var_train_j * w_j^2`` (w on the globally
     standardized features, i.e. alpha/2 ||w'||^2 on fold-standardized ones) with a free intercept,
-    by Nesterov's accelerated gradient preconditioned by the diagonal (in the PCA basis) of the
-    Boehning bound of the Hessian, with gradient-based adaptive restart.
+    by Nesterov's accelerated gradient preconditioned by a diagonal (in the PCA basis) upper bound
+    of the Hessian (Boehning's bound with the Gram matrix of all used samples), with gradient-based adaptive restart.
     """
     Q, n, d1 = Z1.shape
     d = d1 - 1
@@ -514,7 +525,8 @@ def _fit_linear(torch, Z1, Xs, evecs, keep, m, y, alpha, pres, est):
     var, ntr = _train_variance(torch, Xs, m)  # (Q, G, d), (Q, G, 1)
     # penalty diagonal in the rotated basis: sum_j V_jk^2 var_j
     pen_diag = var @ (evecs * evecs)  # (Q, G, d)
-    curv = (0.25 if binary else 0.5) * (mf @ (Z1 * Z1))  # (Q, G, d+1)
+    # Boehning: Hessian of the CE <= c * Z_tr' Z_tr <= c * diag(bound) (bound: Gram of all used samples)
+    curv = (0.25 if binary else 0.5) * bound[:, None, :].expand(Q, G, d1)  # (Q, G, d+1)
     a = alpha[..., None]
     precond = curv.clone()
     precond[..., :d] = precond[..., :d] + a * pen_diag
@@ -576,7 +588,7 @@ def _fit_linear(torch, Z1, Xs, evecs, keep, m, y, alpha, pres, est):
     return {"ce": ce, "pred": pred, "theta": theta}
 
 
-def _fit_mlp(torch, Z1, Xs, evecs, keep, m, y, alpha, pres, est):
+def _fit_mlp(torch, Z1, Xs, evecs, keep, m, y, alpha, pres, est, bound=None):
     """Batched one-hidden-layer (tanh) decoders, full-batch Adam, L2 on both weight layers.
 
     Same interface as :func:`_fit_linear` (no ``theta`` returned). The first layer acts on the
@@ -705,7 +717,8 @@ def decoding_scores(
     l2_grid: Sequence[float] | None = None,
     device: str = "cpu",
     dtype: str = "float32",
-    max_iter: int = 300,
+    max_iter: int = 150,
+    progress=None,
 ) -> xr.Dataset:
     """Cross-validated usable information, its fold spread and decoding accuracy.
 
@@ -722,6 +735,9 @@ def decoding_scores(
     seed : int
     l2_grid, device, dtype, max_iter
         See :class:`UsableInformation`.
+    progress : callable, optional
+        Called with the number of activity problems finished after each chunk (e.g. a tqdm's
+        ``update``); the total is the product of activity's dims other than sample/feature.
 
     Returns
     -------
@@ -732,7 +748,7 @@ def decoding_scores(
     X, y, extra, shape_extra, names, multi, coords, act = _prepare(activity, labels, sample_dim, feature_dim)
     est = UsableInformation(
         decoder=decoder, folds=folds, l2_grid=l2_grid, seed=seed, device=device, dtype=dtype, max_iter=max_iter
-    ).fit(X, y)
+    ).fit(X, y, progress=progress)
     V = len(names)
 
     def shaped(a, more=()):

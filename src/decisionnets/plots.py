@@ -1,0 +1,275 @@
+"""Figures over saved xarray objects. Each function takes a matplotlib ``ax``, draws, returns it.
+
+Nothing here computes information or saves files: compute with :mod:`decisionnets.decoding` /
+:mod:`decisionnets.report`, draw here, save in the caller.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+__all__ = [
+    "run_title",
+    "plot_information_vs_epoch",
+    "plot_information_vs_time",
+    "plot_learning_curve",
+    "plot_psychometric",
+    "plot_cross_temporal",
+]
+
+_COLORS = {
+    "color": "tab:red",
+    "direction": "tab:blue",
+    "target_config": "tab:green",
+    "choice": "tab:purple",
+    "fine_label": "tab:orange",
+    "coarse_label": "tab:blue",
+}
+
+
+def _config(attrs: Mapping[str, Any]) -> dict:
+    cfg = attrs.get("config", {})
+    if isinstance(cfg, (bytes, str)):
+        try:
+            cfg = json.loads(cfg)
+        except (ValueError, TypeError):
+            cfg = {}
+    return cfg if isinstance(cfg, dict) else {}
+
+
+def run_title(attrs: Mapping[str, Any]) -> str:
+    """One-line title "task | lr=... | batch=..." from a run's attrs (tolerant of missing keys)."""
+    cfg = _config(attrs)
+    train = cfg.get("train", {}) if isinstance(cfg.get("train", {}), dict) else {}
+    parts = [str(attrs.get("task", cfg.get("task", "run")))]
+    if "lr" in train:
+        parts.append(f"lr={train['lr']:g}" if isinstance(train["lr"], (int, float)) else f"lr={train['lr']}")
+    if "batch_size" in train:
+        parts.append(f"batch={train['batch_size']}")
+    return " | ".join(parts)
+
+
+def _color(name: str, i: int) -> str:
+    return _COLORS.get(name, f"C{i % 10}")
+
+
+def _time_period(info: xr.DataArray):
+    """The period name of each time step (coord ``time_period`` or ``period`` on time), or None."""
+    for name in ("time_period", "period"):
+        if name in info.coords and info[name].dims == ("time",):
+            return np.asarray(info[name].values).astype(str)
+    return None
+
+
+def _period_mean(info: xr.DataArray, period: str | None) -> xr.DataArray:
+    """Mean over the time steps of ``period`` (or select it on a ``period`` dim); no-op if static."""
+    if period is None:
+        if "time" in info.dims:
+            return info.mean("time")
+        return info
+    if "period" in info.dims:
+        return info.sel(period=period)
+    if "time" in info.dims:
+        pc = _time_period(info)
+        if pc is None:
+            raise ValueError("information has no 'period' / 'time_period' coordinate on time; pass period=None")
+        sel = info.isel(time=np.flatnonzero(pc == period))
+        if sel.sizes.get("time", 0) == 0:
+            raise ValueError(f"period {period!r} not found; periods are {sorted(set(pc.tolist()))}")
+        return sel.mean("time")
+    return info
+
+
+def plot_information_vs_epoch(
+    ax,
+    info: xr.DataArray,
+    *,
+    period: str | None = None,
+    variables: Sequence[str] | None = None,
+    spread: xr.DataArray | None = None,
+    title: str | None = None,
+    label_prefix: str = "",
+    **line_kw,
+):
+    """Usable information (bits) vs training epoch, one line per variable (the main figure).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    info : DataArray (variable, epoch[, time | period])
+        Information in bits; with ``time`` it is averaged over the time steps of ``period``.
+    period : str, optional
+        Trial period to show ("stimulus", "decision"...); None: mean over all time.
+    variables : list of str, optional
+    spread : DataArray like ``info``, optional
+        Drawn as a +-1 band (e.g. the fold s.d.).
+    title : str, optional
+    label_prefix : str
+        Prefix for the legend entries (to overlay runs).
+    """
+    data = _period_mean(info, period)
+    sp = _period_mean(spread, period) if spread is not None else None
+    names = list(data["variable"].values) if "variable" in data.dims else [data.name or "information"]
+    if variables is not None:
+        names = [v for v in names if v in variables]
+    for i, name in enumerate(names):
+        y = data.sel(variable=name) if "variable" in data.dims else data
+        x = y["epoch"].values
+        kw = {"color": _color(name, i), "marker": "o", "ms": 3} | line_kw
+        (line,) = ax.plot(x, y.values, label=f"{label_prefix}{name}", **kw)
+        if sp is not None:
+            s = sp.sel(variable=name) if "variable" in sp.dims else sp
+            ax.fill_between(x, y.values - s.values, y.values + s.values, color=line.get_color(), alpha=0.15, lw=0)
+    ax.axhline(0, color="0.6", lw=0.8, ls=":")
+    ax.set_xlabel("training epoch")
+    ax.set_ylabel("usable information (bits)")
+    where = f"{period} period" if period else "whole trial"
+    ax.set_title(title if title is not None else f"information vs epoch ({where})")
+    if names:
+        ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def plot_information_vs_time(
+    ax,
+    info: xr.DataArray,
+    *,
+    variable: str | None = None,
+    epochs: Sequence[int] | None = None,
+    title: str | None = None,
+    shade_periods: bool = True,
+):
+    """Usable information (bits) vs time within the trial, one line per epoch.
+
+    Parameters
+    ----------
+    info : DataArray ([variable,] epoch, time), bits, with a ``time_period`` (or ``period``) coord
+        on ``time`` for the period shading.
+    variable : str, required when ``info`` has a ``variable`` dim.
+    epochs : epochs to draw (default: up to 5 spread over the run).
+    """
+    if "variable" in info.dims:
+        if variable is None:
+            raise ValueError("pass variable=... (info has a 'variable' dim)")
+        info = info.sel(variable=variable)
+    all_epochs = info["epoch"].values
+    if epochs is None:
+        idx = np.unique(np.linspace(0, len(all_epochs) - 1, min(5, len(all_epochs))).round().astype(int))
+        epochs = all_epochs[idx]
+    cmap = __import__("matplotlib").colormaps["viridis"]
+    t = info["time"].values
+    for i, e in enumerate(epochs):
+        frac = i / max(len(epochs) - 1, 1)
+        ax.plot(t, info.sel(epoch=e).values, color=cmap(0.9 * frac), label=f"epoch {int(e)}")
+    if shade_periods and _time_period(info) is not None:
+        _shade_periods(ax, t, _time_period(info))
+    ax.axhline(0, color="0.6", lw=0.8, ls=":")
+    ax.set_xlabel("time in trial (ms)")
+    ax.set_ylabel("usable information (bits)")
+    ax.set_title(title if title is not None else f"{variable or info.name}: information vs time")
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def _shade_periods(ax, t, periods):
+    periods = np.asarray(periods).astype(str)
+    if len(t) == 0:
+        return
+    dt = np.diff(t).min() if len(t) > 1 else 1.0
+    start = 0
+    k = 0
+    for i in range(1, len(t) + 1):
+        if i == len(t) or periods[i] != periods[start]:
+            lo, hi = t[start] - dt / 2, t[i - 1] + dt / 2
+            if k % 2:
+                ax.axvspan(lo, hi, color="0.93", zorder=0, lw=0)
+            ax.text((lo + hi) / 2, 0.98, periods[start], transform=ax.get_xaxis_transform(), ha="center",
+                    va="top", fontsize="x-small", color="0.4", rotation=90 if hi - lo < 0.12 * (t[-1] - t[0] + dt) else 0)
+            start = i
+            k += 1
+
+
+def plot_learning_curve(ax, loss: xr.DataArray, accuracy: xr.DataArray | None = None, *, title: str | None = None):
+    """Probe-set loss (left axis) and accuracy (right axis) vs epoch.
+
+    Parameters
+    ----------
+    loss : DataArray (epoch)
+    accuracy : DataArray (epoch), fraction correct, optional
+    Returns the left Axes (the right one is ``ax.right_ax``).
+    """
+    e = loss["epoch"].values
+    (l1,) = ax.plot(e, loss.values, color="k", marker="o", ms=3, label="probe loss")
+    ax.set_xlabel("training epoch")
+    ax.set_ylabel("probe loss (cross-entropy, nats)")
+    handles = [l1]
+    if accuracy is not None:
+        ax2 = ax.twinx()
+        (l2,) = ax2.plot(e, accuracy.values, color="tab:orange", marker="s", ms=3, label="probe accuracy")
+        ax2.set_ylabel("probe accuracy (fraction correct)")
+        ax2.set_ylim(0, 1.02)
+        handles.append(l2)
+        ax.right_ax = ax2
+    ax.legend(handles=handles, labels=[h.get_label() for h in handles], frameon=False, fontsize="small", loc="center right")
+    ax.set_title(title if title is not None else "learning curve")
+    return ax
+
+
+def plot_psychometric(ax, p_right: xr.DataArray, *, epochs: Sequence[int] | None = None, title: str | None = None):
+    """P(choose right) vs signed coherence toward the right target, one line per epoch.
+
+    Parameters
+    ----------
+    p_right : DataArray (epoch, evidence), fraction of right choices (see
+        :func:`decisionnets.report.psychometric`).
+    """
+    all_epochs = p_right["epoch"].values
+    if epochs is None:
+        idx = np.unique(np.linspace(0, len(all_epochs) - 1, min(5, len(all_epochs))).round().astype(int))
+        epochs = all_epochs[idx]
+    cmap = __import__("matplotlib").colormaps["viridis"]
+    x = p_right["evidence"].values
+    for i, e in enumerate(epochs):
+        ax.plot(x, p_right.sel(epoch=e).values, color=cmap(0.9 * i / max(len(epochs) - 1, 1)), marker="o", ms=3,
+                label=f"epoch {int(e)}")
+    ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
+    ax.axvline(0, color="0.6", lw=0.8, ls=":")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("signed coherence toward the right target")
+    ax.set_ylabel("P(choice = right)")
+    ax.set_title(title if title is not None else "psychometric curve")
+    ax.legend(frameon=False, fontsize="small")
+    return ax
+
+
+def plot_cross_temporal(ax, matrix: xr.DataArray, *, title: str | None = None, colorbar: bool = True, vmax=None):
+    """Cross-temporal generalization: information (bits) of a decoder trained at t, tested at t'.
+
+    Parameters
+    ----------
+    matrix : DataArray (train_time, test_time), bits.
+    """
+    tr, te = matrix["train_time"].values, matrix["test_time"].values
+    vals = np.asarray(matrix.values, dtype=float)
+    hi = vmax if vmax is not None else max(float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 1.0, 1e-3)
+
+    def edges(v):
+        v = np.asarray(v, dtype=float)
+        if len(v) == 1:
+            return np.array([v[0] - 0.5, v[0] + 0.5])
+        mid = (v[1:] + v[:-1]) / 2
+        return np.concatenate([[2 * v[0] - mid[0]], mid, [2 * v[-1] - mid[-1]]])
+
+    im = ax.pcolormesh(edges(te), edges(tr), vals, cmap="RdBu_r", vmin=-hi, vmax=hi, shading="flat")
+    ax.set_xlabel("test time (ms)")
+    ax.set_ylabel("train time (ms)")
+    ax.set_aspect("equal")
+    if colorbar:
+        ax.figure.colorbar(im, ax=ax, label="usable information (bits)")
+    ax.set_title(title if title is not None else "cross-temporal generalization")
+    return ax

@@ -1,0 +1,151 @@
+"""analyze_run on a synthetic activation dataset (the recorder's contract) with a planted signal."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import xarray as xr
+
+from decisionnets.report import analyze_run, balanced_error_labels, load_information, psychometric
+
+torch.set_num_threads(1)
+
+N_TRIALS, N_TIME, N_UNITS = 160, 6, 8
+PERIODS = ["fixation", "targets", "stimulus", "stimulus", "decision", "decision"]
+
+
+def write_run(run_dir, epochs=(0, 2, 4), seed=0):
+    """Direction is encoded (from the stimulus on, growing with epoch); color is not."""
+    rng = np.random.default_rng(seed)
+    color = rng.integers(0, 2, N_TRIALS)
+    config = rng.integers(0, 2, N_TRIALS)
+    direction = color ^ config
+    coh_levels = np.array([-0.6, -0.2, 0.2, 0.6])
+    coherence = np.abs(rng.choice(coh_levels, N_TRIALS)) * np.where(color == 0, 1, -1)
+    catch = np.zeros(N_TRIALS, np.int8)
+    catch[:8] = 1
+    folder = run_dir / "activations"
+    folder.mkdir(parents=True)
+    cfg = json.dumps({"task": "color-direction", "train": {"lr": 0.05, "batch_size": 32}})
+    for i, e in enumerate(epochs):
+        gain = 1.0 + 2.0 * i
+        hidden = rng.standard_normal((1, N_TRIALS, N_TIME, N_UNITS)).astype(np.float32)
+        hidden[0, :, 2:, 0] += gain * (2 * direction[:, None] - 1)
+        # 20% errors at every epoch, 10 per direction at least
+        err = rng.random(N_TRIALS) < 0.2
+        choice = np.where(err, 1 - direction, direction)
+        hidden[0, :, 4:, 1] += 3.0 * (2 * choice[:, None] - 1)  # choice signal in the decision period
+        ds = xr.Dataset(
+            {
+                "hidden": (("epoch", "trial", "time", "unit"), hidden),
+                "logits": (("epoch", "trial", "time", "action"), rng.standard_normal((1, N_TRIALS, N_TIME, 3)).astype(np.float32)),
+                "choice": (("epoch", "trial"), choice[None].astype(np.int64)),
+                "correct": (("epoch", "trial"), (choice == direction)[None].astype(np.int8)),
+                "loss": (("epoch",), [0.7 / (1 + i)]),
+                "accuracy": (("epoch",), [0.5 + 0.15 * i]),
+                "step": (("epoch",), [100 * e]),
+            },
+            coords={
+                "epoch": [e],
+                "trial": np.arange(N_TRIALS),
+                "time": ("time", np.arange(N_TIME) * 20.0, {"units": "ms"}),
+                "period": ("time", PERIODS),
+                "color": ("trial", color),
+                "target_config": ("trial", config),
+                "direction": ("trial", direction),
+                "coherence": ("trial", coherence),
+                "catch": ("trial", catch),
+            },
+            attrs={"task": "color-direction", "env": "ColorDirection", "model": "rnn", "seed": 0, "dt": 20.0,
+                   "config": cfg, "decisionnets_version": "0.1.0", "format_version": 1, "target": "direction"},
+        )
+        ds.to_netcdf(folder / f"epoch_{e:05d}.nc")
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def analysed(tmp_path_factory):
+    run = write_run(tmp_path_factory.mktemp("run") / "run")
+    paths = analyze_run(run, progress=False)
+    return run, paths, load_information(run)
+
+
+def test_writes_information_and_figures(analysed):
+    run, paths, info = analysed
+    assert paths[0] == run / "information.nc"
+    names = {p.name for p in paths[1:]}
+    assert {"information_vs_epoch.png", "information_vs_time.png", "cross_temporal.png", "learning_curve.png",
+            "psychometric.png", "choice_vs_direction.png"} <= names
+    assert all(p.is_file() and p.stat().st_size > 1000 for p in paths)
+
+
+def test_planted_signal_is_found(analysed):
+    _, _, info = analysed
+    i = info["information"].sel(layer="hidden")
+    assert i.dims == ("variable", "epoch", "time")
+    assert set(i["variable"].values) == {"color", "direction", "target_config", "choice"}
+    stim = i.isel(time=slice(2, None))
+    assert (stim.sel(variable="direction", epoch=4) > 0.6).all()
+    assert abs(float(i.sel(variable="color").mean())) < 0.05
+    assert abs(float(i.sel(variable="direction").isel(time=slice(0, 2)).mean())) < 0.05
+    # direction information grows with training
+    assert float(stim.sel(variable="direction", epoch=4).mean()) > float(stim.sel(variable="direction", epoch=0).mean())
+    assert info["information"].attrs["units"] == "bits"
+
+
+def test_period_information_and_cross_temporal(analysed):
+    _, _, info = analysed
+    per = info["period_information"].sel(layer="hidden")
+    assert set(per["period"].values) == {"fixation", "targets", "stimulus", "decision"}
+    expected = info["information"].sel(layer="hidden", variable="direction", epoch=4).isel(time=[2, 3]).mean()
+    np.testing.assert_allclose(per.sel(variable="direction", epoch=4, period="stimulus"), expected)
+    ct = info["cross_temporal"].sel(layer="hidden", variable="direction")
+    assert ct.dims == ("train_time", "test_time")
+    assert ct.attrs["epoch"] == 4 or info["cross_temporal"].attrs["epoch"] == 4
+    assert float(ct.sel(train_time=40.0, test_time=80.0)) > 0.3  # a fixed code generalizes
+    assert abs(float(ct.sel(train_time=0.0, test_time=0.0))) < 0.15
+
+
+def test_choice_vs_direction_on_error_trials(analysed):
+    _, _, info = analysed
+    ei = info["error_information"].sel(layer="hidden")
+    dec = ei.isel(time=slice(4, None)).mean("time")
+    # in the decision period the choice signal is there on the balanced subset...
+    assert (dec.sel(error_variable="choice") > 0.2).all()
+    # ...and direction, decorrelated from choice there, is still carried by unit 0 late in training
+    assert float(dec.sel(error_variable="direction", epoch=4)) > 0.2
+    # before the decision period choice is only knowable through direction: ~0 on the subset
+    assert abs(float(ei.sel(error_variable="choice").isel(time=slice(0, 2)).mean())) < 0.1
+
+
+def test_catch_trials_excluded_and_psychometric(analysed):
+    _, _, info = analysed
+    assert info.attrs["analysis_exclude_catch"] == 1
+    p = info["p_right"]
+    assert p.dims == ("epoch", "evidence")
+    assert ((p >= 0) & (p <= 1)).all()
+
+
+def test_balanced_error_labels_nan_when_too_few_errors():
+    direction = xr.DataArray(np.array([0, 1] * 20), dims="trial")
+    choice = xr.DataArray(np.stack([direction.values, direction.values]), dims=("epoch", "trial"))
+    choice[1, :12] = 1 - choice[1, :12]  # 6 errors per direction in epoch 1, none in epoch 0
+    lab = balanced_error_labels(choice, direction, folds=5)
+    assert (lab["choice"][0] == -1).all()
+    sub = lab["choice"][1] >= 0
+    assert int(sub.sum()) == 24
+    d = lab["direction"][1].values[sub.values]
+    c = lab["choice"][1].values[sub.values]
+    assert np.mean(c == d) == 0.5
+
+
+def test_psychometric_signs_evidence_by_target_config():
+    choice = xr.DataArray([[1, 0, 1, 0]], dims=("epoch", "trial"), coords={"epoch": [0]})
+    coh = xr.DataArray([0.5, 0.5, -0.5, -0.5], dims="trial")
+    cfg = xr.DataArray([1, 0, 0, 1], dims="trial")
+    p = psychometric(choice, coh, cfg)
+    np.testing.assert_allclose(p.sel(evidence=0.5), 1.0)
+    np.testing.assert_allclose(p.sel(evidence=-0.5), 0.0)
