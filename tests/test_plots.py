@@ -1,0 +1,84 @@
+"""Figure functions: ax in, ax out, labelled axes, legends, tolerant titles."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import numpy as np
+import pytest
+import xarray as xr
+from matplotlib.figure import Figure
+
+from decisionnets import plots
+
+
+def info_da(n_epoch=4, n_time=6):
+    rng = np.random.default_rng(0)
+    periods = ["fixation", "targets", "stimulus", "stimulus", "decision", "decision"][:n_time]
+    return xr.DataArray(
+        rng.random((2, n_epoch, n_time)),
+        dims=("variable", "epoch", "time"),
+        coords={"variable": ["color", "direction"], "epoch": np.arange(n_epoch) * 2,
+                "time": np.arange(n_time) * 20.0, "time_period": ("time", periods)},
+        name="information",
+    )
+
+
+def new_ax():
+    return Figure().subplots()
+
+
+def test_information_vs_epoch_period_mean_and_labels():
+    info = info_da()
+    ax = new_ax()
+    assert plots.plot_information_vs_epoch(ax, info, period="stimulus", spread=info * 0.1) is ax
+    assert ax.get_xlabel() == "training epoch"
+    assert "bits" in ax.get_ylabel()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["color", "direction"]
+    y = ax.lines[0].get_ydata()
+    np.testing.assert_allclose(y, info.sel(variable="color").isel(time=[2, 3]).mean("time"))
+
+
+def test_information_vs_epoch_unknown_period_raises():
+    with pytest.raises(ValueError, match="period 'reward' not found"):
+        plots.plot_information_vs_epoch(new_ax(), info_da(), period="reward")
+
+
+def test_information_vs_time_and_cross_temporal():
+    info = info_da()
+    ax = plots.plot_information_vs_time(new_ax(), info, variable="direction")
+    assert ax.get_xlabel() == "time in trial (ms)"
+    assert len(ax.get_legend().get_texts()) == 4
+    ct = xr.DataArray(np.eye(3), dims=("train_time", "test_time"),
+                      coords={"train_time": [0.0, 10, 20], "test_time": [0.0, 10, 20]})
+    ax = plots.plot_cross_temporal(new_ax(), ct)
+    assert ax.get_xlabel() == "test time (ms)" and ax.get_ylabel() == "train time (ms)"
+
+
+def test_learning_curve_and_psychometric():
+    e = np.arange(5)
+    loss = xr.DataArray(np.linspace(0.7, 0.1, 5), dims="epoch", coords={"epoch": e})
+    acc = xr.DataArray(np.linspace(0.5, 1, 5), dims="epoch", coords={"epoch": e})
+    ax = plots.plot_learning_curve(new_ax(), loss, acc)
+    assert "loss" in ax.get_ylabel() and "accuracy" in ax.right_ax.get_ylabel()
+    p = xr.DataArray(np.tile([0.1, 0.4, 0.6, 0.9], (5, 1)), dims=("epoch", "evidence"),
+                     coords={"epoch": e, "evidence": [-0.5, -0.1, 0.1, 0.5]})
+    ax = plots.plot_psychometric(new_ax(), p)
+    assert ax.get_ylabel() == "P(choice = right)"
+    assert ax.get_legend() is not None
+
+
+@pytest.mark.parametrize(
+    "attrs, expected",
+    [
+        ({"task": "color-direction", "config": json.dumps({"train": {"lr": 0.05, "batch_size": 32}})},
+         "color-direction | lr=0.05 | batch=32"),
+        ({"task": "t"}, "t"),
+        ({"config": "not json"}, "run"),
+    ],
+)
+def test_run_title_is_tolerant(attrs, expected):
+    assert plots.run_title(attrs) == expected
