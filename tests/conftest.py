@@ -15,6 +15,8 @@ def tiny_overrides(task: str) -> list[str]:
         "perceptual-dm": ["model.hidden_size=8", "n_per_condition=2"],
         "context-dm": ["model.hidden_size=8", "n_per_condition=1"],
         "digits-coarse": ["model.channels=4", "model.hidden=8", "n_trials=64"],
+        "cifar10-coarse": ["model.width=2", "n_trials=40", "env.n_probe=20", "env.augment=true"],
+        "cifar100-coarse": ["model.width=2", "n_trials=40", "env.n_probe=100"],
     }
     return common + per_task.get(task, [])
 
@@ -22,3 +24,16 @@ def tiny_overrides(task: str) -> list[str]:
 @pytest.fixture
 def tiny():
     return tiny_overrides
+
+
+@pytest.fixture
+def fake_cifar(tmp_path_factory, monkeypatch):
+    """A tiny fake CIFAR-10/100 folder in the standard layout, found through DECISIONNETS_CIFAR_DIR."""
+    from decisionnets.images.fake import write_fake_cifar
+
+    root = tmp_path_factory.getbasetemp() / "fake_cifar"
+    if not root.exists():
+        write_fake_cifar(root, "cifar10", n_train=60, n_test=40)
+        write_fake_cifar(root, "cifar100", n_train=60, n_test=200)
+    monkeypatch.setenv("DECISIONNETS_CIFAR_DIR", str(root))
+    return root

@@ -18,7 +18,7 @@ def _cfg(task, tiny, *extra, seed=0):
 
 
 @pytest.mark.parametrize("task", preset_names())
-def test_every_preset_trains_tiny(task, tiny, tmp_path):
+def test_every_preset_trains_tiny(task, tiny, tmp_path, fake_cifar):
     status = train(_cfg(task, tiny), tmp_path / "run", progress=False)
     assert status["status"] == "completed" and status["epoch"] == 2
     ds = open_activations(tmp_path / "run")

@@ -62,16 +62,17 @@ def masked_loss(logits, targets, mask):
     return (ce * m).sum() / m.sum().clamp_min(1.0)
 
 
-def response_accuracy(logits, targets, mask, choice_actions) -> float:
-    """Fraction of trials whose choice at the last masked step equals the target there."""
-    T = mask.shape[0]
-    last = T - 1 - torch.argmax(torch.flip(mask, [0]).gt(0).to(torch.int8), dim=0)
-    idx = torch.arange(mask.shape[1], device=mask.device)
-    at = logits[last, idx]
-    y = targets[last, idx]
-    ca = torch.as_tensor(choice_actions, device=logits.device)
-    chosen = ca[at[:, ca].argmax(dim=1)]
-    return float((chosen == y).float().mean())
+def n_correct_choices(logits, targets, mask, choice_actions):
+    """Number of trials (a 0-dim tensor) whose choice at the response step equals the target there.
+
+    The response step is the trial's last masked step; trials are aligned on their last step, so it
+    is the last step for every trial whose decision period ends the trial (all tasks here). The
+    choice is the argmax over the ``choice_actions`` outputs (a tensor of indices).
+    """
+    at = logits[-1]
+    y = targets[-1]
+    chosen = choice_actions[at[:, choice_actions].argmax(dim=1)]
+    return (chosen == y).sum()
 
 
 def load_init_weights(model, source: str) -> None:
@@ -232,6 +233,7 @@ def train(config: Config, run_dir, *, progress: bool = True, resume: bool = Fals
     if start_epoch == 0:
         save_checkpoint(0)
 
+    choices = torch.as_tensor(task.choice_actions, device=device)
     x_all = torch.from_numpy(train_set.inputs).to(device)
     y_all = torch.from_numpy(train_set.targets).to(device)
     m_all = torch.from_numpy(train_set.mask).to(device)
@@ -249,7 +251,7 @@ def train(config: Config, run_dir, *, progress: bool = True, resume: bool = Fals
             m_all = torch.from_numpy(train_set.mask).to(device)
         model.train()
         perm = torch.randperm(train_set.n_trials, generator=order_gen).to(device)
-        loss_sum, acc_sum, n_seen = 0.0, 0.0, 0
+        loss_sum, n_correct, n_seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
         for lo in range(0, len(perm), s["batch_size"]):
             idx = perm[lo:lo + s["batch_size"]]
             x = task.augment(x_all[:, idx], order_gen)
@@ -267,11 +269,12 @@ def train(config: Config, run_dir, *, progress: bool = True, resume: bool = Fals
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
             opt.step()
             step += 1
-            loss_sum += loss.item() * len(idx)
-            acc_sum += response_accuracy(logits.detach(), y, m, task.choice_actions) * len(idx)
+            with torch.no_grad():  # accumulated on the device: no sync per step
+                loss_sum += loss.detach() * len(idx)
+                n_correct += n_correct_choices(logits, y, m, choices)
             n_seen += len(idx)
         row = {"epoch": epoch, "step": step, "lr": s["lr"], "batch_size": s["batch_size"],
-               "train_loss": loss_sum / n_seen, "train_accuracy": acc_sum / n_seen}
+               "train_loss": float(loss_sum) / n_seen, "train_accuracy": float(n_correct) / n_seen}
         if val_set is not None:
             row["val_loss"], row["val_accuracy"] = _evaluate(model, val_set, task, device)
         if epoch in schedule:
@@ -303,7 +306,7 @@ def _evaluate(model, batch, task, device, chunk=2048):
         m = torch.from_numpy(sub.mask).to(device)
         logits, _ = model(x, layers=())
         loss_sum += float(masked_loss(logits, y, m)) * sub.n_trials
-        acc_sum += response_accuracy(logits, y, m, task.choice_actions) * sub.n_trials
+        acc_sum += float(n_correct_choices(logits, y, m, torch.as_tensor(task.choice_actions, device=device)))
     model.train()
     return loss_sum / batch.n_trials, acc_sum / batch.n_trials
 
