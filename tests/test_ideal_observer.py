@@ -1,0 +1,48 @@
+import numpy as np
+import xarray as xr
+
+from decisionnets.decoding import decoding_scores
+from decisionnets.envs import ColorDirection
+from decisionnets.ideal_observer import ceiling_for_env, color_direction_ceiling
+from decisionnets.trials import EnvTask
+
+
+def test_ceiling_limits_and_monotonic_in_noise():
+    coh = [-0.5, 0.5]
+    assert color_direction_ceiling(coh, 0.0, 1)["information"] == 1.0
+    far = color_direction_ceiling(coh, 1e-3, 1)
+    assert far["accuracy"] > 0.999 and far["information"] > 0.999
+    infos = [color_direction_ceiling(coh, s, 10)["information"] for s in (0.5, 1.0, 2.0, 4.0)]
+    assert all(a > b for a, b in zip(infos, infos[1:]))
+    # two symmetric coherences: accuracy is Phi(c / v)
+    from math import erf, sqrt
+
+    v = 1.0 / sqrt(2 * 10)
+    assert abs(color_direction_ceiling(coh, 1.0, 10)["accuracy"] - 0.5 * (1 + erf(0.5 / v / sqrt(2)))) < 1e-6
+
+
+def test_ceiling_matches_a_monte_carlo_ideal_observer():
+    env = ColorDirection()
+    b = env.sample(100_000, np.random.default_rng(0), fixed_timing=True)
+    board = (b.period[:, 0] == "stimulus") | (b.period[:, 0] == "decision")
+    m = ((b.inputs[board, :, 3] - b.inputs[board, :, 4]) / 2).mean(0)
+    acc_mc = np.mean((m < 0) == (b.labels["color"] == 1))  # MAP = sign of m (symmetric prior)
+    assert abs(acc_mc - ceiling_for_env(env)["accuracy"]) < 0.004  # MC s.e. ~ 0.001
+
+
+def test_color_information_on_the_inputs_reaches_the_ceiling():
+    """Sanity check of decoder + task: the probe set's inputs hold the Bayes amount of color information.
+
+    Features: the time-averaged red and green channels over the board period (sufficient) and the
+    target colors. The linear probe is a logistic model, slightly misspecified for a mixture of
+    coherences, and is estimated from 2,800 trials, so it may fall a little short of the ceiling.
+    """
+    task = EnvTask("ColorDirection", {}, n_per_condition=100)
+    p = task.probe_set(np.random.default_rng(0))
+    board = (p.period == "stimulus") | (p.period == "decision")
+    X = np.concatenate([p.inputs[board][:, :, 3:].mean(0), p.inputs[-1][:, 1:3]], axis=1)
+    ds = decoding_scores(xr.DataArray(X, dims=("trial", "unit")),
+                         {"color": xr.DataArray(p.labels["color"], dims="trial")})
+    ceiling = ceiling_for_env(task.env)
+    assert abs(float(ds.information[0]) - ceiling["information"]) < 0.04  # measured: 0.652 vs 0.676 bits
+    assert abs(float(ds.accuracy[0]) - ceiling["accuracy"]) < 0.015  # measured: 0.888 vs 0.897
