@@ -198,3 +198,29 @@ def test_unreachable_scheduler_is_a_user_error():
 
     with pytest.raises(UserError, match="cannot connect"):
         sweep._client("tcp://127.0.0.1:9", None, timeout="1s")
+
+
+def test_edited_spec_is_refused_before_running(tmp_path):
+    sp = _spec(seeds=[0], set=TINY)
+    (p,) = sweep.plan(sp, tmp_path / "s")
+    Path(p.run_dir).mkdir(parents=True)
+    (Path(p.run_dir) / "config.json").write_text(json.dumps({**json.loads(p.config_json), "seed": 7}))
+    spec = tmp_path / "s.toml"
+    spec.write_text('[sweep]\nbase = "color-direction-static"\nseeds = [0]\n[sweep.set]\n"train.epochs" = 2\n'
+                    '"train.n_trials" = 200\n"model.hidden_sizes" = [8]\n"record.n_per_condition" = 2\n'
+                    '"record.schedule" = "all"\n')
+    with pytest.raises(ConfigError, match="another config"):
+        sweep.run_sweep(spec, out=tmp_path, progress=False)
+
+
+def test_raw_linear_decoder_writes_information(tmp_path):
+    sp = _spec(seeds=[0], set={**TINY, "train.n_trials": 100})
+    (p,) = sweep.plan(sp, tmp_path)
+    analysis = {**sweep.ANALYSIS_DEFAULTS, "decoder": "linear-raw", "folds": 3}
+    assert sweep.run_point(p, analysis)["status"] == "completed"
+    import xarray as xr
+
+    with xr.open_dataset(Path(p.run_dir) / "information.nc") as ds:
+        assert ds["information"].dims == ("variable", "epoch")
+        assert np.isfinite(ds["information"].values).all()
+        assert (ds["information"].values <= 1.0).all()

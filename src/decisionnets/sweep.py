@@ -374,8 +374,11 @@ def analyze_information(run_dir, *, variables=("color", "direction"), layer="hid
     if missing:
         raise ConfigError(f"sweep.analysis.variables: run {run_dir} has no label {missing[0]!r}")
     labels = {v: ds[v].load() for v in variables}
-    out = decoding_scores(act.load(), labels, feature_dim=feature, decoder=decoder, folds=folds, seed=seed,
-                          dtype="float64")
+    if decoder == "linear-raw":
+        out = _raw_linear_information(act.load(), labels, feature, folds, seed)
+    else:
+        out = decoding_scores(act.load(), labels, feature_dim=feature, decoder=decoder, folds=folds, seed=seed,
+                              dtype="float64")
     out = out.drop_vars([c for c in out.coords if c not in out.dims and c != "period"], errors="ignore")
     out.attrs.update(layer=layer, period=str(period or ""), analysis="decisionnets.sweep.analyze_information",
                      target=str(ds.attrs.get("target", "")))
@@ -384,6 +387,59 @@ def analyze_information(run_dir, *, variables=("color", "direction"), layer="hid
         out.to_netcdf(tmp, engine="netcdf4")
     ds.close()
     return path
+
+
+def _raw_linear_information(act, labels: dict, feature: str, folds: int, seed: int):
+    """Usable information with L2 logistic regression on the *raw* (unstandardized) features.
+
+    Outer stratified K-fold; the L2 strength is chosen inside each training fold (3-fold
+    ``LogisticRegressionCV`` on log loss). Unlike a standardized probe, the penalty sees each unit's
+    scale, so a signal carried only by units that weight decay has shrunk counts as hard to use.
+    Returns a Dataset like :func:`decisionnets.decoding.decoding_scores` (information, accuracy).
+    """
+    import warnings
+
+    import xarray as xr
+    from sklearn.linear_model import LogisticRegressionCV
+    from sklearn.model_selection import StratifiedKFold
+
+    other = [d for d in act.dims if d not in ("trial", feature)]
+    act = act.transpose(*other, "trial", feature)
+    X_all = np.asarray(act.values, dtype=np.float64).reshape(-1, act.sizes["trial"], act.sizes[feature])
+    info = np.full((len(labels), X_all.shape[0]), np.nan)
+    acc = np.full_like(info, np.nan)
+    for vi, (name, lab) in enumerate(labels.items()):
+        y = np.asarray(lab.values).astype(int)
+        prior_ce, ce, hit = np.zeros(len(y)), np.zeros(len(y)), np.zeros(len(y))
+        splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(y, y))
+        for pi, X in enumerate(X_all):
+            for tr, te in splits:
+                p1 = np.clip(np.bincount(y[tr], minlength=2)[y[te]] / len(tr), 1e-12, 1)
+                prior_ce[te] = -np.log2(p1)
+                if X[tr].std(0).max() < 1e-12:
+                    ce[te], hit[te] = prior_ce[te], 0.5
+                    continue
+                clf = LogisticRegressionCV(Cs=np.logspace(-3, 2, 6).tolist(), cv=3, scoring="neg_log_loss",
+                                           max_iter=2000)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    clf.fit(X[tr], y[tr])
+                    p = clf.predict_proba(X[te])
+                cls = list(clf.classes_)
+                pt = np.array([p[i, cls.index(t)] if t in cls else 0.0 for i, t in enumerate(y[te])])
+                ce[te] = -np.log2(np.clip(pt, 1e-12, 1))
+                hit[te] = np.asarray(clf.classes_)[p.argmax(1)] == y[te]
+            info[vi, pi] = prior_ce.mean() - ce.mean()
+            acc[vi, pi] = hit.mean()
+    shape = (len(labels),) + tuple(act.sizes[d] for d in other)
+    dims = ["variable", *other]
+    coords = {d: act[d].values for d in other if d in act.coords}
+    out = xr.Dataset({"information": (dims, info.reshape(shape), {"units": "bits"}),
+                      "accuracy": (dims, acc.reshape(shape))}, coords={"variable": list(labels), **coords})
+    if "period" in act.coords and "time" in other:
+        out = out.assign_coords(period=("time", act["period"].values))
+    out.attrs.update(decoder="linear-raw", folds=int(folds), seed=int(seed))
+    return out
 
 
 def _analyze(run_dir, analysis: dict):
@@ -406,16 +462,21 @@ def run_point(point: RunPoint, analysis: dict | None = None, pretrain_result: di
         ``run_id``, ``status`` ("completed", "diverged" or "failed"), ``action`` (what was done:
         "skipped", "trained", "resumed", "analyzed"), ``seconds``, ``error`` (failed runs).
     """
-    import socket
-
+    import dask
     import torch
 
-    from decisionnets.config import config_from_json
+    torch.set_num_threads(1)
+    with dask.config.set(scheduler="synchronous"):  # lazy arrays load here, not as tasks of the cluster
+        return _run_point(point, analysis, pretrain_result)
+
+
+def _run_point(point, analysis, pretrain_result):
+    import socket
+
     from decisionnets.errors import TrainingDiverged
     from decisionnets.io import read_status, write_json
     from decisionnets.training import train
 
-    torch.set_num_threads(1)
     t0 = time.perf_counter()
     run_dir = Path(point.run_dir)
     res = {"run_id": point.run_id, "status": "failed", "action": "", "seconds": 0.0, "error": ""}
@@ -437,7 +498,7 @@ def run_point(point: RunPoint, analysis: dict | None = None, pretrain_result: di
         st = read_status(run_dir).get("status")
         if st not in ("completed", "diverged"):
             resume = (run_dir / "checkpoints" / "last.pt").is_file()
-            cfg = config_from_json(point.config_json)
+            cfg = _config(point.config_json)
             try:
                 train(cfg, run_dir, progress=False, resume=resume)
                 res["action"] = "resumed" if resume else "trained"
@@ -459,6 +520,16 @@ def run_point(point: RunPoint, analysis: dict | None = None, pretrain_result: di
     finally:
         res["seconds"] = round(time.perf_counter() - t0, 2)
     return res
+
+
+def _config(config_json: str):
+    """Config from its JSON; phase fields left unset (None) are dropped (from_dict wants them absent)."""
+    from decisionnets.config import from_dict
+
+    d = json.loads(config_json)
+    d.get("train", {})["phases"] = [{k: v for k, v in p.items() if v is not None}
+                                    for p in d.get("train", {}).get("phases", [])]
+    return from_dict(d, task=d.get("task", "custom"))
 
 
 def _pretrain_point(point: RunPoint) -> dict:
@@ -535,6 +606,7 @@ def run_sweep(spec, out="sweeps", scheduler=None, n_workers=None, analyze=True, 
     results = {}
     todo = []
     for p in points:
+        _check_same_config(p)  # a run dir of an edited spec: stop before anything runs
         done = _is_done(p, analyze)
         if done:
             results[p.run_id] = {"run_id": p.run_id, "status": done, "action": "skipped", "seconds": 0.0, "error": ""}
@@ -830,8 +902,9 @@ def plot_information_vs_epoch(ax, summary, variable="color", regs=None, ceiling=
     for reg in regs:
         y = info.sel(reg)
         m, s = y.mean("seed").values, y.std("seed").values
-        line, = ax.plot(x, m, marker=".", label=_label(reg))
-        ax.fill_between(x, m - s, m + s, color=line.get_color(), alpha=0.2, lw=0)
+        ok = np.isfinite(m)  # epochs recorded by these runs (others may record other epochs)
+        line, = ax.plot(x[ok], m[ok], marker=".", label=_label(reg))
+        ax.fill_between(x[ok], (m - s)[ok], (m + s)[ok], color=line.get_color(), alpha=0.2, lw=0)
     if ceiling and regs:
         c = float(summary["ceiling"].sel(regs[0]))
         if np.isfinite(c):
