@@ -43,3 +43,46 @@ def test_train_prints_run_dir_last(tiny, tmp_path):
     run_dir = r.stdout.strip().splitlines()[-1]
     assert run_dir.startswith(str(tmp_path)) and "seed3" in run_dir
     assert (tmp_path / run_dir.split("/")[-1] / "activations" / "epoch_00002.nc").is_file()
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    from conftest import tiny_overrides
+
+    run = tmp_path_factory.mktemp("cli") / "run"
+    args = ["train", "--task", "color-direction", "--run-dir", str(run), "--no-progress"]
+    for a in tiny_overrides("color-direction"):
+        args += ["--set", a]
+    r = _run(*args)
+    assert r.returncode == 0, r.stderr
+    return run
+
+
+def _snapshot(folder):
+    return {p: p.stat().st_mtime_ns for p in folder.rglob("*")}
+
+
+@pytest.mark.parametrize("extra,match", [
+    (["--folds", "15"], "folds=15 is larger than the smallest class of 'color' (14 trials"),
+    (["--folds", "1"], "--folds must be >= 2"),
+    (["--cross-temporal-epoch", "7"], "cross_temporal_epoch 7 was not recorded"),
+    (["--variables", "colour"], "variable 'colour' is not in the activation dataset"),
+])
+def test_analyze_bad_arguments(tiny_run, extra, match):
+    before = _snapshot(tiny_run)
+    r = _run("analyze", str(tiny_run), *extra)
+    assert r.returncode == 2 and match in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert _snapshot(tiny_run) == before  # nothing written or modified
+
+
+def test_analyze_truncated_file_is_one_line(tiny_run, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(tiny_run, run)
+    f = run / "activations" / "epoch_00001.nc"
+    f.write_bytes(f.read_bytes()[:500])
+    before = _snapshot(run)
+    r = _run("analyze", str(run))
+    assert r.returncode == 2 and "epoch_00001.nc" in r.stderr and "Traceback" not in r.stderr, r.stderr
+    assert _snapshot(run) == before

@@ -19,6 +19,9 @@ _API = {
     "load_config": "decisionnets.config",
     "train": "decisionnets.training",
     "usable_information": "decisionnets.decoding",
+    "decoding_scores": "decisionnets.decoding",
+    "cross_temporal_information": "decisionnets.decoding",
+    "UsableInformation": "decisionnets.decoding",
     "analyze_run": "decisionnets.report",
 }
 

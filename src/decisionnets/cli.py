@@ -72,6 +72,9 @@ def _analyze_args(a):
     a.add_argument("--decoder", choices=("linear", "mlp"), default="linear")
     a.add_argument("--folds", type=int, default=5)
     a.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    a.add_argument("--time-stride", type=int, default=1, help="decode every k-th recorded time step")
+    a.add_argument("--cross-temporal-epoch", type=int, help="epoch of the cross-temporal matrix (default: last)")
+    a.add_argument("--seed", type=int, default=0, help="seed of the folds")
     a.add_argument("--no-progress", action="store_true")
 
 
@@ -127,7 +130,8 @@ def _cmd_analyze(args) -> int:
     if args.folds < 2:
         raise UserError(f"--folds must be >= 2; got {args.folds}")
     paths = analyze_run(args.run_dir, variables=args.variables, decoder=args.decoder, folds=args.folds,
-                        device=args.device, progress=not args.no_progress)
+                        device=args.device, progress=not args.no_progress, time_stride=args.time_stride,
+                        cross_temporal_epoch=args.cross_temporal_epoch, seed=args.seed)
     for p in paths:
         print(p)
     return 0

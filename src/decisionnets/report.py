@@ -174,6 +174,7 @@ def analyze_run(
     cross_temporal_epoch: int | None = None,
     seed: int = 0,
     exclude_catch: bool = True,
+    time_stride: int = 1,
 ) -> list[Path]:
     """Usable information of every recorded layer about the run's label variables, with figures.
 
@@ -191,6 +192,8 @@ def analyze_run(
     cross_temporal_epoch : int, optional — epoch of the cross-temporal matrix (default: last).
     seed : int — fold and subset seed.
     exclude_catch : bool — drop catch trials (coord ``catch`` == 1).
+    time_stride : int — decode every ``time_stride``-th recorded time step, counted back from the
+        last (which is always kept); fewer problems, proportionally faster.
 
     Returns
     -------
@@ -199,7 +202,13 @@ def analyze_run(
     from tqdm.auto import tqdm
 
     run_dir = Path(run_dir)
+    if not (isinstance(time_stride, int) and time_stride >= 1):
+        raise UserError(f"time_stride must be an integer >= 1; got {time_stride!r}")
+    if not (isinstance(folds, int) and folds >= 2):
+        raise UserError(f"folds must be an integer >= 2; got {folds!r}")
     ds = _open_activations(run_dir)
+    if time_stride > 1 and "time" in ds.dims:
+        ds = ds.isel(time=np.arange(ds.sizes["time"] - 1, -1, -time_stride)[::-1])
     layers = activity_layers(ds)
     if not layers:
         raise DataFileError(f"no activation variable (dims with 'unit') in {run_dir}; data vars: {list(ds.data_vars)}")
@@ -207,6 +216,13 @@ def analyze_run(
     if not names:
         raise UserError(f"no label variable to decode in {run_dir}; pass variables=[...]")
     labels = _labels(ds, names, exclude_catch)
+    for name, lab in labels.items():  # a trial label's smallest class must fill every fold
+        if lab.dims == ("trial",):
+            values, counts = np.unique(lab.values[lab.values >= 0], return_counts=True)
+            if counts.size and counts.min() < folds:
+                raise UserError(f"folds={folds} is larger than the smallest class of {name!r} "
+                                f"({int(counts.min())} trials of class {values[counts.argmin()]:g}); "
+                                f"use --folds <= {int(counts.min())}")
     valid = ~ds["catch"].values.astype(bool) if (exclude_catch and "catch" in ds.variables) else None
     has_errors = "choice" in ds.variables and "direction" in ds.variables
     epochs = ds["epoch"].values
