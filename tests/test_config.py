@@ -53,6 +53,7 @@ def test_phases_from_config_file(tmp_path):
     f.write_text('base = "color-direction-static"\n[train]\nepochs = 8\n'
                  '[[train.phases]]\nepochs = 3\nlr = 0.005\nbatch_size = 512\n')
     cfg = load_config(config_file=f)
+    assert config_from_json(cfg.to_json()) == cfg  # unset phase fields survive the round trip
     assert cfg.env["name"] == "ColorDirectionStatic"
     assert cfg.train.phases[0].epochs == 3 and cfg.train.phases[0].batch_size == 512
     f.write_text('base = "color-direction-static"\n[train]\nepochs = 2\n[[train.phases]]\nepochs = 3\n')

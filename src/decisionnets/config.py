@@ -115,7 +115,8 @@ class Config:
         d = {"task": self.task, "description": self.description, "seed": self.seed, "device": self.device,
              "env": _thaw(self.env), "model": _thaw(self.model)}
         d["train"] = {f.name: _thaw(getattr(self.train, f.name)) for f in dataclasses.fields(TrainConfig)}
-        d["train"]["phases"] = [dataclasses.asdict(p) for p in self.train.phases]
+        d["train"]["phases"] = [{k: v for k, v in dataclasses.asdict(p).items() if v is not None}
+                                for p in self.train.phases]  # unset = the base value, as in TOML
         d["record"] = {f.name: _thaw(getattr(self.record, f.name)) for f in dataclasses.fields(RecordConfig)}
         return d
 

@@ -523,13 +523,10 @@ def _run_point(point, analysis, pretrain_result):
 
 
 def _config(config_json: str):
-    """Config from its JSON; phase fields left unset (None) are dropped (from_dict wants them absent)."""
-    from decisionnets.config import from_dict
+    """Config from its JSON (Config.to_json round-trips, phases included)."""
+    from decisionnets.config import config_from_json
 
-    d = json.loads(config_json)
-    d.get("train", {})["phases"] = [{k: v for k, v in p.items() if v is not None}
-                                    for p in d.get("train", {}).get("phases", [])]
-    return from_dict(d, task=d.get("task", "custom"))
+    return config_from_json(config_json)
 
 
 def _pretrain_point(point: RunPoint) -> dict:
