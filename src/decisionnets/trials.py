@@ -145,7 +145,7 @@ class EnvTask:
         self.n_outputs = int(self.env.action_space.n)
         names = getattr(self.env.action_space, "name", None) or {}
         self.choice_actions = list(names.get("choice", range(1, self.n_outputs)))
-        self.target_label = "direction" if self.vectorized else "ground_truth"
+        self.target_label = getattr(self.env, "report", "direction") if self.vectorized else "ground_truth"
         self.dt = float(self.env.dt) if self.has_time else None
 
     # --- the protocol -------------------------------------------------------

@@ -123,3 +123,16 @@ def test_static_variant_is_one_step():
     assert b.inputs.shape == (1, 6, 4)
     np.testing.assert_array_equal(b.targets[0], b.labels["direction"])
     np.testing.assert_allclose(b.inputs[0, :, 2], 0.2, rtol=1e-6)
+
+
+def test_report_color_trains_on_the_dominant_color():
+    from decisionnets.trials import EnvTask
+
+    b = sample_color_direction(50, np.random.default_rng(0), report="color")
+    np.testing.assert_array_equal(b.targets[-1], b.labels["color"] + 1)
+    task = EnvTask("ColorDirectionStatic", {"report": "color"}, n_per_condition=1)
+    assert task.target_label == "color"
+    s = task.train_set(20, np.random.default_rng(0))
+    np.testing.assert_array_equal(s.targets[0], s.labels["color"])
+    with pytest.raises(ConfigError, match="report must be one of direction, color"):
+        ColorDirection(report="size")

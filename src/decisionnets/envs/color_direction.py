@@ -35,6 +35,8 @@ LABEL_NAMES = {
 }
 
 PERIODS = ("fixation", "targets", "stimulus", "decision")
+#: What the network may be trained to report.
+REPORTS = ("direction", "color")
 DEFAULT_TIMING = {
     "fixation": 100,
     "targets": ("uniform", (100, 300)),
@@ -114,6 +116,7 @@ def sample_color_direction(
     sigma: float = 4.0,
     catch_prob: float = 0.0,
     fixed_timing: bool = False,
+    report: str = "direction",
     **fixed,
 ) -> ColorDirectionTrials:
     """Draw ``n`` checkerboard trials at once (vectorized, no loop over trials).
@@ -139,6 +142,9 @@ def sample_color_direction(
         keep fixating through the decision period.
     fixed_timing : bool
         If True every period has its mean duration (the probe set).
+    report : {"direction", "color"}
+        What the correct action reports: the reach ``direction`` (the task), or the dominant
+        ``color`` (action 1 red, 2 green; e.g. to pretrain on color before training on direction).
     **fixed : array_like
         Fix trial variables instead of drawing them: ``coherence`` (signed),
         ``target_config`` (0/1), ``catch`` (0/1); scalars or arrays of shape (n,).
@@ -197,8 +203,11 @@ def sample_color_direction(
     x[..., 3] = board_on * (coh + noise[..., 0])
     x[..., 4] = board_on * (-coh + noise[..., 1])
 
+    if report not in REPORTS:
+        raise ConfigError(f"report must be one of {', '.join(REPORTS)}; got {report!r}")
+    answer = direction if report == "direction" else color
     targets = np.zeros((T, n), dtype=np.int64)
-    targets[within["decision"]] = np.broadcast_to(direction + 1, (T, n))[within["decision"]]
+    targets[within["decision"]] = np.broadcast_to(answer + 1, (T, n))[within["decision"]]
     targets[within["decision"] & (catch == 1)] = 0
     mask = within["decision"].astype(np.float32)
     period = np.full((T, n), "", dtype=object)
@@ -249,6 +258,8 @@ class ColorDirection(TrialEnv):
         Fraction of catch trials (no board; keep fixating).
     rewards : dict, optional
         ``correct``, ``fail``, ``abort`` (fixation break) rewards.
+    report : {"direction", "color"}
+        Train on the reach direction (the task) or on the dominant color (action 1 red, 2 green).
     """
 
     metadata = {  # noqa: RUF012
@@ -266,6 +277,7 @@ class ColorDirection(TrialEnv):
         sigma: float = 4.0,
         catch_prob: float = 0.0,
         rewards: dict | None = None,
+        report: str = "direction",
     ) -> None:
         super().__init__(dt=dt)
         _check_params(dt=dt, sigma=sigma, catch_prob=catch_prob, coherences=coherences)
@@ -277,6 +289,7 @@ class ColorDirection(TrialEnv):
         self.coherences = tuple(float(c) for c in coherences)
         self.sigma = float(sigma)
         self.catch_prob = float(catch_prob)
+        self.report = _check_report(report)
         self.rewards = {"abort": -0.1, "correct": 1.0, "fail": 0.0, **(rewards or {})}
         self.observation_space = spaces.Box(
             -np.inf, np.inf, shape=(5,), dtype=np.float32,
@@ -303,7 +316,7 @@ class ColorDirection(TrialEnv):
         """Draw ``n`` trials at once with this env's parameters; see :func:`sample_color_direction`."""
         return sample_color_direction(
             n, rng, dt=self.dt, timing=self.timing, coherences=self.coherences,
-            sigma=self.sigma, catch_prob=self.catch_prob, fixed_timing=fixed_timing, **fixed,
+            sigma=self.sigma, catch_prob=self.catch_prob, fixed_timing=fixed_timing, report=self.report, **fixed,
         )
 
     def _new_trial(self, **kwargs):
@@ -354,6 +367,8 @@ class ColorDirectionStatic(TrialEnv):
         Standard deviation of the Gaussian noise on each coherence channel.
     dt : float
         Nominal duration of the single step (ms), for neurogym's bookkeeping.
+    report : {"direction", "color"}
+        Train on the direction (0 left, 1 right) or on the dominant color (0 red, 1 green).
     """
 
     metadata = {  # noqa: RUF012
@@ -363,9 +378,10 @@ class ColorDirectionStatic(TrialEnv):
         "tags": ["perceptual", "two-alternative", "supervised", "static"],
     }
 
-    def __init__(self, coherences=COHERENCES, sigma: float = 0.2, dt: float = 100) -> None:
+    def __init__(self, coherences=COHERENCES, sigma: float = 0.2, dt: float = 100, report: str = "direction") -> None:
         super().__init__(dt=dt)
         _check_params(dt=dt, sigma=sigma, catch_prob=0.0, coherences=coherences)
+        self.report = _check_report(report)
         self.coherences = tuple(float(c) for c in coherences)
         self.sigma = float(sigma)
         self.timing = {"decision": dt}
@@ -392,7 +408,7 @@ class ColorDirectionStatic(TrialEnv):
         """Draw ``n`` static trials at once; inputs shape (1, n, 4), targets = direction (0/1)."""
         b = sample_color_direction(
             n, rng, dt=1.0, coherences=self.coherences, sigma=self.sigma,
-            timing={"fixation": 0, "targets": 0, "stimulus": 0, "decision": 1},
+            timing={"fixation": 0, "targets": 0, "stimulus": 0, "decision": 1}, report=self.report,
             **fixed,
         )
         # dt=1 makes the per-step noise sigma / sqrt(1) = sigma.
@@ -413,6 +429,12 @@ class ColorDirectionStatic(TrialEnv):
         correct = int(action == gt)
         self.performance = correct
         return self.ob_now, float(correct), False, False, {"new_trial": True, "gt": gt}
+
+
+def _check_report(report):
+    if report not in REPORTS:
+        raise ConfigError(f"report must be one of {', '.join(REPORTS)}; got {report!r}")
+    return report
 
 
 def _check_params(*, dt, sigma, catch_prob, coherences):
