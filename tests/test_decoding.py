@@ -195,3 +195,38 @@ def test_wrapper_rejects_unknown_dims():
     da = xr.DataArray(np.zeros((10, 3)), dims=("trial", "unit"))
     with pytest.raises(UserError, match="sample_dim"):
         usable_information(da, xr.DataArray(np.zeros(10), dims="trial"), sample_dim="image")
+
+
+def test_constant_and_near_constant_columns_are_dropped_float32():
+    """Dead ReLU units (exact zeros), float32-wobbling constants and a unit active on one trial only."""
+    X, y = make_data(n_problems=3, n=300, d=6, signal=1.0, seed=7)
+    X = X.astype(np.float32)
+    n = X.shape[1]
+    rng = np.random.default_rng(0)
+    dead = np.zeros((3, n, 4), np.float32)
+    wobble = (0.5 + 1e-8 * rng.standard_normal((3, n, 2))).astype(np.float32)
+    single = np.zeros((3, n, 2), np.float32)
+    single[:, 5, 0] = 3.0  # active on one trial: constant in every training fold but one
+    single[:, 7, 1] = 1e-3
+    Xp = np.concatenate([X, dead, wobble, single], axis=-1)
+    ref = UsableInformation(dtype="float64").fit(X, y)
+    for dtype in ("float32", "float64"):
+        est = UsableInformation(dtype=dtype).fit(Xp, y)
+        assert np.all(np.isfinite(est.information_))
+        np.testing.assert_allclose(est.information_, ref.information_, atol=0.02)
+    # all-dead problem: 0 bits, not NaN
+    est = UsableInformation().fit(np.zeros((1, n, 5), np.float32), y[:1])
+    np.testing.assert_allclose(est.information_, 0.0, atol=1e-6)
+
+
+def test_raw_decoder_option():
+    X, y = make_data(n_problems=2, n=300, d=4, signal=1.0, seed=8)
+    std = UsableInformation(dtype="float64").fit(X, y)
+    raw = UsableInformation(dtype="float64", standardize=False).fit(X, y)
+    np.testing.assert_allclose(raw.information_, std.information_, atol=0.03)  # unit-scale features: same
+    small = X.copy()
+    small[..., 0] *= 1e-3  # the signal unit shrunk: the raw probe's penalty makes it hard to use
+    raw_small = UsableInformation(dtype="float64", standardize=False).fit(small, y)
+    std_small = UsableInformation(dtype="float64").fit(small, y)
+    np.testing.assert_allclose(std_small.information_, std.information_, atol=1e-3)
+    assert np.all(raw_small.information_ < std.information_ - 0.1)

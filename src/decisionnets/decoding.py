@@ -32,7 +32,7 @@ Estimator (what :class:`UsableInformation` does)
   (ties go to the stronger penalty); the outer fold's decoder is then refitted on all folds but k with
   that alpha and scored on fold k. Fold k's labels never influence its alpha or its decoder.
   The penalty follows scikit-learn's convention: minimize ``sum_i CE_i + alpha/2 ||w||^2`` (alpha
-  = 1/C); default grid alpha = 10**(-3..4).
+  = 1/C); default grid: 5 log-spaced values alpha = 10**(-3..4).
 * **Decoders.** ``"linear"``: multinomial logistic regression (binomial for two classes, as
   scikit-learn does). ``"mlp"``: one hidden layer (tanh), the same L2 on both weight matrices,
   trained full-batch with Adam.
@@ -69,7 +69,7 @@ __all__ = [
 ]
 
 LN2 = math.log(2.0)
-DEFAULT_L2_GRID = tuple(float(a) for a in np.logspace(-3, 4, 8))
+DEFAULT_L2_GRID = tuple(float(a) for a in np.logspace(-3, 4, 5))
 _DECODERS = ("linear", "mlp")
 
 
@@ -185,6 +185,14 @@ class UsableInformation:
         Hidden units of the MLP decoder.
     max_chunk_bytes : int
         Memory budget per chunk of problems.
+    standardize : bool
+        True (default): the decoder sees features standardized with the training fold's mean and
+        s.d. (penalty ``alpha/2 ||w'||^2`` on standardized weights): the result does not depend on
+        the units' scales, but a unit that weight decay has shrunk to tiny yet informative values
+        counts as fully usable. False: logistic regression on the raw features, penalty
+        ``alpha/2 ||w||^2`` on raw weights (scikit-learn's default without a scaler): signals
+        carried by small-scale units are penalized as harder to use, and the result changes when
+        units are rescaled. Constant features are dropped either way.
 
     Attributes
     ----------
@@ -222,6 +230,7 @@ class UsableInformation:
         tol: float = 1e-3,
         hidden: int = 32,
         max_chunk_bytes: int = 2**28,
+        standardize: bool = True,
     ):
         self.decoder = decoder
         self.folds = folds
@@ -233,6 +242,7 @@ class UsableInformation:
         self.tol = tol
         self.hidden = hidden
         self.max_chunk_bytes = max_chunk_bytes
+        self.standardize = standardize
 
     # ---------------------------------------------------------------- public
     def fit(self, X: np.ndarray, y: np.ndarray, progress=None) -> "UsableInformation":
@@ -344,19 +354,27 @@ def _fit_chunk(torch, X, labels, fold, C, K, grid, est, linear) -> dict[str, np.
     n_used = used.sum(1, keepdim=True).clamp_min(1)
     mu = (Xt * used).sum(1, keepdim=True) / n_used
     sd = torch.sqrt((((Xt - mu) ** 2) * used).sum(1, keepdim=True) / n_used)
-    const = sd <= 1e-12 * (1 + mu.abs())
+    # constant features (exactly, or up to float32 rounding of their value) are dropped
+    const = (sd <= 1e-5 * mu.abs()) | (sd <= 1e-30)
     sd = torch.where(const, torch.ones_like(sd), sd)
     Xs = torch.where(const, torch.zeros_like(Xt), (Xt - mu) / sd)  # (Q, n, d)
     Xu = Xs * used
-    evals, evecs = torch.linalg.eigh(Xu.transpose(1, 2) @ Xu)  # (Q, d), (Q, d, d)
-    keep = evals > 1e-9 * evals.amax(-1, keepdim=True).clamp_min(1e-30)
-    Z = (Xs @ evecs) * keep[:, None, :]
+    evals, evecs = torch.linalg.eigh(Xu.transpose(1, 2) @ Xu)  # (Q, d), (Q, d, d), ascending
+    evals, evecs = evals.flip(-1), evecs.flip(-1)
+    # PCA truncation: directions with < 1e-6 of the largest variance carry nothing usable and only
+    # slow the optimizer; the basis is cut to the largest rank in the chunk (cost scales with it)
+    keep = evals > 1e-6 * evals[:, :1].clamp_min(1e-30)
+    r = max(int(keep.sum(-1).max()), 1) if d else 0
+    evals, evecs, keep = evals[:, :r], evecs[:, :, :r] * keep[:, None, :r], keep[:, :r]
+    Z = Xs @ evecs
     ones = torch.ones(Q, n, 1, dtype=torch.float64, device=dev)
-    Z1 = torch.cat([Z, ones], dim=2).to(fdt)  # (Q, n, d+1)
+    Z1 = torch.cat([Z, ones], dim=2).to(fdt)  # (Q, n, r+1)
     Xs_f = Xs.to(fdt)
     evecs_f = evecs.to(fdt)
     keep_f = torch.cat([keep, torch.ones(Q, 1, dtype=torch.bool, device=dev)], 1)
-    bound = torch.cat([evals.clamp_min(0), n_used[:, 0]], 1).to(fdt)  # (Q, d+1) diag of used Gram
+    bound = torch.cat([evals.clamp_min(0), n_used[:, 0]], 1).to(fdt)  # (Q, r+1) diag of used Gram
+    # raw-feature penalty (standardize=False): alpha/2 ||w_raw||^2 = alpha/2 sum_j w_j^2 / sd_j^2
+    raw_pen = None if est.standardize else (1.0 / (sd[:, 0] ** 2)).to(fdt)  # (Q, d)
 
     lab = torch.as_tensor(labels, device=dev)
     fol = torch.as_tensor(fold, device=dev)
@@ -381,7 +399,7 @@ def _fit_chunk(torch, X, labels, fold, C, K, grid, est, linear) -> dict[str, np.
     aA = torch.as_tensor(grid, dtype=fdt, device=dev)[None, None, None, :].expand(Q, V, F, L).reshape(Q, -1)
     presA = present[:, :, None, None, :].expand(Q, V, F, L, C).reshape(Q, V * F * L, C)
     fitter = _fit_linear if linear else _fit_mlp
-    outA = fitter(torch, Z1, Xs_f, evecs_f, keep_f, mA, yA, aA, presA, est, bound)
+    outA = fitter(torch, Z1, Xs_f, evecs_f, keep_f, mA, yA, aA, presA, est, bound, raw_pen)
     # per-sample CE (nats) for every column: (Q, G, n)
     ceA = outA["ce"].reshape(Q, V, F, L, n)
     # inner score for outer fold k, alpha l: mean over j != k of mean CE on fold j of pair {j,k}
@@ -403,7 +421,7 @@ def _fit_chunk(torch, X, labels, fold, C, K, grid, est, linear) -> dict[str, np.
     mB = trB.reshape(Q, V * K, n)
     yB = onehot[:, :, None].expand(Q, V, K, n, C).reshape(Q, V * K, n, C)
     presB = present[:, :, None, :].expand(Q, V, K, C).reshape(Q, V * K, C)
-    outB = fitter(torch, Z1, Xs_f, evecs_f, keep_f, mB, yB, alpha_k.reshape(Q, V * K), presB, est, bound)
+    outB = fitter(torch, Z1, Xs_f, evecs_f, keep_f, mB, yB, alpha_k.reshape(Q, V * K), presB, est, bound, raw_pen)
     ceB = outB["ce"].reshape(Q, V, K, n).to(torch.float64)
     predB = outB["pred"].reshape(Q, V, K, n)
 
@@ -443,36 +461,47 @@ def _fit_chunk(torch, X, labels, fold, C, K, grid, est, linear) -> dict[str, np.
     l2 = np.where((npres >= 2)[..., None], l2, np.nan)
     out = dict(information=info, info_folds=info_folds, accuracy=acc, ce_prior=ce_p, ce_decoder=ce_d, l2=l2)
     if linear:
-        coef, icpt = _raw_coefficients(torch, outB["theta"], evecs, keep, mu, sd, const, Q, V, K, Cp, d)
+        coef, icpt = _raw_coefficients(torch, outB["theta"], evecs, keep, mu, sd, const, Q, V, K, Cp, d, r)
         out["coef"] = coef
         out["intercept"] = icpt
     return out
 
 
-def _raw_coefficients(torch, theta, evecs, keep, mu, sd, const, Q, V, K, Cp, d):
+def _raw_coefficients(torch, theta, evecs, keep, mu, sd, const, Q, V, K, Cp, d, r):
     """Map decoders from the PCA basis back to raw feature units.
 
-    theta : (Q, d+1, G*Cp) in the rotated, globally standardized basis.
+    theta : (Q, r+1, G*Cp) in the rotated (truncated to r axes), globally standardized basis.
     Returns coef (Q, V, K, d, Cp) and intercept (Q, V, K, Cp) so that logits = x @ coef + intercept.
     """
-    th = theta.to(torch.float64).reshape(Q, d + 1, V * K, Cp)
-    u = th[:, :d] * keep[:, :, None, None]
+    th = theta.to(torch.float64).reshape(Q, r + 1, V * K, Cp)
+    u = th[:, :r] * keep[:, :, None, None]
     w_std = torch.einsum("qdk,qkgc->qdgc", evecs, u)  # (Q, d, G, Cp)
     scale = torch.where(const, torch.zeros_like(sd), 1.0 / sd)[:, 0, :, None, None]  # (Q, d, 1, 1)
     w_raw = w_std * scale
-    b_raw = th[:, d] - torch.einsum("qd,qdgc->qgc", mu[:, 0], w_raw)
+    b_raw = th[:, r] - torch.einsum("qd,qdgc->qgc", mu[:, 0], w_raw)
     coef = w_raw.permute(0, 2, 1, 3).reshape(Q, V, K, d, Cp)
     icpt = b_raw.reshape(Q, V, K, Cp)
     return coef.cpu().numpy().astype(np.float32), icpt.cpu().numpy().astype(np.float32)
 
 
-def _train_variance(torch, Xs, m):
-    """Training-fold variance of each standardized feature, (Q, G, d), from masks m (Q, G, n)."""
+def _train_variance(torch, Xs, m, raw_pen=None):
+    """Penalty weight of each globally standardized feature, (Q, G, d), from masks m (Q, G, n).
+
+    Standardized decoder (``raw_pen`` None): the training-fold variance. A feature (nearly) constant
+    within a training fold (variance < 1e-4 of its all-sample variance, e.g. a sparse ReLU unit
+    active only on held-out trials) cannot be standardized by that fold; as scikit-learn's
+    StandardScaler does, it keeps its scale (weight 1 here) instead of dividing by ~0, so its
+    weight is penalized and held-out logits stay bounded. Raw decoder: ``raw_pen`` (Q, d), the same
+    for every fold.
+    """
     mf = m.to(Xs.dtype)
     ntr = mf.sum(-1, keepdim=True).clamp_min(1)
+    if raw_pen is not None:
+        return raw_pen[:, None, :].expand(m.shape[0], m.shape[1], raw_pen.shape[-1]), ntr
     m1 = (mf @ Xs) / ntr
     m2 = (mf @ (Xs * Xs)) / ntr
-    return (m2 - m1 * m1).clamp_min(1e-6), ntr
+    var = m2 - m1 * m1
+    return torch.where(var < 1e-4, torch.ones_like(var), var), ntr
 
 
 def _logits_to_ce(torch, logits, y, pres, binary):
@@ -490,18 +519,18 @@ def _logits_to_ce(torch, logits, y, pres, binary):
     return ce.transpose(1, 2), pred.transpose(1, 2)
 
 
-def _fit_linear(torch, Z1, Xs, evecs, keep, m, y, alpha, pres, est, bound):
+def _fit_linear(torch, Z1, Xs, evecs, keep, m, y, alpha, pres, est, bound, raw_pen=None):
     """Batched L2-penalized multinomial/binomial logistic regression.
 
     Parameters
     ----------
-    Z1 : (Q, n, d+1) rotated standardized features plus a column of ones.
+    Z1 : (Q, n, r+1) rotated standardized features (r kept principal axes) plus a column of ones.
     Xs : (Q, n, d) standardized (unrotated) features, for the training-fold variances.
-    evecs : (Q, d, d) rotation (columns = principal axes).
-    keep : (Q, d+1) bool, axes with non-zero variance (and the intercept).
+    evecs : (Q, d, r) rotation (columns = kept principal axes).
+    keep : (Q, r+1) bool, axes with non-zero variance (and the intercept).
     m : (Q, G, n) bool training masks; y : (Q, G, n, C) one-hot labels; alpha : (Q, G);
     pres : (Q, G, C) classes present in the problem.
-    bound : (Q, d+1) diagonal (in this basis) of the Gram matrix of all samples used by the
+    bound : (Q, r+1) diagonal (in this basis) of the Gram matrix of all samples used by the
         problem, which bounds every training subset's Gram matrix.
 
     Returns
@@ -515,58 +544,61 @@ def _fit_linear(torch, Z1, Xs, evecs, keep, m, y, alpha, pres, est, bound):
     of the Hessian (Boehning's bound with the Gram matrix of all used samples), with gradient-based adaptive restart.
     """
     Q, n, d1 = Z1.shape
-    d = d1 - 1
+    r = d1 - 1  # rotated (truncated) axes
     G = m.shape[1]
     C = y.shape[-1]
     binary = C == 2
     Cp = 1 if binary else C
     dt = Z1.dtype
+    GC = G * Cp
     mf = m.to(dt)
-    var, ntr = _train_variance(torch, Xs, m)  # (Q, G, d), (Q, G, 1)
+    var, ntr = _train_variance(torch, Xs, m, raw_pen)  # (Q, G, d), (Q, G, 1)
     # penalty diagonal in the rotated basis: sum_j V_jk^2 var_j
-    pen_diag = var @ (evecs * evecs)  # (Q, G, d)
+    pen_diag = var @ (evecs * evecs)  # (Q, G, r)
     # Boehning: Hessian of the CE <= c * Z_tr' Z_tr <= c * diag(bound) (bound: Gram of all used samples)
-    curv = (0.25 if binary else 0.5) * bound[:, None, :].expand(Q, G, d1)  # (Q, G, d+1)
+    curv = (0.25 if binary else 0.5) * bound[:, None, :].expand(Q, G, d1)  # (Q, G, r+1)
     a = alpha[..., None]
     precond = curv.clone()
-    precond[..., :d] = precond[..., :d] + a * pen_diag
+    precond[..., :r] = precond[..., :r] + a * pen_diag
     precond = 1.0 / precond.clamp_min(1e-12)
     precond = precond * keep[:, None, :]
-    precond = precond.transpose(1, 2)[..., None].expand(Q, d1, G, Cp).reshape(Q, d1, G * Cp)
+    precond = precond.transpose(1, 2)[..., None].expand(Q, d1, G, Cp).reshape(Q, d1, GC).contiguous()
     # initial intercept: log prior of the training fold
     cnt = (mf[..., None] * y).sum(2)  # (Q, G, C)
     logp = torch.log((cnt + 1e-3) / (cnt.sum(-1, keepdim=True) + 1e-3 * C))
     theta = torch.zeros(Q, d1, G, Cp, dtype=dt, device=Z1.device)
     if binary:
-        theta[:, d, :, 0] = logp[..., 1] - logp[..., 0]
+        theta[:, r, :, 0] = logp[..., 1] - logp[..., 0]
     else:
-        theta[:, d] = torch.where(pres, logp - logp.mean(-1, keepdim=True), torch.zeros_like(logp))
-    theta = theta.reshape(Q, d1, G * Cp)
-    ylab = y.permute(0, 2, 1, 3)  # (Q, n, G, C)
-    mT = mf.transpose(1, 2)[..., None]  # (Q, n, G, 1)
-    var_t = var.transpose(1, 2)[..., None]  # (Q, d, G, 1)
-    a_t = alpha[:, None, :, None]  # (Q, 1, G, 1)
-    pmask = torch.where(pres, 0.0, -1e4).to(dt)[:, None]  # (Q, 1, G, C)
-    rms = torch.sqrt((Z1 * Z1).mean(1)).transpose(0, 1)  # (d+1, Q) -> used below
-    rms = rms.transpose(0, 1)[..., None]  # (Q, d+1, 1)
+        theta[:, r] = torch.where(pres, logp - logp.mean(-1, keepdim=True), torch.zeros_like(logp))
+    theta = theta.reshape(Q, d1, GC)
+    mT = mf.transpose(1, 2).contiguous()  # (Q, n, G)
+    if binary:
+        ym = (y[..., 1] * mf).transpose(1, 2).contiguous()  # (Q, n, G): label of class 1 on train
+    else:
+        ylab = y.permute(0, 2, 1, 3).contiguous()  # (Q, n, G, C)
+        pmask = torch.where(pres, 0.0, -1e4).to(dt)[:, None]  # (Q, 1, G, C)
+    # alpha * penalty weight, (Q, d, G*Cp)
+    va = (var * a).transpose(1, 2)[..., None].expand(Q, var.shape[-1], G, Cp).reshape(Q, -1, GC).contiguous()
+    evecsT = evecs.transpose(1, 2).contiguous()
+    Z1T = Z1.transpose(1, 2).contiguous()
+    rms = torch.sqrt((Z1 * Z1).mean(1))[..., None]  # (Q, r+1, 1)
 
     def grad(th):
-        lg = (Z1 @ th).reshape(Q, n, G, Cp)
+        lg = torch.bmm(Z1, th)  # (Q, n, G*Cp)
         if binary:
-            r = (torch.sigmoid(lg[..., 0]) - ylab[..., 1])[..., None]
+            res = torch.sigmoid_(lg).mul_(mT).sub_(ym)
         else:
-            r = torch.softmax(lg + pmask, -1) - ylab
-        r = (r * mT).reshape(Q, n, G * Cp)
-        g = Z1.transpose(1, 2) @ r  # (Q, d+1, G*Cp)
-        u = th[:, :d].reshape(Q, d, G * Cp)
-        w = evecs @ u  # (Q, d, G*Cp) weights on standardized features
-        pw = (w.reshape(Q, d, G, Cp) * var_t * a_t).reshape(Q, d, G * Cp)
-        g[:, :d] += evecs.transpose(1, 2) @ pw
+            res = torch.softmax(lg.reshape(Q, n, G, Cp) + pmask, -1).sub_(ylab).mul_(mT[..., None]).reshape(Q, n, GC)
+        g = torch.bmm(Z1T, res)  # (Q, r+1, G*Cp)
+        if r:
+            w = torch.bmm(evecs, th[:, :r]).mul_(va)  # (Q, d, G*Cp): penalty gradient on std. features
+            g[:, :r] += torch.bmm(evecsT, w)
         return g
 
     prev = theta
     yk = theta
-    t = torch.ones(1, 1, G * Cp, dtype=dt, device=Z1.device).expand(Q, 1, G * Cp).clone()
+    t = torch.ones(Q, 1, GC, dtype=dt, device=Z1.device)
     for it in range(est.max_iter):
         g = grad(yk)
         new = yk - precond * g
@@ -574,9 +606,9 @@ def _fit_linear(torch, Z1, Xs, evecs, keep, m, y, alpha, pres, est, bound):
         # adaptive restart where the momentum points uphill
         restart = (g * step).sum(1, keepdim=True) > 0
         t_new = 0.5 * (1 + torch.sqrt(1 + 4 * t * t))
-        beta = torch.where(restart, torch.zeros_like(t), (t - 1) / t_new)
-        t = torch.where(restart, torch.ones_like(t), t_new)
-        yk = new + beta * (new - prev)
+        beta = torch.where(restart, 0.0, (t - 1) / t_new)
+        t = torch.where(restart, 1.0, t_new)
+        yk = new + beta * step
         prev = new
         if it % 10 == 9:
             change = (step.abs() * rms).amax()
@@ -588,7 +620,7 @@ def _fit_linear(torch, Z1, Xs, evecs, keep, m, y, alpha, pres, est, bound):
     return {"ce": ce, "pred": pred, "theta": theta}
 
 
-def _fit_mlp(torch, Z1, Xs, evecs, keep, m, y, alpha, pres, est, bound=None):
+def _fit_mlp(torch, Z1, Xs, evecs, keep, m, y, alpha, pres, est, bound=None, raw_pen=None):
     """Batched one-hidden-layer (tanh) decoders, full-batch Adam, L2 on both weight layers.
 
     Same interface as :func:`_fit_linear` (no ``theta`` returned). The first layer acts on the
@@ -605,7 +637,7 @@ def _fit_mlp(torch, Z1, Xs, evecs, keep, m, y, alpha, pres, est, bound=None):
     dt = Z1.dtype
     dev = Z1.device
     mf = m.to(dt)
-    var, ntr = _train_variance(torch, Xs, m)  # (Q, G, d)
+    var, ntr = _train_variance(torch, Xs, m, raw_pen)  # (Q, G, d)
     gen = torch.Generator(device="cpu").manual_seed(int(est.seed) + 1)
     W1 = (torch.randn(Q, G, d, H, generator=gen, dtype=torch.float64) / math.sqrt(d)).to(dt).to(dev)
     b1 = torch.zeros(Q, G, 1, H, dtype=dt, device=dev)
@@ -719,6 +751,7 @@ def decoding_scores(
     dtype: str = "float32",
     max_iter: int = 150,
     progress=None,
+    standardize: bool = True,
 ) -> xr.Dataset:
     """Cross-validated usable information, its fold spread and decoding accuracy.
 
@@ -733,8 +766,8 @@ def decoding_scores(
     decoder : {"linear", "mlp"}
     folds : int
     seed : int
-    l2_grid, device, dtype, max_iter
-        See :class:`UsableInformation`.
+    l2_grid, device, dtype, max_iter, standardize
+        See :class:`UsableInformation` (``standardize=False``: raw-feature decoder).
     progress : callable, optional
         Called with the number of activity problems finished after each chunk (e.g. a tqdm's
         ``update``); the total is the product of activity's dims other than sample/feature.
@@ -747,7 +780,8 @@ def decoding_scores(
     """
     X, y, extra, shape_extra, names, multi, coords, act = _prepare(activity, labels, sample_dim, feature_dim)
     est = UsableInformation(
-        decoder=decoder, folds=folds, l2_grid=l2_grid, seed=seed, device=device, dtype=dtype, max_iter=max_iter
+        decoder=decoder, folds=folds, l2_grid=l2_grid, seed=seed, device=device, dtype=dtype, max_iter=max_iter,
+        standardize=standardize,
     ).fit(X, y, progress=progress)
     V = len(names)
 
@@ -774,7 +808,8 @@ def decoding_scores(
     for v in ("information", "information_sd", "ce_prior", "ce_decoder"):
         out[v].attrs["units"] = "bits"
     out["accuracy"].attrs["units"] = "fraction correct (held-out)"
-    out.attrs.update(decoder=decoder, folds=int(folds), seed=int(seed), estimator="usable information, nested CV")
+    out.attrs.update(decoder=decoder, folds=int(folds), seed=int(seed), standardize=int(bool(standardize)),
+                     estimator="usable information, nested CV")
     return out
 
 
