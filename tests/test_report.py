@@ -112,13 +112,14 @@ def test_period_information_and_cross_temporal(analysed):
 def test_choice_vs_direction_on_error_trials(analysed):
     _, _, info = analysed
     ei = info["error_information"].sel(layer="hidden")
-    dec = ei.isel(time=slice(4, None)).mean("time")
+    assert list(ei["error_period"].values) == ["fixation", "targets", "stimulus", "decision"]  # period ends
+    dec = ei.isel(error_time=-1)  # the response step
     # in the decision period the choice signal is there on the balanced subset...
     assert (dec.sel(error_variable="choice") > 0.2).all()
     # ...and direction, decorrelated from choice there, is still carried by unit 0 late in training
     assert float(dec.sel(error_variable="direction", epoch=4)) > 0.2
     # before the decision period choice is only knowable through direction: ~0 on the subset
-    assert abs(float(ei.sel(error_variable="choice").isel(time=slice(0, 2)).mean())) < 0.1
+    assert abs(float(ei.sel(error_variable="choice").isel(error_time=slice(0, 2)).mean())) < 0.1
 
 
 def test_catch_trials_excluded_and_psychometric(analysed):
@@ -149,3 +150,16 @@ def test_psychometric_signs_evidence_by_target_config():
     p = psychometric(choice, coh, cfg)
     np.testing.assert_allclose(p.sel(evidence=0.5), 1.0)
     np.testing.assert_allclose(p.sel(evidence=-0.5), 0.0)
+
+
+def test_information_plot_keeps_a_sensible_y_span():
+    from matplotlib.figure import Figure
+
+    from decisionnets import plots
+
+    flat = xr.DataArray(1e-8 * np.random.default_rng(0).standard_normal((2, 3)), dims=("variable", "epoch"),
+                        coords={"variable": ["color", "direction"], "epoch": [0, 1, 2]})
+    ax = Figure().subplots()
+    plots.plot_information_vs_epoch(ax, flat)
+    lo, hi = ax.get_ylim()
+    assert lo <= 0 and hi >= 1.0

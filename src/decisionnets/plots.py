@@ -85,6 +85,18 @@ def _period_mean(info: xr.DataArray, period: str | None) -> xr.DataArray:
     return info
 
 
+def _information_ylim(ax, values, min_top: float = 1.0) -> None:
+    """Y range of an information plot: at least 0..``min_top`` bits (H(Y) of a binary label), so a
+    flat ~0 line (e.g. 1e-8 bits of numerical noise before the stimulus) is drawn as flat, not on a
+    1e-8 scale; widened to the data (and a little below 0 for negative estimates)."""
+    v = np.asarray(values, dtype=float)
+    v = v[np.isfinite(v)]
+    lo = min(0.0, float(v.min())) if v.size else 0.0
+    hi = max(float(min_top), float(v.max())) if v.size else float(min_top)
+    pad = 0.05 * (hi - lo)
+    ax.set_ylim(lo - pad, hi + pad)
+
+
 def plot_information_vs_epoch(
     ax,
     info: xr.DataArray,
@@ -94,6 +106,7 @@ def plot_information_vs_epoch(
     spread: xr.DataArray | None = None,
     title: str | None = None,
     label_prefix: str = "",
+    min_top: float = 1.0,
     **line_kw,
 ):
     """Usable information (bits) vs training epoch, one line per variable (the main figure).
@@ -111,12 +124,16 @@ def plot_information_vs_epoch(
     title : str, optional
     label_prefix : str
         Prefix for the legend entries (to overlay runs).
+    min_top : float
+        The y axis spans at least 0..min_top bits (default 1 = H of a balanced binary label).
     """
     data = _period_mean(info, period)
     sp = _period_mean(spread, period) if spread is not None else None
     names = list(data["variable"].values) if "variable" in data.dims else [data.name or "information"]
     if variables is not None:
         names = [v for v in names if v in variables]
+    shown = [data.sel(variable=v).values if "variable" in data.dims else data.values for v in names]
+    _information_ylim(ax, np.concatenate([np.ravel(a) for a in shown]) if shown else [], min_top)
     for i, name in enumerate(names):
         y = data.sel(variable=name) if "variable" in data.dims else data
         x = y["epoch"].values
@@ -143,6 +160,7 @@ def plot_information_vs_time(
     epochs: Sequence[int] | None = None,
     title: str | None = None,
     shade_periods: bool = True,
+    min_top: float = 1.0,
 ):
     """Usable information (bits) vs time within the trial, one line per epoch.
 
@@ -152,6 +170,7 @@ def plot_information_vs_time(
         on ``time`` for the period shading.
     variable : str, required when ``info`` has a ``variable`` dim.
     epochs : epochs to draw (default: up to 5 spread over the run).
+    min_top : the y axis spans at least 0..min_top bits.
     """
     if "variable" in info.dims:
         if variable is None:
@@ -166,6 +185,7 @@ def plot_information_vs_time(
     for i, e in enumerate(epochs):
         frac = i / max(len(epochs) - 1, 1)
         ax.plot(t, info.sel(epoch=e).values, color=cmap(0.9 * frac), label=f"epoch {int(e)}")
+    _information_ylim(ax, info.sel(epoch=list(epochs)).values, min_top)
     if shade_periods and _time_period(info) is not None:
         _shade_periods(ax, t, _time_period(info))
     ax.axhline(0, color="0.6", lw=0.8, ls=":")

@@ -10,7 +10,8 @@ computes
   ``information_sd`` and held-out ``decoding_accuracy``;
 * ``period_information`` (layer, variable, epoch, period): the mean over each period's time steps
   (the period of each time step is the coord ``time_period`` (time));
-* ``error_information`` (layer, error_variable, epoch[, time]): choice vs direction, separated on
+* ``error_information`` (layer, error_variable, epoch[, error_time]): choice vs direction, at the
+  last time step of each task period (coord ``error_period``; the last one is the response), separated on
   error trials. Choice and direction differ only on error trials, so per epoch we decode both on a
   balanced subset: for each direction, all error trials plus as many correct trials of that
   direction drawn at random (seeded). In that subset choice and direction are independent, so
@@ -163,6 +164,15 @@ def psychometric(choice: xr.DataArray, coherence: xr.DataArray, target_config: x
 
 
 # ------------------------------------------------------------------------------------------ main
+def _period_ends(ds: xr.Dataset) -> list[int]:
+    """Indices of the last time step of each task period (just the last step without periods)."""
+    T = ds.sizes["time"]
+    if "period" not in ds.coords or ds["period"].dims != ("time",):
+        return [T - 1]
+    p = np.asarray(ds["period"].values).astype(str)
+    return [i for i in range(T) if i == T - 1 or p[i + 1] != p[i]]
+
+
 def analyze_run(
     run_dir,
     *,
@@ -175,6 +185,8 @@ def analyze_run(
     seed: int = 0,
     exclude_catch: bool = True,
     time_stride: int = 1,
+    dtype: str = "float32",
+    standardize: bool = True,
 ) -> list[Path]:
     """Usable information of every recorded layer about the run's label variables, with figures.
 
@@ -194,6 +206,9 @@ def analyze_run(
     exclude_catch : bool — drop catch trials (coord ``catch`` == 1).
     time_stride : int — decode every ``time_stride``-th recorded time step, counted back from the
         last (which is always kept); fewer problems, proportionally faster.
+    dtype : {"float32", "float64"} — precision of the decoders' matmuls.
+    standardize : bool — fold-standardized decoder (default) or raw-feature decoder
+        (see :class:`decisionnets.decoding.UsableInformation`).
 
     Returns
     -------
@@ -236,7 +251,10 @@ def analyze_run(
 
     total = 0
     for layer in layers:
-        total += n_problems(layer) * (2 if has_errors else 1)
+        total += n_problems(layer)
+        if has_errors:
+            total += n_problems(layer) // ds.sizes["time"] * len(_period_ends(ds)) if "time" in ds[layer].dims \
+                else n_problems(layer)
         if "time" in ds[layer].dims:
             total += ds.sizes["time"] * len([n for n in names if n != "choice" or "epoch" in labels[n].dims])
     bar = tqdm(total=total, desc=f"analyze {run_dir.name}", unit="problem", disable=not progress)
@@ -245,7 +263,8 @@ def analyze_run(
     for layer in layers:
         act = ds[layer].load()
         unit = next(d for d in act.dims if d == "unit" or str(d).endswith("_unit"))
-        kw = dict(feature_dim=unit, decoder=decoder, folds=folds, seed=seed, device=device)
+        kw = dict(feature_dim=unit, decoder=decoder, folds=folds, seed=seed, device=device, dtype=dtype,
+                  standardize=standardize)
         scores = decoding_scores(act, labels, progress=bar.update, **kw)
         out = xr.Dataset({
             "information": scores["information"],
@@ -254,7 +273,12 @@ def analyze_run(
         })
         if has_errors:
             err_lab = balanced_error_labels(ds["choice"].load(), ds["direction"].load(), folds=folds, seed=seed, valid=valid)
-            err = decoding_scores(act, err_lab, progress=bar.update, **kw)
+            err_act = act
+            if "time" in act.dims:  # only at the last step of each period (the response step last)
+                err_act = act.isel(time=_period_ends(ds)).rename(time="error_time")
+                if "period" in err_act.coords:
+                    err_act = err_act.rename(period="error_period")
+            err = decoding_scores(err_act, err_lab, progress=bar.update, **kw)
             out["error_information"] = err["information"].rename(variable="error_variable")
             out["error_information_sd"] = err["information_sd"].rename(variable="error_variable")
         if "time" in act.dims:
@@ -293,6 +317,7 @@ def analyze_run(
         result["p_right"] = psychometric(ds["choice"].load(), ds["coherence"].load(), tc, valid=valid)
     attrs = {k: v for k, v in ds.attrs.items() if isinstance(v, (str, int, float, np.integer, np.floating))}
     attrs.update(analysis_decoder=decoder, analysis_folds=int(folds), analysis_seed=int(seed),
+                 analysis_dtype=dtype, analysis_standardize=int(bool(standardize)),
                  analysis_exclude_catch=int(exclude_catch),
                  analysis_estimator="usable information, stratified K-fold, nested CV for L2 (decisionnets.decoding)")
     result.attrs = attrs
@@ -385,11 +410,14 @@ def make_figures(info: xr.Dataset, fig_dir: Path) -> list[Path]:
 
         if "error_information" in li:
             ei = li["error_information"].rename(error_variable="variable")
-            per = "decision" if "time_period" in li.coords and "decision" in set(li["time_period"].values.astype(str)) else None
+            where = "whole trial"
+            if "error_time" in ei.dims:  # the response: last recorded step
+                ei = ei.isel(error_time=-1)
+                where = "response step"
+            ei = ei.drop_vars([c for c in ei.coords if c not in ("variable", "epoch")])
             fig = Figure(figsize=(4.8, 3.4), layout="constrained")
             ax = fig.subplots()
-            plots.plot_information_vs_epoch(ax, ei, period=per,
-                                            title=f"error + matched correct trials ({per or 'whole trial'})")
+            plots.plot_information_vs_epoch(ax, ei, title=f"error + matched correct trials ({where})")
             fig.suptitle(f"{title} — {layer}: choice vs direction")
             save(fig, f"choice_vs_direction{sfx}.png")
 
