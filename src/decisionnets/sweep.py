@@ -374,11 +374,12 @@ def analyze_information(run_dir, *, variables=("color", "direction"), layer="hid
     if missing:
         raise ConfigError(f"sweep.analysis.variables: run {run_dir} has no label {missing[0]!r}")
     labels = {v: ds[v].load() for v in variables}
-    if decoder == "linear-raw":
-        out = _raw_linear_information(act.load(), labels, feature, folds, seed)
-    else:
-        out = decoding_scores(act.load(), labels, feature_dim=feature, decoder=decoder, folds=folds, seed=seed,
-                              dtype="float64")
+    # "linear-raw": the shared decoder on unstandardized features (penalty alpha/2 ||w||^2 on raw weights)
+    raw = decoder == "linear-raw"
+    out = decoding_scores(act.load(), labels, feature_dim=feature, decoder="linear" if raw else decoder,
+                          folds=folds, seed=seed, dtype="float64", standardize=not raw)
+    if raw:
+        out.attrs["decoder"] = "linear-raw"
     out = out.drop_vars([c for c in out.coords if c not in out.dims and c != "period"], errors="ignore")
     out.attrs.update(layer=layer, period=str(period or ""), analysis="decisionnets.sweep.analyze_information",
                      target=str(ds.attrs.get("target", "")))
@@ -387,59 +388,6 @@ def analyze_information(run_dir, *, variables=("color", "direction"), layer="hid
         out.to_netcdf(tmp, engine="netcdf4")
     ds.close()
     return path
-
-
-def _raw_linear_information(act, labels: dict, feature: str, folds: int, seed: int):
-    """Usable information with L2 logistic regression on the *raw* (unstandardized) features.
-
-    Outer stratified K-fold; the L2 strength is chosen inside each training fold (3-fold
-    ``LogisticRegressionCV`` on log loss). Unlike a standardized probe, the penalty sees each unit's
-    scale, so a signal carried only by units that weight decay has shrunk counts as hard to use.
-    Returns a Dataset like :func:`decisionnets.decoding.decoding_scores` (information, accuracy).
-    """
-    import warnings
-
-    import xarray as xr
-    from sklearn.linear_model import LogisticRegressionCV
-    from sklearn.model_selection import StratifiedKFold
-
-    other = [d for d in act.dims if d not in ("trial", feature)]
-    act = act.transpose(*other, "trial", feature)
-    X_all = np.asarray(act.values, dtype=np.float64).reshape(-1, act.sizes["trial"], act.sizes[feature])
-    info = np.full((len(labels), X_all.shape[0]), np.nan)
-    acc = np.full_like(info, np.nan)
-    for vi, (name, lab) in enumerate(labels.items()):
-        y = np.asarray(lab.values).astype(int)
-        prior_ce, ce, hit = np.zeros(len(y)), np.zeros(len(y)), np.zeros(len(y))
-        splits = list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(y, y))
-        for pi, X in enumerate(X_all):
-            for tr, te in splits:
-                p1 = np.clip(np.bincount(y[tr], minlength=2)[y[te]] / len(tr), 1e-12, 1)
-                prior_ce[te] = -np.log2(p1)
-                if X[tr].std(0).max() < 1e-12:
-                    ce[te], hit[te] = prior_ce[te], 0.5
-                    continue
-                clf = LogisticRegressionCV(Cs=np.logspace(-3, 2, 6).tolist(), cv=3, scoring="neg_log_loss",
-                                           max_iter=2000)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    clf.fit(X[tr], y[tr])
-                    p = clf.predict_proba(X[te])
-                cls = list(clf.classes_)
-                pt = np.array([p[i, cls.index(t)] if t in cls else 0.0 for i, t in enumerate(y[te])])
-                ce[te] = -np.log2(np.clip(pt, 1e-12, 1))
-                hit[te] = np.asarray(clf.classes_)[p.argmax(1)] == y[te]
-            info[vi, pi] = prior_ce.mean() - ce.mean()
-            acc[vi, pi] = hit.mean()
-    shape = (len(labels),) + tuple(act.sizes[d] for d in other)
-    dims = ["variable", *other]
-    coords = {d: act[d].values for d in other if d in act.coords}
-    out = xr.Dataset({"information": (dims, info.reshape(shape), {"units": "bits"}),
-                      "accuracy": (dims, acc.reshape(shape))}, coords={"variable": list(labels), **coords})
-    if "period" in act.coords and "time" in other:
-        out = out.assign_coords(period=("time", act["period"].values))
-    out.attrs.update(decoder="linear-raw", folds=int(folds), seed=int(seed))
-    return out
 
 
 def _analyze(run_dir, analysis: dict):
