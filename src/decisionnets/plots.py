@@ -276,7 +276,11 @@ def plot_cross_temporal(ax, matrix: xr.DataArray, *, title: str | None = None, c
     """
     tr, te = matrix["train_time"].values, matrix["test_time"].values
     vals = np.asarray(matrix.values, dtype=float)
-    hi = vmax if vmax is not None else max(float(np.nanmax(np.abs(vals))) if np.isfinite(vals).any() else 1.0, 1e-3)
+    # The scale is set by the positive values (at most a few bits). A decoder tested far from the
+    # time it was trained at can be confidently wrong, i.e. many bits *below* zero; those cells are
+    # clipped at -hi (the colorbar's arrow says so) rather than washing out the whole matrix.
+    pos = vals[np.isfinite(vals) & (vals > 0)]
+    hi = vmax if vmax is not None else max(float(pos.max()) if pos.size else 1.0, 0.1)
 
     def edges(v):
         v = np.asarray(v, dtype=float)
@@ -290,6 +294,7 @@ def plot_cross_temporal(ax, matrix: xr.DataArray, *, title: str | None = None, c
     ax.set_ylabel("train time (ms)")
     ax.set_aspect("equal")
     if colorbar:
-        ax.figure.colorbar(im, ax=ax, label="usable information (bits)")
+        clipped = bool(np.nanmin(vals) < -hi) if np.isfinite(vals).any() else False
+        ax.figure.colorbar(im, ax=ax, label="usable information (bits)", extend="min" if clipped else "neither")
     ax.set_title(title if title is not None else "cross-temporal generalization")
     return ax
