@@ -34,7 +34,7 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Overlay usable information vs epoch across runs.")
     ap.add_argument("runs", nargs="+", type=Path, help="run directories (or information.nc files)")
     ap.add_argument("--out", type=Path, default=Path("information_dynamics.png"))
-    ap.add_argument("--period", default=None, help="trial period (default: stimulus if present, else whole trial)")
+    ap.add_argument("--period", default=None, help="trial period (default: decision if present, else whole trial)")
     ap.add_argument("--variables", nargs="*", default=None)
     ap.add_argument("--layer", default=None, help="recorded layer (default: the first)")
     args = ap.parse_args(argv)
@@ -48,8 +48,8 @@ def main(argv=None) -> int:
         layer = args.layer or str(info["layer"].values[0])
         li = info.sel(layer=layer)
         period = args.period
-        if period is None and "period_information" in li and "stimulus" in li["period"].values:
-            period = "stimulus"
+        if period is None and "period_information" in li and "decision" in li["period"].values:
+            period = "decision"
         src = li["period_information"] if (period is not None and "period_information" in li) else li["information"]
         label = run_title(info.attrs)
         if sum(run_title(o.attrs) == label for o in infos) > 1:
@@ -59,8 +59,13 @@ def main(argv=None) -> int:
                 continue
             plot_information_vs_epoch(ax, src.sel(variable=[var]), period=period, title=f"{var} ({period or 'whole trial'})",
                                       label_prefix=f"{label}: ", color=f"C{i}")
-    for ax in axes:
-        ax.legend(frameon=False, fontsize="x-small")
+            ax.set_ylabel(f"{var} information (bits)")
+    for ax in axes:  # one legend for the figure: a line per run
+        if ax.get_legend() is not None:
+            ax.get_legend().remove()
+    handles, labels = axes[0].get_legend_handles_labels()
+    labels = [lab.rsplit(": ", 1)[0] for lab in labels]
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 2), frameon=False, fontsize="small")
     fig.suptitle("usable information during training")
     fig.savefig(args.out, dpi=110, bbox_inches="tight")
     print(args.out)
