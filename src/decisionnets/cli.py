@@ -78,7 +78,7 @@ def _analyze_args(a):
     a.add_argument("--seed", type=int, default=0, help="seed of the folds")
     a.add_argument("--raw", action="store_true",
                    help="decode raw (unstandardized) units: plain L2 on the weights (see README)")
-    a.add_argument("--dtype", choices=("float32", "float64"), default="float64", help="decoder precision")
+    a.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="decoder precision")
     a.add_argument("--no-progress", action="store_true")
 
 

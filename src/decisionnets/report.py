@@ -185,7 +185,7 @@ def analyze_run(
     seed: int = 0,
     exclude_catch: bool = True,
     time_stride: int = 1,
-    dtype: str = "float64",
+    dtype: str = "float32",
     standardize: bool = True,
 ) -> list[Path]:
     """Usable information of every recorded layer about the run's label variables, with figures.
