@@ -163,3 +163,16 @@ def test_information_plot_keeps_a_sensible_y_span():
     plots.plot_information_vs_epoch(ax, flat)
     lo, hi = ax.get_ylim()
     assert lo <= 0 and hi >= 1.0
+
+
+def test_every_layer_of_an_image_run_is_analyzed(tmp_path, tiny):
+    """Layers with their own unit dims (conv1_unit, conv2_unit, penultimate_unit) all get numbers."""
+    from decisionnets.config import load_config
+    from decisionnets.training import train
+
+    cfg = load_config("digits-coarse", overrides=tiny("digits-coarse"))
+    train(cfg, tmp_path / "run", progress=False)
+    analyze_run(tmp_path / "run", progress=False, folds=3)
+    info = xr.open_dataset(tmp_path / "run" / "information.nc")
+    assert list(info.layer.values) == ["conv1", "conv2", "penultimate"]
+    assert np.isfinite(info.information.sel(variable=["fine_label", "coarse_label"]).values).all()

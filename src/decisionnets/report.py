@@ -298,7 +298,7 @@ def analyze_run(
         per_layer.append(out.expand_dims(layer=[layer]))
     bar.close()
 
-    result = xr.merge(per_layer, compat="override", join="outer") if len(per_layer) > 1 else per_layer[0]
+    result = xr.merge(per_layer, compat="no_conflicts", join="outer") if len(per_layer) > 1 else per_layer[0]
     if "period" in ds.coords and "time" in result.dims:
         # the period of each time step; named apart from the `period` dim of period_information
         result = result.assign_coords(time_period=ds["period"].load().drop_vars("period", errors="ignore"))
