@@ -224,7 +224,24 @@ def sample_color_direction(
     return ColorDirectionTrials(x, targets, mask, period.astype(str), labels)
 
 
-class ColorDirection(TrialEnv):
+class _SeededTrialEnv(TrialEnv):
+    """A neurogym TrialEnv whose trials come from one ``np.random.Generator``, reseeded by
+    ``reset(seed=...)`` as Gymnasium's contract says (neurogym's envs reseed only via ``seed``)."""
+
+    def seed(self, seed=None):
+        """Reseed the trial stream (and neurogym's legacy ``rng``)."""
+        super().seed(seed)
+        self._gen = np.random.default_rng(seed)
+        return [seed]
+
+    def reset(self, seed=None, options=None):
+        """Start a new trial; ``seed`` makes the trial sequence reproducible."""
+        if seed is not None:
+            self.seed(seed)
+        return super().reset(seed=seed, options=options)
+
+
+class ColorDirection(_SeededTrialEnv):
     """Checkerboard color-direction task (Chandrasekaran et al. 2017; Kleinman et al. 2021).
 
     Two targets, one red and one green, appear left and right (which side is
@@ -298,19 +315,6 @@ class ColorDirection(TrialEnv):
         self.action_space = spaces.Discrete(3, name={"fixation": 0, "choice": [1, 2]})
         self._gen = np.random.default_rng()
 
-    # --- seeding: Gymnasium's contract ------------------------------------
-    def seed(self, seed=None):
-        """Reseed the trial stream (and neurogym's legacy ``rng``)."""
-        super().seed(seed)
-        self._gen = np.random.default_rng(seed)
-        return [seed]
-
-    def reset(self, seed=None, options=None):
-        """Start a new trial; ``seed`` makes the trial sequence reproducible."""
-        if seed is not None:
-            self.seed(seed)
-        return super().reset(seed=seed, options=options)
-
     # --- trials -----------------------------------------------------------
     def sample(self, n: int, rng: np.random.Generator, fixed_timing: bool = False, **fixed):
         """Draw ``n`` trials at once with this env's parameters; see :func:`sample_color_direction`."""
@@ -350,7 +354,7 @@ class ColorDirection(TrialEnv):
         return self.ob_now, reward, False, False, {"new_trial": new_trial, "gt": gt}
 
 
-class ColorDirectionStatic(TrialEnv):
+class ColorDirectionStatic(_SeededTrialEnv):
     """Static checkerboard task: one sample per trial, no time (the ICLR 2021 FC setting).
 
     Each trial is a single observation of four channels: ``left_target``
@@ -391,18 +395,6 @@ class ColorDirectionStatic(TrialEnv):
         )
         self.action_space = spaces.Discrete(2, name={"choice": [0, 1]})
         self._gen = np.random.default_rng()
-
-    def seed(self, seed=None):
-        """Reseed the trial stream (and neurogym's legacy ``rng``)."""
-        super().seed(seed)
-        self._gen = np.random.default_rng(seed)
-        return [seed]
-
-    def reset(self, seed=None, options=None):
-        """Start a new trial; ``seed`` makes the trial sequence reproducible."""
-        if seed is not None:
-            self.seed(seed)
-        return super().reset(seed=seed, options=options)
 
     def sample(self, n: int, rng: np.random.Generator, fixed_timing: bool = False, **fixed):
         """Draw ``n`` static trials at once; inputs shape (1, n, 4), targets = direction (0/1)."""
