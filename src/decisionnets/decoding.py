@@ -297,8 +297,8 @@ class UsableInformation:
         self.l2_ = np.full((P, V, K), np.nan)
         Cp = 1 if self.n_classes_ == 2 else self.n_classes_
         linear = self.decoder == "linear"
-        self.coef_ = np.full((P, V, K, d, Cp), np.nan, dtype=np.float32) if linear else None
-        self.intercept_ = np.full((P, V, K, Cp), np.nan, dtype=np.float32) if linear else None
+        self.coef_ = np.full((P, V, K, d, Cp), np.nan) if linear else None
+        self.intercept_ = np.full((P, V, K, Cp), np.nan) if linear else None
 
         n_pairs = K * (K - 1) // 2
         width = V * max(n_pairs * len(grid), K) * Cp * (self.hidden if not linear else 1)
@@ -507,7 +507,7 @@ def _raw_coefficients(torch, theta, evecs, keep, mu, sd, const, Q, V, K, Cp, d, 
     b_raw = th[:, r] - torch.einsum("qd,qdgc->qgc", mu[:, 0], w_raw)
     coef = w_raw.permute(0, 2, 1, 3).reshape(Q, V, K, d, Cp)
     icpt = b_raw.reshape(Q, V, K, Cp)
-    return coef.cpu().numpy().astype(np.float32), icpt.cpu().numpy().astype(np.float32)
+    return coef.cpu().numpy().astype(np.float64), icpt.cpu().numpy().astype(np.float64)
 
 
 def _train_variance(torch, Xs, m, raw_pen=None):
