@@ -383,7 +383,9 @@ def make_figures(info: xr.Dataset, fig_dir: Path) -> list[Path]:
         axes = fig.subplots(1, len(periods), squeeze=False)[0]
         for ax, per in zip(axes, periods):
             src = li["period_information"] if per is not None else li["information"]
-            plots.plot_information_vs_epoch(ax, src, period=per,
+            # tasks without time: the band is the s.d. of the information across folds
+            spread = li["information_sd"] if (per is None and "time" not in li["information"].dims) else None
+            plots.plot_information_vs_epoch(ax, src, period=per, spread=spread,
                                             title=f"{per} period" if per else "usable information vs epoch")
         fig.suptitle(f"{title} — {layer}")
         save(fig, f"information_vs_epoch{sfx}.png")
@@ -420,6 +422,19 @@ def make_figures(info: xr.Dataset, fig_dir: Path) -> list[Path]:
             plots.plot_information_vs_epoch(ax, ei, title=f"error + matched correct trials ({where})")
             fig.suptitle(f"{title} — {layer}: choice vs direction")
             save(fig, f"choice_vs_direction{sfx}.png")
+
+    if len(layers) > 1 and "time" not in info["information"].dims:  # per-layer comparison (e.g. CNNs)
+        names = [str(v) for v in info["variable"].values]
+        fig = Figure(figsize=(4.2 * len(names), 3.4), layout="constrained")
+        axes = fig.subplots(1, len(names), squeeze=False)[0]
+        for ax, name in zip(axes, names):
+            for i, layer in enumerate(layers):
+                li = info.sel(layer=layer, variable=[name])
+                plots.plot_information_vs_epoch(ax, li["information"], spread=li["information_sd"], color=f"C{i}",
+                                                label_prefix=f"{layer}: ", title=name)
+            ax.legend(frameon=False, fontsize="small")
+        fig.suptitle(f"{title} — information by layer (band: s.d. across folds)")
+        save(fig, "information_by_layer.png")
 
     if "probe_loss" in info:
         fig = Figure(figsize=(4.8, 3.4), layout="constrained")
