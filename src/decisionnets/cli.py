@@ -6,7 +6,7 @@
     decisionnets train --task NAME [--config FILE] [--set key=value ...] [--seed N] [--out DIR]
                        [--device cpu|cuda] [--resume RUN_DIR] [--no-progress]
     decisionnets analyze RUN_DIR [--variables ...] [--decoder linear|mlp] [--folds K] [--device cpu|cuda]
-                         [--time-stride K] [--raw] [--dtype float32|float64]
+                         [--time-stride K] [--dtype float32|float64]
     decisionnets demo [--out DIR]          train the color-direction demo, then analyze it
     decisionnets sweep SPEC.toml [--scheduler tcp://HOST:PORT]
 
@@ -76,8 +76,6 @@ def _analyze_args(a):
     a.add_argument("--time-stride", type=int, default=1, help="decode every k-th recorded time step")
     a.add_argument("--cross-temporal-epoch", type=int, help="epoch of the cross-temporal matrix (default: last)")
     a.add_argument("--seed", type=int, default=0, help="seed of the folds")
-    a.add_argument("--raw", action="store_true",
-                   help="decode raw (unstandardized) units: plain L2 on the weights (see README)")
     a.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="decoder precision")
     a.add_argument("--no-progress", action="store_true")
 
@@ -136,7 +134,7 @@ def _cmd_analyze(args) -> int:
     paths = analyze_run(args.run_dir, variables=args.variables, decoder=args.decoder, folds=args.folds,
                         device=args.device, progress=not args.no_progress, time_stride=args.time_stride,
                         cross_temporal_epoch=args.cross_temporal_epoch, seed=args.seed,
-                        standardize=not args.raw, dtype=args.dtype)
+                        dtype=args.dtype)
     for p in paths:
         print(p)
     return 0
