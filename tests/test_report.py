@@ -176,3 +176,19 @@ def test_every_layer_of_an_image_run_is_analyzed(tmp_path, tiny):
     info = xr.open_dataset(tmp_path / "run" / "information.nc")
     assert list(info.layer.values) == ["conv1", "conv2", "penultimate"]
     assert np.isfinite(info.information.sel(variable=["fine_label", "coarse_label"]).values).all()
+
+
+def test_analyze_is_deterministic(tmp_path, tiny):
+    """Same run, same seed: identical information.nc (read back from two copies of the run)."""
+    import shutil
+
+    from decisionnets.config import load_config
+    from decisionnets.training import train
+
+    train(load_config("color-direction", overrides=tiny("color-direction")), tmp_path / "a", progress=False)
+    shutil.copytree(tmp_path / "a", tmp_path / "b")
+    for run in ("a", "b"):
+        analyze_run(tmp_path / run, progress=False, folds=3)
+    a = xr.load_dataset(tmp_path / "a" / "information.nc")
+    b = xr.load_dataset(tmp_path / "b" / "information.nc")
+    xr.testing.assert_identical(a, b)

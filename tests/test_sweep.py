@@ -113,6 +113,11 @@ def test_quick_sweep_on_local_cluster_and_rerun_skips(tmp_path):
     again = sweep.run_sweep("sgd-regimes-quick", out=tmp_path, n_workers=2, progress=False)
     assert "8 were already finished" in again
     assert stamps == {p: p.stat().st_mtime_ns for p in sweep_dir.glob("runs/*/information.nc")}
+    # determinism: the same spec and seeds in a fresh folder give the same summary, on other workers
+    other = Path(sweep.run_sweep("sgd-regimes-quick", out=tmp_path / "b", n_workers=2,
+                                 progress=False).splitlines()[-1])
+    with xr.open_dataset(other / "summary.nc") as ds2:
+        xr.testing.assert_identical(ds["information"], ds2["information"].load())
 
 
 # --- an external scheduler and workers as separate processes; a worker killed mid-run ----------------
