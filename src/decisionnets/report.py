@@ -403,9 +403,12 @@ def make_figures(info: xr.Dataset, fig_dir: Path) -> list[Path]:
             names = [str(v) for v in li["cross_temporal"]["variable"].values]
             fig = Figure(figsize=(4.0 * len(names), 3.6), layout="constrained")
             axes = fig.subplots(1, len(names), squeeze=False)[0]
-            vmax = float(np.nanmax(np.abs(li["cross_temporal"].values))) if np.isfinite(li["cross_temporal"].values).any() else 1.0
+            # one scale for all panels, set by the positive values; confidently wrong cells (many
+            # bits below 0 far from the training time) are clipped, as plot_cross_temporal explains
+            ct = li["cross_temporal"].values
+            vmax = float(np.nanmax(ct)) if np.isfinite(ct).any() else 1.0
             for ax, name in zip(axes, names):
-                plots.plot_cross_temporal(ax, li["cross_temporal"].sel(variable=name), title=name, vmax=max(vmax, 1e-3),
+                plots.plot_cross_temporal(ax, li["cross_temporal"].sel(variable=name), title=name, vmax=max(vmax, 0.1),
                                           colorbar=ax is axes[-1])
             fig.suptitle(f"{title} — {layer}: cross-temporal generalization, epoch {li['cross_temporal'].attrs.get('epoch', '')}")
             save(fig, f"cross_temporal{sfx}.png")
