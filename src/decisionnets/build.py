@@ -39,7 +39,4 @@ def build_model(config, task):
     kind = kw.pop("kind")
     if models.accepts(kind, "dt") and "dt" not in kw and getattr(task, "dt", None):
         kw["dt"] = task.dt
-    model = models.build_model(kind, task.n_inputs, task.n_outputs, **kw)
-    if not task.has_time and kind in ("leaky_rnn", "gru", "lstm"):
-        pass  # an RNN on a one-step task is allowed (it is just a one-step network)
-    return model
+    return models.build_model(kind, task.n_inputs, task.n_outputs, **kw)
