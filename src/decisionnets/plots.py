@@ -97,6 +97,21 @@ def _information_ylim(ax, values, min_top: float = 1.0) -> None:
     ax.set_ylim(lo - pad, hi + pad)
 
 
+
+def _epochs_to_draw(all_epochs, epochs=None, n: int = 5):
+    """The epochs given, or up to ``n`` spread evenly over the recorded ones (first and last included)."""
+    if epochs is not None:
+        return list(epochs)
+    idx = np.unique(np.linspace(0, len(all_epochs) - 1, min(n, len(all_epochs))).round().astype(int))
+    return list(all_epochs[idx])
+
+
+def _epoch_colors(k: int):
+    """``k`` viridis colors from dark (early epochs) to light (late)."""
+    from matplotlib import colormaps
+
+    return [colormaps["viridis"](0.9 * i / max(k - 1, 1)) for i in range(k)]
+
 def plot_information_vs_epoch(
     ax,
     info: xr.DataArray,
@@ -176,15 +191,10 @@ def plot_information_vs_time(
         if variable is None:
             raise ValueError("pass variable=... (info has a 'variable' dim)")
         info = info.sel(variable=variable)
-    all_epochs = info["epoch"].values
-    if epochs is None:
-        idx = np.unique(np.linspace(0, len(all_epochs) - 1, min(5, len(all_epochs))).round().astype(int))
-        epochs = all_epochs[idx]
-    cmap = __import__("matplotlib").colormaps["viridis"]
+    epochs = _epochs_to_draw(info["epoch"].values, epochs)
     t = info["time"].values
-    for i, e in enumerate(epochs):
-        frac = i / max(len(epochs) - 1, 1)
-        ax.plot(t, info.sel(epoch=e).values, color=cmap(0.9 * frac), label=f"epoch {int(e)}")
+    for e, color in zip(epochs, _epoch_colors(len(epochs))):
+        ax.plot(t, info.sel(epoch=e).values, color=color, label=f"epoch {int(e)}")
     _information_ylim(ax, info.sel(epoch=list(epochs)).values, min_top)
     if shade_periods and _time_period(info) is not None:
         _shade_periods(ax, t, _time_period(info))
@@ -248,15 +258,10 @@ def plot_psychometric(ax, p_right: xr.DataArray, *, epochs: Sequence[int] | None
     p_right : DataArray (epoch, evidence), fraction of right choices (see
         :func:`decisionnets.report.psychometric`).
     """
-    all_epochs = p_right["epoch"].values
-    if epochs is None:
-        idx = np.unique(np.linspace(0, len(all_epochs) - 1, min(5, len(all_epochs))).round().astype(int))
-        epochs = all_epochs[idx]
-    cmap = __import__("matplotlib").colormaps["viridis"]
+    epochs = _epochs_to_draw(p_right["epoch"].values, epochs)
     x = p_right["evidence"].values
-    for i, e in enumerate(epochs):
-        ax.plot(x, p_right.sel(epoch=e).values, color=cmap(0.9 * i / max(len(epochs) - 1, 1)), marker="o", ms=3,
-                label=f"epoch {int(e)}")
+    for e, color in zip(epochs, _epoch_colors(len(epochs))):
+        ax.plot(x, p_right.sel(epoch=e).values, color=color, marker="o", ms=3, label=f"epoch {int(e)}")
     ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
     ax.axvline(0, color="0.6", lw=0.8, ls=":")
     ax.set_ylim(-0.02, 1.02)
