@@ -57,6 +57,28 @@ def test_same_seed_bit_identical_different_seed_differs(tiny, tmp_path):
     assert not np.array_equal(a.hidden.values[-1], c.hidden.values[-1])
 
 
+def test_probe_set_is_shared_across_seeds_by_default(tiny, tmp_path):
+    """record.probe_seed (default 0) fixes the probe trials for every run seed; -1 takes the run seed's."""
+    from decisionnets.build import build_task
+    from decisionnets.training import probe_stream
+
+    def probe_inputs(cfg):
+        return build_task(cfg).probe_set(np.random.default_rng(probe_stream(cfg))).inputs
+
+    c1, c2 = _cfg("color-direction-static", tiny, seed=1), _cfg("color-direction-static", tiny, seed=2)
+    own2 = _cfg("color-direction-static", tiny, "record.probe_seed=-1", seed=2)
+    p2 = _cfg("color-direction-static", tiny, "record.probe_seed=2", seed=1)
+    np.testing.assert_array_equal(probe_inputs(c1), probe_inputs(c2))
+    np.testing.assert_array_equal(probe_inputs(own2), probe_inputs(p2))  # probe_seed s = run seed s's own
+    assert not np.array_equal(probe_inputs(c2), probe_inputs(own2))
+    # and training uses it: same network (seed 1), other probe trials -> other recorded activity
+    train(c1, tmp_path / "a", progress=False)
+    train(p2, tmp_path / "b", progress=False)
+    a, b = open_activations(tmp_path / "a").load(), open_activations(tmp_path / "b").load()
+    assert not np.array_equal(a.hidden.values[0], b.hidden.values[0])
+    assert json.loads(a.attrs["config"])["record"]["probe_seed"] == 0
+
+
 def test_training_does_not_touch_global_rng_state(tiny, tmp_path):
     np_state = np.random.get_state()[1].copy()
     torch_state = torch.get_rng_state().clone()

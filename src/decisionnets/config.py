@@ -9,7 +9,7 @@ TOML sections of a preset::
     [model]     kind = "leaky_rnn", then the model's own parameters (hidden_size, tau, ...)
     [train]     epochs, lr, batch_size, momentum, weight_decay, grad_clip, n_trials,
                 val_fraction, fresh_trials, [[train.phases]]
-    [record]    schedule, n_per_condition, time_stride, layers, dtype
+    [record]    schedule, n_per_condition, time_stride, layers, dtype, probe_seed
 
 Overrides (``--set key=value``) take a dotted key (``train.lr``,
 ``env.sigma``) or a bare one when it is unambiguous (``lr``, ``batch_size``,
@@ -95,6 +95,11 @@ class RecordConfig:
     time_stride: int = 1  #: keep every k-th time step (always keeping the last)
     layers: tuple = ()  #: layers to record; () = the model's default
     dtype: str = "float32"
+    #: seed of the probe set, independent of the run seed so that every seed of a sweep is
+    #: probed on the same trials (the spread across seeds is then the networks'); the probe set
+    #: of probe_seed s is the one a run with seed s drew before this option existed.
+    #: -1 = derive it from the run seed (each seed its own probe set).
+    probe_seed: int = 0
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,7 @@ _FIELDS = {
 _NUMERIC = {
     "train": {"epochs": int, "lr": float, "batch_size": int, "momentum": float, "weight_decay": float,
               "grad_clip": float, "n_trials": int, "val_fraction": float, "fresh_trials": bool, "init_from": str},
-    "record": {"n_per_condition": int, "time_stride": int, "dtype": str},
+    "record": {"n_per_condition": int, "time_stride": int, "dtype": str, "probe_seed": int},
 }
 
 
@@ -350,6 +355,8 @@ def _validate_record(r: RecordConfig):
         raise ConfigError(f"record.time_stride must be >= 1; got {r.time_stride!r}")
     if r.dtype not in ("float32", "float64", "float16"):
         raise ConfigError(f"record.dtype must be float16, float32 or float64; got {r.dtype!r}")
+    if r.probe_seed < -1:
+        raise ConfigError(f"record.probe_seed must be >= 0 (or -1: from the run seed); got {r.probe_seed!r}")
 
 
 def from_dict(raw: dict, task: str = "custom") -> Config:
@@ -429,4 +436,6 @@ def load_config(task: str | None = None, config_file=None, overrides=(), seed=No
 def config_from_json(text: str) -> Config:
     """Rebuild a :class:`Config` from :meth:`Config.to_json` output."""
     d = json.loads(text)
+    if isinstance(d.get("record"), dict) and "probe_seed" not in d["record"]:
+        d["record"]["probe_seed"] = -1  # written before probe_seed existed: the probe came from the run seed
     return from_dict(d, task=d.get("task", "custom"))

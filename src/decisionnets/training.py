@@ -40,6 +40,16 @@ def seed_streams(seed: int) -> dict:
     return dict(zip(STREAMS, children))
 
 
+def probe_stream(config: Config) -> np.random.SeedSequence:
+    """The probe set's seed: ``record.probe_seed``'s probe stream (shared by every run seed), or the run's own.
+
+    ``probe_seed = s`` gives the probe stream of run seed ``s``, so a seed-``s`` run with the
+    default draws the same probe set as before the option existed.
+    """
+    ps = config.record.probe_seed
+    return seed_streams(ps if ps >= 0 else config.seed)["probe"]
+
+
 def _torch_seed(ss: np.random.SeedSequence) -> int:
     return int(ss.generate_state(1, dtype=np.uint64)[0] % (2**63 - 1))
 
@@ -158,7 +168,7 @@ def train(config: Config, run_dir, *, progress: bool = True, resume: bool = Fals
     order = data_rng.permutation(data.n_trials)
     val_set = data.subset(order[:n_val]) if n_val else None
     train_set = data.subset(order[n_val:])
-    probe = task.probe_set(np.random.default_rng(streams["probe"]))
+    probe = task.probe_set(np.random.default_rng(probe_stream(config)))
 
     # --- model, optimizer, generators ---------------------------------------
     with torch.random.fork_rng(devices=[]):

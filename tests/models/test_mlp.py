@@ -20,3 +20,15 @@ def test_bad_config():
         MLP(4, 2, hidden_sizes=[])
     with pytest.raises(ConfigError, match="no layer"):
         MLP(4, 2, hidden_sizes=[3])(torch.zeros(1, 1, 4), layers=("layer2",))
+
+
+def test_init_gain_scales_weights_not_biases():
+    torch.manual_seed(0)
+    a = MLP(4, 2, hidden_sizes=[6, 5])
+    torch.manual_seed(0)
+    b = MLP(4, 2, hidden_sizes=[6, 5], init_gain=0.1)
+    for (name, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
+        factor = 0.1 if name.endswith("weight") else 1.0
+        torch.testing.assert_close(pb, pa * factor)
+    with pytest.raises(ConfigError, match="init_gain must be a number > 0; got 0"):
+        MLP(4, 2, hidden_sizes=[3], init_gain=0)
