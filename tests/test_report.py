@@ -192,3 +192,22 @@ def test_analyze_is_deterministic(tmp_path, tiny):
     a = xr.load_dataset(tmp_path / "a" / "information.nc")
     b = xr.load_dataset(tmp_path / "b" / "information.nc")
     xr.testing.assert_identical(a, b)
+
+
+def test_demo_figure_puts_a_static_and_a_timed_run_side_by_side(tmp_path, tiny, analysed):
+    """The figure `decisionnets demo` ends with: a static FC run beside a time-resolved one."""
+    from matplotlib.image import imread
+
+    from decisionnets.config import load_config
+    from decisionnets.report import demo_figure
+    from decisionnets.training import train
+
+    cfg = load_config("color-direction-static-wd", overrides=[*tiny("color-direction-static"), "epochs=3"])
+    assert cfg.train.weight_decay == 1e-2 and cfg.record.schedule == "all"  # the preset's own values
+    train(cfg, tmp_path / "fc", progress=False)
+    analyze_run(tmp_path / "fc", variables=["color", "direction"], progress=False)
+    timed_run = analysed[0] if isinstance(analysed, tuple) else analysed
+    path = demo_figure([tmp_path / "fc", timed_run], tmp_path / "demo.png")
+    img = imread(path)
+    assert img.shape[1] > 1.5 * img.shape[0]  # two panels side by side
+    assert load_information(tmp_path / "fc")["information"].sizes["epoch"] == 4

@@ -55,7 +55,9 @@ def _parser() -> argparse.ArgumentParser:
 
     d = sub.add_parser("demo", help="train the color-direction demo and analyze it (what `make run` does)")
     d.add_argument("--out", default="runs")
-    d.add_argument("--task", default="color-direction")
+    d.add_argument("--task", default="color-direction", help="the time-resolved run (default: color-direction)")
+    d.add_argument("--static-task", default="color-direction-static-wd",
+                   help="the FC run whose color is discarded (default: color-direction-static-wd)")
     d.add_argument("--seed", type=int, default=0)
 
     s = sub.add_parser("sweep", help="run a grid of runs on Dask (local cluster by default)")
@@ -142,22 +144,28 @@ def _cmd_analyze(args) -> int:
 
 def _cmd_demo(args) -> int:
     from decisionnets.config import load_config
-    from decisionnets.report import analyze_run
+    from decisionnets.report import analyze_run, demo_figure
     from decisionnets.training import train
 
-    cfg = load_config(args.task, seed=args.seed)
-    run_dir = _default_run_dir(args.out, cfg.task, cfg.seed)
-    t0 = time.perf_counter()
-    train(cfg, run_dir)
-    t1 = time.perf_counter()
-    paths = analyze_run(run_dir)
-    t2 = time.perf_counter()
-    print(f"trained in {t1 - t0:.0f} s, analyzed in {t2 - t1:.0f} s")
-    print("figures:")
-    for p in paths:
-        print(f"  {p}")
-    print(f"activations: {run_dir / 'activations'}  (decisionnets.open_activations({str(run_dir)!r}))")
-    print(run_dir)
+    runs = []
+    for task, variables in ((args.task, None), (args.static_task, ["color", "direction", "target_config"])):
+        cfg = load_config(task, seed=args.seed)
+        run_dir = _default_run_dir(args.out, cfg.task, cfg.seed)
+        t0 = time.perf_counter()
+        train(cfg, run_dir)
+        t1 = time.perf_counter()
+        paths = analyze_run(run_dir, variables=variables)
+        t2 = time.perf_counter()
+        print(f"{cfg.task}: trained in {t1 - t0:.0f} s, analyzed in {t2 - t1:.0f} s")
+        print("figures:")
+        for p in paths:
+            print(f"  {p}")
+        print(f"activations: {run_dir / 'activations'}  (decisionnets.open_activations({str(run_dir)!r}))")
+        runs.append(run_dir)
+    fig = demo_figure([runs[1], runs[0]], runs[1] / "figures" / "demo_information_vs_epoch.png")
+    print(f"the demo's figure (color discarded, direction kept in the FC net with weight decay; the RNN beside it): {fig}")
+    for r in runs:
+        print(r)
     return 0
 
 

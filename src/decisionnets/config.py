@@ -166,12 +166,18 @@ def preset_names(kind: str = "task") -> list[str]:
     return out
 
 
-def read_preset(name: str) -> dict:
-    """The raw TOML dict of preset ``name``."""
+def read_preset(name: str, _seen: tuple = ()) -> dict:
+    """The raw TOML dict of preset ``name``; a preset with ``base = "other"`` is merged over that preset."""
     files = _preset_files()
     if name not in files:
         raise ConfigError(f"unknown task {name!r}; valid: {', '.join(preset_names())}")
-    return _read_toml(files[name].read_text(), f"preset {name}")
+    raw = _read_toml(files[name].read_text(), f"preset {name}")
+    base = raw.pop("base", None) if "sweep" not in raw else None
+    if base:
+        if base in _seen or base == name:
+            raise ConfigError(f"preset {name}: base presets form a loop ({' -> '.join((*_seen, name, base))})")
+        raw = _merge(read_preset(base, (*_seen, name)), raw)
+    return raw
 
 
 def preset_path(name: str):

@@ -51,6 +51,8 @@ def run_title(attrs: Mapping[str, Any]) -> str:
         parts.append(f"lr={train['lr']:g}" if isinstance(train["lr"], (int, float)) else f"lr={train['lr']}")
     if "batch_size" in train:
         parts.append(f"batch={train['batch_size']}")
+    if isinstance(train.get("weight_decay"), (int, float)) and train["weight_decay"] > 0:
+        parts.append(f"wd={train['weight_decay']:g}")
     return " | ".join(parts)
 
 

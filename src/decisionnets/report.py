@@ -452,6 +452,51 @@ def make_figures(info: xr.Dataset, fig_dir: Path) -> list[Path]:
     return paths
 
 
+def demo_figure(run_dirs: Sequence, path, *, variables=("color", "direction", "target_config"),
+                layer: str = "hidden", period: str = "decision") -> Path:
+    """One panel per analysed run: usable information vs training epoch, side by side.
+
+    What ``decisionnets demo`` ends with: the static FC net with weight decay (color and the
+    target configuration discarded, direction kept) next to the time-resolved RNN.
+
+    Parameters
+    ----------
+    run_dirs : sequence of paths
+        Run directories holding ``information.nc``.
+    path : path
+        The PNG to write.
+    variables : sequence of str
+        Variables drawn (those the run decoded).
+    layer : str
+        Recorded layer drawn.
+    period : str
+        Trial period averaged for time-resolved runs (static runs have no time).
+
+    Returns
+    -------
+    Path
+    """
+    from matplotlib.figure import Figure
+
+    from decisionnets import plots
+
+    infos = [load_information(r) for r in run_dirs]
+    fig = Figure(figsize=(4.6 * len(infos), 3.6), layout="constrained")
+    axes = fig.subplots(1, len(infos), squeeze=False)[0]
+    for ax, info in zip(axes, infos):
+        li = info.sel(layer=layer) if "layer" in info.dims else info
+        timed = "time" in li["information"].dims
+        src = li["period_information"] if timed and "period_information" in li else li["information"]
+        spread = None if timed else li.get("information_sd")
+        plots.plot_information_vs_epoch(ax, src, period=period if timed else None, variables=list(variables),
+                                        spread=spread, title=plots.run_title(info.attrs)
+                                        + (f"\n{layer}, {period} period" if timed else f"\n{layer}"))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return path
+
+
 def load_information(path) -> xr.Dataset:
     """Open a saved ``information.nc`` (a run directory or the file itself)."""
     path = Path(path)
