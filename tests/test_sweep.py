@@ -27,10 +27,31 @@ def _spec(**sweep_table):
 # --- spec and plan ---------------------------------------------------------------------------------
 def test_sweep_presets_are_listed():
     names = preset_names("sweep")
-    for n in ("sgd-regimes", "early-perturbation", "sgd-regimes-quick", "early-perturbation-quick"):
+    for n in ("sgd-regimes", "early-perturbation", "sgd-regimes-quick", "early-perturbation-quick",
+              "paper-signatures"):
         assert n in names
         sp = sweep.load_spec(n)
         assert len(sweep.plan(sp, "/nonexistent/sweeps")) >= 4
+
+
+def test_paper_signatures_controls_are_matched():
+    """The matched controls take the steps (and lr x steps) of the paper's regime; one probe set for all seeds."""
+    pts = sweep.plan(sweep.load_spec("paper-signatures"), "/nonexistent/sweeps")
+    cfg = {(p.coords["regime"], p.coords["weight_decay"], p.coords["seed"]): json.loads(p.config_json) for p in pts}
+    n_train = 10000 - round(10000 * 0.1)
+
+    def steps(c):
+        return c["train"]["epochs"] * -(-n_train // c["train"]["batch_size"])
+
+    base = cfg["lr0.05-b32", 0.01, 0]
+    matched = cfg["lr0.05-b512-steps", 0.01, 0]
+    assert steps(matched) == steps(base) == 16920 and matched["train"]["lr"] == base["train"]["lr"]
+    lr_steps = cfg["lr0.8-b512", 0.01, 0]
+    assert abs(lr_steps["train"]["lr"] * steps(lr_steps) / (base["train"]["lr"] * steps(base)) - 1) < 0.03
+    assert len(matched["record"]["schedule"]) == 61  # the b32 run's 61 recorded epochs, in steps
+    assert {c["record"]["probe_seed"] for c in cfg.values()} == {0}
+    assert cfg["gain0.1", 0.0, 3]["model"]["init_gain"] == 0.1
+    assert sum(p.pretrain is not None for p in pts) == 15
 
 
 def test_plan_is_the_product_of_grid_axes_and_seeds(tmp_path):
@@ -108,6 +129,11 @@ def test_quick_sweep_on_local_cluster_and_rerun_skips(tmp_path):
     assert float(ds["ceiling"].max()) == pytest.approx(0.676, abs=0.01)
     assert (sweep_dir / "figures" / "information_vs_epoch.png").is_file()
     assert (sweep_dir / "figures" / "color_vs_lr_batch.png").is_file()
+    assert (sweep_dir / "figures" / "information_vs_step.png").is_file()
+    # SGD steps per epoch: 360 training samples at batch 16 -> 23 steps, at batch 128 -> 3
+    steps = ds["step"].sel(seed=0, lr=ds["lr"].values[0])
+    assert steps.sel(batch_size=16).values.tolist() == [0, 23, 46, 69]
+    assert steps.sel(batch_size=128).values.tolist() == [0, 3, 6, 9]
     stamps = {p: p.stat().st_mtime_ns for p in sweep_dir.glob("runs/*/information.nc")}
     assert len(stamps) == 8
     again = sweep.run_sweep("sgd-regimes-quick", out=tmp_path, n_workers=2, progress=False)

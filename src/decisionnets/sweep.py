@@ -709,7 +709,7 @@ def gather(sweep_dir, points=None, spec=None):
         dims = spec.dims + ["seed"]
         entries = [(p.run_id, p.coords, p.config_json) for p in points]
         period = spec.analysis.get("period", "decision")
-    infos, scalars, index = [], [], []
+    infos, scalars, index, steps = [], [], [], []
     for run_id, coords, cfg_json in entries:
         run_dir = sweep_dir / "runs" / run_id
         if cfg_json is None and (run_dir / "config.json").is_file():
@@ -721,10 +721,14 @@ def gather(sweep_dir, points=None, spec=None):
         info = _run_information(run_dir, period) if (run_dir / "information.nc").is_file() else None
         val_acc = probe_acc = float("nan")
         log = run_dir / "log.csv"
+        step_of = {0: 0}  # epoch -> SGD steps so far
         if log.is_file():
             rows = pd.read_csv(log)
             if len(rows) and "val_accuracy" in rows:
                 val_acc = float(rows["val_accuracy"].iloc[-1])
+            if len(rows) and "step" in rows:
+                step_of.update(zip(rows["epoch"].astype(int), rows["step"].astype(float)))
+        steps.append(step_of)
         if info is not None and "accuracy" in info:
             pass
         infos.append(info)
@@ -746,6 +750,8 @@ def gather(sweep_dir, points=None, spec=None):
             arr[k] = i["information"].transpose("variable", "epoch").values
             if "information_sd" in i:
                 arr_sd[k] = i["information_sd"].transpose("variable", "epoch").values
+        step_arr = np.array([[st.get(e, np.nan) for e in epochs] for st in steps], dtype=float)
+        data["step"] = (("run", "epoch"), step_arr, {"long_name": "SGD steps taken by the end of the epoch"})
         data["information"] = (("run", "variable", "epoch"), arr, {"units": "bits"})
         data["information_sd"] = (("run", "variable", "epoch"), arr_sd,
                                   {"units": "bits", "long_name": "s.d. over decoder folds"})
@@ -838,24 +844,42 @@ def describe(summary) -> str:
 # --------------------------------------------------------------------------------------------------
 # figures (ax in, ax out; the driver saves)
 # --------------------------------------------------------------------------------------------------
-def plot_information_vs_epoch(ax, summary, variable="color", regs=None, ceiling=True):
-    """Mean information over seeds vs epoch, one line per regime, band = +- s.d. over seeds."""
+def plot_information_vs_epoch(ax, summary, variable="color", regs=None, ceiling=True, x="epoch"):
+    """Mean information over seeds vs epoch (or SGD step), one line per regime, band = +- s.d. over seeds.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    summary : xr.Dataset
+        From :func:`gather`: ``information`` (*grid dims, seed, variable, epoch), ``step``.
+    variable : str
+    regs : list of dict, optional
+        Regimes to draw (default: every one).
+    ceiling : bool
+        Draw the ideal observer's information as a dashed line.
+    x : {"epoch", "step"}
+        Horizontal axis: training epoch or SGD steps taken (mean over seeds), both on a log scale.
+    """
+    if x not in ("epoch", "step"):
+        raise ValueError(f"x must be 'epoch' or 'step'; got {x!r}")
+    if x == "step" and "step" not in summary:
+        raise ValueError("this summary has no 'step' variable (gathered before steps were recorded)")
     info = summary["information"].sel(variable=variable)
     regs = regimes(summary) if regs is None else regs
     epochs = summary["epoch"].values
-    x = np.maximum(epochs, 0.5)  # epoch 0 at 0.5 on the log axis
     for reg in regs:
         y = info.sel(reg)
         m, s = y.mean("seed").values, y.std("seed").values
-        ok = np.isfinite(m)  # epochs recorded by these runs (others may record other epochs)
-        line, = ax.plot(x[ok], m[ok], marker=".", label=_label(reg))
-        ax.fill_between(x[ok], (m - s)[ok], (m + s)[ok], color=line.get_color(), alpha=0.2, lw=0)
+        xs = np.maximum(epochs, 0.5) if x == "epoch" else np.maximum(summary["step"].sel(reg).mean("seed").values, 1)
+        ok = np.isfinite(m) & np.isfinite(xs)  # epochs recorded by these runs (others may record other epochs)
+        line, = ax.plot(xs[ok], m[ok], marker=".", label=_label(reg))
+        ax.fill_between(xs[ok], (m - s)[ok], (m + s)[ok], color=line.get_color(), alpha=0.2, lw=0)
     if ceiling and regs:
         c = float(summary["ceiling"].sel(regs[0]))
         if np.isfinite(c):
             ax.axhline(c, color="k", ls="--", lw=0.8, label="Bayes ceiling")
     ax.set_xscale("log")
-    ax.set_xlabel("epoch (0 plotted at 0.5)")
+    ax.set_xlabel("epoch (0 plotted at 0.5)" if x == "epoch" else "SGD steps (0 plotted at 1)")
     ax.set_ylabel(f"{variable} information (bits)")
     return ax
 
@@ -912,6 +936,18 @@ def plot_summary(summary, fig_dir) -> list[Path]:
     fig.tight_layout()
     paths.append(_save(fig, fig_dir / "information_vs_epoch.png"))
     plt.close(fig)
+    if "step" in summary:  # regimes with other batch sizes take other numbers of steps per epoch
+        fig, axes = plt.subplots(len(rows), len(variables), figsize=(5 * len(variables), 3.6 * len(rows)),
+                                 squeeze=False)
+        for i, rv in enumerate(rows):
+            sub = summary.sel({row_dim: rv}) if row_dim else summary
+            for j, v in enumerate(variables):
+                plot_information_vs_epoch(axes[i, j], sub, v, ceiling=True, x="step")
+                axes[i, j].set_title(f"{v}" + (f" ({row_dim}={rv})" if row_dim else ""))
+        axes[0, -1].legend(fontsize=7, loc="best")
+        fig.tight_layout()
+        paths.append(_save(fig, fig_dir / "information_vs_step.png"))
+        plt.close(fig)
     if "lr" in dims and "color" in variables:
         line_dim = "batch_size" if "batch_size" in dims else None
         fig, axes = plt.subplots(len(rows), 2, figsize=(10, 3.4 * len(rows)), squeeze=False)
