@@ -411,9 +411,10 @@ def run_point(point: RunPoint, analysis: dict | None = None, pretrain_result: di
         "skipped", "trained", "resumed", "analyzed"), ``seconds``, ``error`` (failed runs).
     """
     import dask
-    import torch
 
-    torch.set_num_threads(1)
+    from decisionnets.threads import set_threads
+
+    set_threads(1, "sweep: 1 thread per Dask worker")
     with dask.config.set(scheduler="synchronous"):  # lazy arrays load here, not as tasks of the cluster
         return _run_point(point, analysis, pretrain_result)
 
