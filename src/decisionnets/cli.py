@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="sweeps", help="parent folder for the sweep directory")
     s.add_argument("--workers", type=int, help="LocalCluster workers (default: one per core)")
     s.add_argument("--no-analyze", action="store_true", help="train only")
+    s.add_argument("--no-ensemble", action="store_true",
+                   help="one run per Dask task (default: compatible FC runs trained together as ensembles)")
     return p
 
 
@@ -180,7 +182,7 @@ def _cmd_sweep(args) -> int:
     from decisionnets.sweep import run_sweep
 
     summary = run_sweep(args.spec, out=args.out, scheduler=args.scheduler, n_workers=args.workers,
-                        analyze=not args.no_analyze)
+                        analyze=not args.no_analyze, ensemble=not args.no_ensemble)
     print(summary)
     return 0
 
