@@ -23,8 +23,9 @@ buf``. Members are not bit-identical to their solo runs (a batched matmul rounds
 a single one), but equal to float32 tolerance (tests: activations within 1e-4 after tiny runs).
 
 Compatible configs (:func:`ensemble_key`) share everything that shapes the computation: model,
-env, number of trials, epochs, batch size per epoch, gradient clipping, device. They may differ in
-seed, learning rate, momentum, weight decay (base and per phase), ``init_from`` and recording.
+env, number of trials, epochs, the batch size in force at each epoch (so every member takes the
+same number of steps), gradient clipping, device. They may differ in seed, learning rate,
+momentum, weight decay (base and per phase), ``init_from`` and recording.
 Supported models: ``mlp`` (the FC static net, the sweep case); recurrent nets run solo.
 """
 
@@ -52,6 +53,7 @@ def ensemble_key(config) -> str | None:
     than SGD.
     """
     from decisionnets.build import IMAGE_DATASETS
+    from decisionnets.training import phase_settings
 
     if config.model.get("kind") not in ENSEMBLE_MODELS or config.env.get("name") in IMAGE_DATASETS:
         return None
@@ -63,7 +65,9 @@ def ensemble_key(config) -> str | None:
     tr = d["train"]
     for k in (*_MEMBER_KEYS, "init_from"):
         tr.pop(k, None)
-    tr["phases"] = [{k: v for k, v in p.items() if k not in _MEMBER_KEYS} for p in tr["phases"]]
+    # phases may differ in everything but the batch size in force at each epoch (steps per epoch)
+    tr.pop("phases")
+    tr["batch_size"] = [phase_settings(config.train, e)["batch_size"] for e in range(1, config.train.epochs + 1)]
     return json.dumps(d, sort_keys=True)
 
 
@@ -413,7 +417,7 @@ def train_ensemble(configs, run_dirs, *, progress: bool = True, resume: bool = F
                 dead = torch.nonzero(~finite).flatten().tolist()
                 for k in dead:
                     m = members[k]
-                    m.write_status(status="diverged", epoch=epoch, step=m.step, loss=float(losses[k]))
+                    m.write_status(status="diverged", epoch=epoch, step=m.step, loss=float(losses[k].detach()))
                     results[id(m)] = dict(m.status)
                 if len(dead) == len(members):
                     bar.close()

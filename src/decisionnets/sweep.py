@@ -736,9 +736,13 @@ def _run_ensemble(points, analysis):
     results = {}
     try:
         for p in trainable:
-            write_json(Path(p.run_dir) / "worker.json", {"pid": os.getpid(), "host": socket.gethostname(),
-                                                         "attempts": 1, "started": time.time(),
-                                                         "ensemble": [q.run_id for q in trainable]})
+            wpath = Path(p.run_dir) / "worker.json"
+            try:
+                attempts = json.loads(wpath.read_text()).get("attempts", 0) if wpath.is_file() else 0
+            except (OSError, ValueError):
+                attempts = 0
+            write_json(wpath, {"pid": os.getpid(), "host": socket.gethostname(), "attempts": attempts + 1,
+                               "started": time.time(), "ensemble": [q.run_id for q in trainable]})
         resume = any((Path(p.run_dir) / "checkpoints" / "last.pt").is_file() for p in trainable)
         statuses = train_ensemble([_config(p.config_json) for p in trainable], [p.run_dir for p in trainable],
                                   progress=False, resume=resume)
