@@ -4,7 +4,7 @@
 
     decisionnets tasks
     decisionnets train --task NAME [--config FILE] [--set key=value ...] [--seed N] [--out DIR]
-                       [--device cpu|cuda] [--resume RUN_DIR] [--no-progress]
+                       [--device cpu|cuda] [--resume RUN_DIR] [--no-progress] [--threads N]
     decisionnets analyze RUN_DIR [--variables ...] [--decoder linear|mlp] [--folds K] [--device cpu|cuda]
                          [--time-stride K] [--dtype float32|float64]
     decisionnets demo [--out DIR]          train the color-direction demo, then analyze it
@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--device", choices=("cpu", "cuda"))
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _threads_arg(t)
 
     a = sub.add_parser("analyze", help="usable information + figures for a run directory")
     _analyze_args(a)
@@ -59,6 +60,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--static-task", default="color-direction-static-wd",
                    help="the FC run whose color is discarded (default: color-direction-static-wd)")
     d.add_argument("--seed", type=int, default=0)
+    _threads_arg(d)
 
     s = sub.add_parser("sweep", help="run a grid of runs on Dask (local cluster by default)")
     s.add_argument("spec", help="sweep spec: a TOML file or a sweep preset name")
@@ -66,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="sweeps", help="parent folder for the sweep directory")
     s.add_argument("--workers", type=int, help="LocalCluster workers (default: one per core)")
     s.add_argument("--no-analyze", action="store_true", help="train only")
+    s.add_argument("--no-ensemble", action="store_true",
+                   help="one run per Dask task (default: compatible FC runs trained together as ensembles)")
     return p
 
 
@@ -80,6 +84,12 @@ def _analyze_args(a):
     a.add_argument("--seed", type=int, default=0, help="seed of the folds")
     a.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="decoder precision")
     a.add_argument("--no-progress", action="store_true")
+    _threads_arg(a)
+
+
+def _threads_arg(p):
+    p.add_argument("--threads", metavar="N", help="torch intra-op threads (default: env DECISIONNETS_THREADS, "
+                   "else 1 for RNN/FC training, the available CPUs for CNNs and decoding)")
 
 
 def _cmd_tasks(args) -> int:
@@ -106,6 +116,7 @@ def _default_run_dir(out, task, seed) -> Path:
 
 def _cmd_train(args) -> int:
     from decisionnets.config import load_config
+    from decisionnets.threads import job_for_model, use_threads
     from decisionnets.training import resume_config, train
 
     if args.resume:
@@ -120,6 +131,7 @@ def _cmd_train(args) -> int:
         if run_dir.exists() and any(run_dir.iterdir()):
             raise UserError(f"run directory {run_dir} is not empty; use --resume {run_dir} to continue it "
                             "or choose another --run-dir")
+    use_threads(job_for_model(cfg.model["kind"]), args.threads)
     try:
         train(cfg, run_dir, progress=not args.no_progress, resume=bool(args.resume))
     finally:
@@ -130,9 +142,11 @@ def _cmd_train(args) -> int:
 
 def _cmd_analyze(args) -> int:
     from decisionnets.report import analyze_run
+    from decisionnets.threads import use_threads
 
     if args.folds < 2:
         raise UserError(f"--folds must be >= 2; got {args.folds}")
+    use_threads("large", args.threads)
     paths = analyze_run(args.run_dir, variables=args.variables, decoder=args.decoder, folds=args.folds,
                         device=args.device, progress=not args.no_progress, time_stride=args.time_stride,
                         cross_temporal_epoch=args.cross_temporal_epoch, seed=args.seed,
@@ -145,6 +159,7 @@ def _cmd_analyze(args) -> int:
 def _cmd_demo(args) -> int:
     from decisionnets.config import load_config
     from decisionnets.report import analyze_run, demo_figure
+    from decisionnets.threads import job_for_model, use_threads
     from decisionnets.training import train
 
     runs = []
@@ -152,8 +167,10 @@ def _cmd_demo(args) -> int:
         cfg = load_config(task, seed=args.seed)
         run_dir = _default_run_dir(args.out, cfg.task, cfg.seed)
         t0 = time.perf_counter()
+        use_threads(job_for_model(cfg.model["kind"]), args.threads)
         train(cfg, run_dir)
         t1 = time.perf_counter()
+        use_threads("large", args.threads)
         paths = analyze_run(run_dir, variables=variables)
         t2 = time.perf_counter()
         print(f"{cfg.task}: trained in {t1 - t0:.0f} s, analyzed in {t2 - t1:.0f} s")
@@ -173,7 +190,7 @@ def _cmd_sweep(args) -> int:
     from decisionnets.sweep import run_sweep
 
     summary = run_sweep(args.spec, out=args.out, scheduler=args.scheduler, n_workers=args.workers,
-                        analyze=not args.no_analyze)
+                        analyze=not args.no_analyze, ensemble=not args.no_ensemble)
     print(summary)
     return 0
 

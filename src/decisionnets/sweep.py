@@ -411,9 +411,10 @@ def run_point(point: RunPoint, analysis: dict | None = None, pretrain_result: di
         "skipped", "trained", "resumed", "analyzed"), ``seconds``, ``error`` (failed runs).
     """
     import dask
-    import torch
 
-    torch.set_num_threads(1)
+    from decisionnets.threads import set_threads
+
+    set_threads(1, "sweep: 1 thread per Dask worker")
     with dask.config.set(scheduler="synchronous"):  # lazy arrays load here, not as tasks of the cluster
         return _run_point(point, analysis, pretrain_result)
 
@@ -513,7 +514,8 @@ def _short(point: RunPoint) -> str:
     return " ".join(f"{k}={v}" for k, v in point.coords.items())
 
 
-def run_sweep(spec, out="sweeps", scheduler=None, n_workers=None, analyze=True, progress=True) -> str:
+def run_sweep(spec, out="sweeps", scheduler=None, n_workers=None, analyze=True, progress=True,
+              ensemble=True) -> str:
     """Run every run of a sweep on Dask, then gather the summary dataset and figures.
 
     Parameters
@@ -530,6 +532,9 @@ def run_sweep(spec, out="sweeps", scheduler=None, n_workers=None, analyze=True, 
         Decode the information of every run (needed for the summary).
     progress : bool
         A line per finished run and a bar over runs (stderr).
+    ensemble : bool
+        Train compatible fresh runs (FC nets differing in seed, lr, momentum, weight decay) as
+        ensembles (:mod:`decisionnets.ensemble`), spread over the workers; False: one run per task.
 
     Returns
     -------
@@ -566,7 +571,7 @@ def run_sweep(spec, out="sweeps", scheduler=None, n_workers=None, analyze=True, 
 
     say(f"sweep {sp.name}: {len(points)} runs, {len(points) - len(todo)} already finished, {len(todo)} to run")
     if todo:
-        results.update(_execute(todo, analysis, scheduler, n_workers, progress, say))
+        results.update(_execute(todo, analysis, scheduler, n_workers, progress, say, ensemble))
     counts = {}
     for r in results.values():
         counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -589,49 +594,183 @@ def run_sweep(spec, out="sweeps", scheduler=None, n_workers=None, analyze=True, 
     return "\n".join(lines)
 
 
-def _execute(todo, analysis, scheduler, n_workers, progress, say) -> dict:
+def _execute(todo, analysis, scheduler, n_workers, progress, say, ensemble=True) -> dict:
     from distributed import wait
     from tqdm.auto import tqdm
 
     client, cluster = _client(scheduler, n_workers)
     results = {}
     try:
-        futures, pre_futures = {}, {}
-        for p in todo:
+        futures, pre_futures = {}, {}  # future -> the points it runs
+        units = _ensemble_units(todo, _n_workers(client)) if ensemble else [[p] for p in todo]
+        for unit in units:
+            if len(unit) > 1:
+                key = f"ensemble-{unit[0].run_id}-{len(unit)}-{time.time_ns()}"
+                futures[client.submit(run_ensemble, unit, analysis, pure=False, key=key)] = unit
+                continue
+            p = unit[0]
             pre = None
             if p.pretrain is not None:
                 if p.pretrain.run_id not in pre_futures:
                     pre_futures[p.pretrain.run_id] = client.submit(_pretrain_point, p.pretrain, pure=False,
                                                                    key=f"pretrain-{p.pretrain.run_id}-{time.time_ns()}")
                 pre = pre_futures[p.pretrain.run_id]
-            futures[client.submit(run_point, p, analysis, pre, pure=False, key=f"run-{p.run_id}-{time.time_ns()}")] = p
+            futures[client.submit(run_point, p, analysis, pre, pure=False, key=f"run-{p.run_id}-{time.time_ns()}")] = [p]
         pending = set(futures)
-        bar = tqdm(total=len(futures), desc="sweep", unit="run", disable=not progress, dynamic_ncols=True)
+        bar = tqdm(total=len(todo), desc="sweep", unit="run", disable=not progress, dynamic_ncols=True)
         while pending:
             try:
                 done, pending = wait(pending, timeout=2.0, return_when="FIRST_COMPLETED")
             except TimeoutError:
                 done = set()
             for f in done:
-                p = futures[f]
                 try:
-                    r = f.result()
+                    rs = f.result()
+                    rs = rs if isinstance(rs, list) else [rs]
                 except Exception as e:  # noqa: BLE001 - e.g. KilledWorker after repeated worker deaths
-                    r = {"run_id": p.run_id, "status": "failed", "action": "", "seconds": 0.0,
-                         "error": f"{type(e).__name__}: {e}"}
-                results[p.run_id] = r
-                bar.update(1)
-                extra = f" ({r['error']})" if r.get("error") else ""
-                say(f"[{len(results)}/{len(futures)}] {_short(p)}: {r['status']}, {r['action'] or '-'} "
-                    f"in {r['seconds']:.0f} s{extra}")
+                    rs = [{"run_id": p.run_id, "status": "failed", "action": "", "seconds": 0.0,
+                           "error": f"{type(e).__name__}: {e}"} for p in futures[f]]
+                for p, r in zip(futures[f], rs):
+                    results[p.run_id] = r
+                    bar.update(1)
+                    extra = f" ({r['error']})" if r.get("error") else ""
+                    say(f"[{len(results)}/{len(todo)}] {_short(p)}: {r['status']}, {r['action'] or '-'} "
+                        f"in {r['seconds']:.0f} s{extra}")
             if pending and progress:
-                bar.set_postfix_str(_running_postfix([futures[f] for f in pending]))
+                bar.set_postfix_str(_running_postfix([p for f in pending for p in futures[f]]))
         bar.close()
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
     return results
+
+
+# --------------------------------------------------------------------------------------------------
+# ensembles: compatible runs trained as one batched program (decisionnets.ensemble)
+# --------------------------------------------------------------------------------------------------
+MAX_ENSEMBLE = 32  #: most members in one ensemble
+
+
+def _n_workers(client) -> int:
+    try:
+        return max(1, len(client.scheduler_info().get("workers", {})))
+    except Exception:  # noqa: BLE001 - an unusual scheduler: assume one worker
+        return 1
+
+
+def _ensemble_units(points, n_workers: int = 1) -> list[list[RunPoint]]:
+    """``points`` as units of work: ensembles of compatible fresh runs, and single runs.
+
+    Runs with a pretraining dependency or an existing checkpoint (resumed) stay single. A group
+    of compatible runs (:func:`decisionnets.ensemble.ensemble_key`) is split into ensembles of at
+    most ``ceil(n / n_workers)`` members (and :data:`MAX_ENSEMBLE`), so that the ensembles still
+    spread over the Dask workers.
+    """
+    from decisionnets.ensemble import ensemble_key
+
+    keyed, singles = {}, []
+    for p in points:
+        key = None
+        if p.pretrain is None and not (Path(p.run_dir) / "checkpoints" / "last.pt").is_file():
+            key = ensemble_key(_config(p.config_json))
+        if key is None:
+            singles.append([p])
+        else:
+            keyed.setdefault(key, []).append(p)
+    n_grouped = sum(len(g) for g in keyed.values())
+    size = max(2, min(MAX_ENSEMBLE, -(-n_grouped // max(1, n_workers)))) if n_grouped else MAX_ENSEMBLE
+    units = []
+    for g in keyed.values():
+        n_chunks = -(-len(g) // size)
+        units += [g[i::n_chunks] for i in range(n_chunks)]  # balanced chunks
+    return units + singles
+
+
+def run_ensemble(points: list, analysis: dict | None = None) -> list[dict]:
+    """Train compatible runs of a sweep as one ensemble, then analyse each; never raises for failing runs.
+
+    Falls back to :func:`run_point` per run when the ensemble cannot run as one (fewer than two runs
+    left to train, members resumed at different epochs, or an error in the batched program: each run
+    then resumes alone from its solo-format checkpoint).
+
+    Returns
+    -------
+    list of dict
+        One :func:`run_point` result per point, in order; ``action`` says "trained in ensemble of K".
+    """
+    import dask
+
+    from decisionnets.threads import set_threads
+
+    set_threads(1, "sweep: 1 thread per Dask worker")
+    with dask.config.set(scheduler="synchronous"):
+        return _run_ensemble(points, analysis)
+
+
+def _status_or_none(run_dir):
+    from decisionnets.io import read_status
+
+    try:
+        return read_status(run_dir).get("status")
+    except UserError:
+        return None
+
+
+def _run_ensemble(points, analysis):
+    import socket
+
+    from decisionnets.ensemble import train_ensemble
+    from decisionnets.io import write_json
+
+    t0 = time.perf_counter()
+    todo = [p for p in points if not _is_done(p, analysis is not None)]
+    try:
+        for p in todo:
+            _check_same_config(p)
+    except UserError:
+        todo = []
+    trainable = [p for p in todo if _status_or_none(p.run_dir) not in ("completed", "diverged")]
+    if len(trainable) < 2:
+        return [run_point(p, analysis) for p in points]
+    results = {}
+    try:
+        for p in trainable:
+            wpath = Path(p.run_dir) / "worker.json"
+            try:
+                attempts = json.loads(wpath.read_text()).get("attempts", 0) if wpath.is_file() else 0
+            except (OSError, ValueError):
+                attempts = 0
+            write_json(wpath, {"pid": os.getpid(), "host": socket.gethostname(), "attempts": attempts + 1,
+                               "started": time.time(), "ensemble": [q.run_id for q in trainable]})
+        resume = any((Path(p.run_dir) / "checkpoints" / "last.pt").is_file() for p in trainable)
+        statuses = train_ensemble([_config(p.config_json) for p in trainable], [p.run_dir for p in trainable],
+                                  progress=False, resume=resume)
+    except Exception:  # noqa: BLE001 - each run goes on alone, from its checkpoint
+        return [run_point(p, analysis) for p in points]
+    seconds = (time.perf_counter() - t0) / len(trainable)
+    for p, st in zip(trainable, statuses):
+        results[p.run_id] = {"run_id": p.run_id, "status": st["status"], "seconds": seconds,
+                             "action": f"trained in ensemble of {len(trainable)}",
+                             "error": f"training diverged: loss={st['loss']} at epoch {st['epoch']}, "
+                                      f"step {st['step']}" if st["status"] == "diverged" else ""}
+    out = []
+    for p in points:
+        if p.run_id not in results:  # finished before, or not trainable here: the solo path says what it is
+            out.append(run_point(p, analysis))
+            continue
+        r = results[p.run_id]
+        if analysis is not None and (Path(p.run_dir) / "activations").is_dir():
+            t1 = time.perf_counter()
+            try:
+                _analyze(p.run_dir, analysis)
+                r["action"] += "+analyzed"
+            except Exception as e:  # noqa: BLE001 - a failing analysis is recorded, the sweep goes on
+                r.update(status="failed", error=f"{type(e).__name__}: {e}")
+            r["seconds"] = round(r["seconds"] + time.perf_counter() - t1, 2)
+        r["seconds"] = round(r["seconds"], 2)
+        out.append(r)
+    return out
 
 
 def _running_postfix(points) -> str:

@@ -28,10 +28,11 @@ from decisionnets.config import Config, config_from_json
 from decisionnets.errors import ConfigError, DataFileError, TrainingDiverged
 from decisionnets.io import atomic_path, clean_temporaries, epoch_path, read_status, write_epoch, write_json, write_text
 from decisionnets.recording import Recorder, record_epochs
+from decisionnets.threads import thread_info
 
 STREAMS = ("data", "probe", "init", "order", "noise")
 LOG_FIELDS = ("epoch", "step", "lr", "batch_size", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
-              "probe_loss", "probe_accuracy", "seconds")
+              "probe_loss", "probe_accuracy", "seconds", "threads")
 
 
 def seed_streams(seed: int) -> dict:
@@ -222,7 +223,7 @@ def train(config: Config, run_dir, *, progress: bool = True, resume: bool = Fals
         write_text(run_dir / "config.json", config.to_json())
     log = _Log(run_dir / "log.csv", log_rows)
     status = {"status": "running", "epoch": start_epoch, "step": step, "run_dir": str(run_dir),
-              "decisionnets_version": __version__}
+              "decisionnets_version": __version__, **thread_info()}  # threads: explains a slow run
     write_json(run_dir / "status.json", status)
 
     def record(epoch):
@@ -290,6 +291,7 @@ def train(config: Config, run_dir, *, progress: bool = True, resume: bool = Fals
         if epoch in schedule:
             row["probe_loss"], row["probe_accuracy"] = record(epoch)
         row["seconds"] = round(time.perf_counter() - t0, 4)
+        row["threads"] = torch.get_num_threads()
         log.append(row)
         save_checkpoint(epoch)
         status.update(epoch=epoch, step=step)

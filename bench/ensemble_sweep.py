@@ -1,0 +1,93 @@
+"""A 20-member FC sweep trained as ensembles vs as solo runs, measured in one process.
+
+The grid has the shape of the ``paper-signatures`` sweep: the FC net 4-100-100-100-2 (ReLU) on the
+static checkerboard task, 10,000 samples (90/10 train/validation), learning rate {0.05, 0.005} x
+batch size {32, 512} x weight decay {0, 5e-4, 1e-3, 5e-3, 1e-2} = 20 runs, seed 0, a few epochs,
+every epoch recorded (probe forward pass + netCDF write, as in the sweep). Both ways write complete
+run directories.
+
+- **solo**: :func:`decisionnets.training.train` once per grid point, one after the other (what a
+  sweep worker does today);
+- **ensemble**: :func:`decisionnets.ensemble.group_configs` groups the 20 configs by batch size
+  (2 ensembles of 10) and :func:`decisionnets.ensemble.train_ensemble` trains each group.
+
+Prints the wall time of each, their ratio (target >= 5x), the training-loop part alone, and
+the largest difference between a member's recorded activations and its solo run's.
+
+Usage: ``python bench/ensemble_sweep.py [--epochs 3] [--threads 1]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from decisionnets.config import load_config
+from decisionnets.ensemble import group_configs, train_ensemble
+from decisionnets.io import open_activations
+from decisionnets.training import train
+
+
+def grid_configs(epochs: int, seed: int = 0):
+    """The 20 configs: lr x batch size x weight decay."""
+    out = []
+    for lr, bs, wd in itertools.product((0.05, 0.005), (32, 512), (0.0, 5e-4, 1e-3, 5e-3, 1e-2)):
+        out.append(load_config("color-direction-static", seed=seed, overrides=[
+            f"epochs={epochs}", f"lr={lr}", f"batch_size={bs}", f"weight_decay={wd}", "schedule=\"all\""]))
+    return out
+
+
+def _train_seconds(run_dir) -> float:
+    with open(Path(run_dir) / "log.csv", newline="") as f:
+        return sum(float(r["seconds"]) for r in csv.DictReader(f))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    configs = grid_configs(args.epochs)
+    groups = group_configs(configs)
+    print(f"{len(configs)} runs of 4-100-100-100-2 on 10,000 samples, {args.epochs} epochs, every epoch recorded; "
+          f"{args.threads} torch thread(s); ensembles: {[len(g) for g in groups]}")
+    with tempfile.TemporaryDirectory() as d:
+        d = Path(d)
+        # warm up both paths (imports, allocator) on a 2-member ensemble of 1 epoch
+        warm = [load_config("color-direction-static", overrides=["epochs=1", "n_trials=500"], seed=s) for s in (0, 1)]
+        train_ensemble(warm, [d / "w0", d / "w1"], progress=False)
+        train(warm[0], d / "w2", progress=False)
+
+        t0 = time.perf_counter()
+        for g in groups:
+            train_ensemble([configs[i] for i in g], [d / f"ens{i}" for i in g], progress=False)
+        t_ens = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        for i, c in enumerate(configs):
+            train(c, d / f"solo{i}", progress=False)
+        t_solo = time.perf_counter() - t0
+
+        diff = 0.0
+        for i in range(len(configs)):
+            a, b = open_activations(d / f"ens{i}").load(), open_activations(d / f"solo{i}").load()
+            diff = max(diff, float(np.abs(a.hidden.values - b.hidden.values).max()))
+            a.close()
+            b.close()
+        loop_ens = sum(_train_seconds(d / f"ens{i}") for i in range(len(configs)))
+        loop_solo = sum(_train_seconds(d / f"solo{i}") for i in range(len(configs)))
+    print(f"solo runs: {t_solo:.1f} s; ensembles: {t_ens:.1f} s; ratio {t_solo / t_ens:.2f}x (target >= 5x)")
+    print(f"epoch loops only (log.csv seconds, incl. validation, recording, checkpoints): solo {loop_solo:.1f} s, "
+          f"ensembles {loop_ens:.1f} s, ratio {loop_solo / loop_ens:.2f}x")
+    print(f"largest |ensemble - solo| in recorded hidden activity over all members and epochs: {diff:.2e}")
+
+
+if __name__ == "__main__":
+    main()
