@@ -401,8 +401,12 @@ def _analyze(run_dir, analysis: dict):
                             decoder=analysis["decoder"], folds=analysis["folds"], period=analysis["period"])
 
 
-def run_point(point: RunPoint, analysis: dict | None = None, pretrain_result: dict | None = None) -> dict:
+def run_point(point: RunPoint, analysis: dict | None = None, pretrain_result: dict | None = None,
+              force: bool = False) -> dict:
     """Train (or resume), then analyse, one run of a sweep; never raises for a failing run.
+
+    The run directory's writer lock (:mod:`decisionnets.locks`) is held throughout; a run whose
+    directory another live process writes to is reported "failed" and left untouched.
 
     Returns
     -------
@@ -413,9 +417,20 @@ def run_point(point: RunPoint, analysis: dict | None = None, pretrain_result: di
     import dask
     import torch
 
+    from decisionnets.errors import RunLocked, WriteFailed
+    from decisionnets.locks import acquire, release
+
     torch.set_num_threads(1)
-    with dask.config.set(scheduler="synchronous"):  # lazy arrays load here, not as tasks of the cluster
-        return _run_point(point, analysis, pretrain_result)
+    try:
+        acquire(point.run_dir, force=force)
+    except (RunLocked, WriteFailed) as e:
+        return {"run_id": point.run_id, "status": "failed", "action": "", "seconds": 0.0,
+                "error": f"{type(e).__name__}: {e}"}
+    try:
+        with dask.config.set(scheduler="synchronous"):  # lazy arrays load here, not as tasks of the cluster
+            return _run_point(point, analysis, pretrain_result)
+    finally:
+        release(point.run_dir)
 
 
 def _run_point(point, analysis, pretrain_result):
@@ -464,7 +479,10 @@ def _run_point(point, analysis, pretrain_result):
             old = read_status(run_dir)
         except UserError:
             old = {}
-        write_json(run_dir / "status.json", {**old, "status": "failed", "error": res["error"]})
+        try:
+            write_json(run_dir / "status.json", {**old, "status": "failed", "error": res["error"]})
+        except RuntimeError:  # WriteFailed: the disk is full; the result still says why
+            pass
     finally:
         res["seconds"] = round(time.perf_counter() - t0, 2)
     return res
@@ -477,8 +495,8 @@ def _config(config_json: str):
     return config_from_json(config_json)
 
 
-def _pretrain_point(point: RunPoint) -> dict:
-    return run_point(point, analysis=None)
+def _pretrain_point(point: RunPoint, force: bool = False) -> dict:
+    return run_point(point, analysis=None, force=force)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -513,7 +531,8 @@ def _short(point: RunPoint) -> str:
     return " ".join(f"{k}={v}" for k, v in point.coords.items())
 
 
-def run_sweep(spec, out="sweeps", scheduler=None, n_workers=None, analyze=True, progress=True) -> str:
+def run_sweep(spec, out="sweeps", scheduler=None, n_workers=None, analyze=True, progress=True,
+              force=False) -> str:
     """Run every run of a sweep on Dask, then gather the summary dataset and figures.
 
     Parameters
@@ -530,19 +549,34 @@ def run_sweep(spec, out="sweeps", scheduler=None, n_workers=None, analyze=True, 
         Decode the information of every run (needed for the summary).
     progress : bool
         A line per finished run and a bar over runs (stderr).
+    force : bool
+        Take over sweep and run locks whose holders run on another host.
 
     Returns
     -------
     str
         A short multi-line summary; its last line is the sweep directory.
-    """
-    import sys
 
-    from decisionnets.io import write_json
+    Raises
+    ------
+    RunLocked
+        When another live sweep works on the same folder (nothing is written).
+    """
+    from decisionnets.locks import run_lock
 
     sp = load_spec(spec)
     sweep_dir = (Path(out) / sp.name).resolve()
     points = plan(sp, sweep_dir)
+    with run_lock(sweep_dir, force=force, what="sweep directory"):
+        return _run_sweep(sp, sweep_dir, points, scheduler, n_workers, analyze, progress, force)
+
+
+def _run_sweep(sp, sweep_dir, points, scheduler, n_workers, analyze, progress, force) -> str:
+    """The body of :func:`run_sweep`, run while holding the sweep directory's lock."""
+    import sys
+
+    from decisionnets.io import write_json
+
     sweep_dir.mkdir(parents=True, exist_ok=True)
     write_json(sweep_dir / "sweep.json", {"name": sp.name, "description": sp.description, "dims": sp.dims,
                                           "seeds": list(sp.seeds), "analysis": sp.analysis,
@@ -566,7 +600,7 @@ def run_sweep(spec, out="sweeps", scheduler=None, n_workers=None, analyze=True, 
 
     say(f"sweep {sp.name}: {len(points)} runs, {len(points) - len(todo)} already finished, {len(todo)} to run")
     if todo:
-        results.update(_execute(todo, analysis, scheduler, n_workers, progress, say))
+        results.update(_execute(todo, analysis, scheduler, n_workers, progress, say, force))
     counts = {}
     for r in results.values():
         counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -589,7 +623,7 @@ def run_sweep(spec, out="sweeps", scheduler=None, n_workers=None, analyze=True, 
     return "\n".join(lines)
 
 
-def _execute(todo, analysis, scheduler, n_workers, progress, say) -> dict:
+def _execute(todo, analysis, scheduler, n_workers, progress, say, force=False) -> dict:
     from distributed import wait
     from tqdm.auto import tqdm
 
@@ -601,10 +635,11 @@ def _execute(todo, analysis, scheduler, n_workers, progress, say) -> dict:
             pre = None
             if p.pretrain is not None:
                 if p.pretrain.run_id not in pre_futures:
-                    pre_futures[p.pretrain.run_id] = client.submit(_pretrain_point, p.pretrain, pure=False,
+                    pre_futures[p.pretrain.run_id] = client.submit(_pretrain_point, p.pretrain, force, pure=False,
                                                                    key=f"pretrain-{p.pretrain.run_id}-{time.time_ns()}")
                 pre = pre_futures[p.pretrain.run_id]
-            futures[client.submit(run_point, p, analysis, pre, pure=False, key=f"run-{p.run_id}-{time.time_ns()}")] = p
+            futures[client.submit(run_point, p, analysis, pre, force, pure=False,
+                                  key=f"run-{p.run_id}-{time.time_ns()}")] = p
         pending = set(futures)
         bar = tqdm(total=len(futures), desc="sweep", unit="run", disable=not progress, dynamic_ncols=True)
         while pending:
