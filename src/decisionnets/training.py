@@ -171,8 +171,13 @@ def _note_write_failure(run_dir: Path, err: WriteFailed) -> None:
         status = read_status(run_dir)
     except DataFileError:
         status = {}
-    where = (f"training stopped after epoch {status.get('epoch', 0)} (step {status.get('step', 0)})"
-             if status else "training stopped before it began")
+    where = "training stopped before its first checkpoint"
+    try:  # where a resume will continue from
+        ckpt = torch.load(run_dir / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
+        status.update(epoch=int(ckpt["epoch"]), step=int(ckpt["step"]))
+        where = f"training stopped; its last checkpoint is of epoch {status['epoch']} (step {status['step']})"
+    except Exception:  # noqa: BLE001 - no (readable) checkpoint yet
+        pass
     try:
         rel = str(Path(err.path).relative_to(run_dir))
     except ValueError:
