@@ -102,26 +102,28 @@ def _describe(holder: dict) -> str:
 
 
 def _read_holder(fd=None, path=None, tries: int = 20) -> dict:
-    """The JSON in the lock file; retried briefly while a new holder is writing it; {} if none."""
-    for k in range(tries):
+    """The JSON in the lock file; {} if none.
+
+    With ``path`` (a refused writer naming the holder), retried briefly while the file still names
+    a dead process or is being rewritten: the new holder writes its own line just after its flock.
+    """
+    last = {}
+    for k in range(tries if fd is None else 1):
         try:
-            if fd is not None:
-                data = os.pread(fd, 65536, 0)
-            else:
-                data = Path(path).read_bytes()
+            data = os.pread(fd, 65536, 0) if fd is not None else Path(path).read_bytes()
         except OSError:
             data = b""
-        if not data.strip() and fd is not None:
-            return {}  # an empty file we hold: nobody wrote it
         try:
-            obj = json.loads(data)
-            if isinstance(obj, dict):
-                return obj
+            obj = json.loads(data) if data.strip() else None
         except ValueError:
-            pass
+            obj = None
+        if isinstance(obj, dict):
+            last = obj
+            if fd is not None or holder_alive(obj) is not False:
+                return obj
         if k < tries - 1:
             time.sleep(0.05)
-    return {}
+    return last
 
 
 def _same_file(fd, path) -> bool:
