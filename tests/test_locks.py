@@ -152,3 +152,13 @@ def test_live_holder_without_flock_is_respected(tmp_path):
     finally:
         s.kill()
         s.wait()
+
+
+def test_folders_the_lock_made_are_removed_when_left_empty(tmp_path):
+    run = tmp_path / "a" / "b" / "run"
+    with locks.run_lock(run):
+        assert run.is_dir()
+    assert list(tmp_path.iterdir()) == []  # a writer that wrote nothing leaves nothing
+    with locks.run_lock(run):
+        (run / "config.json").write_text("{}")
+    assert [p.name for p in run.iterdir()] == ["config.json"]

@@ -149,25 +149,26 @@ def acquire(directory, *, force: bool = False, what: str = "run directory") -> P
     WriteFailed
         When the folder or the lock file cannot be created or written.
     """
+    from decisionnets.io import describe_os_error
+
     directory = Path(directory)
     path = directory / LOCK_NAME
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        from decisionnets.io import describe_os_error
-
-        raise WriteFailed(directory, describe_os_error(e)) from e
     key = (os.path.realpath(path), threading.get_ident())
     with _GUARD:
         if key in _HELD:
             _HELD[key][1] += 1
             return path
-    while True:
+    created = [d for d in (directory, *directory.parents) if not d.exists()]  # removed again if left empty
+    for attempt in range(100):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise WriteFailed(directory, describe_os_error(e)) from e
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:
+            continue  # a writer that gave up removed the empty folder just now: make it again
         except OSError as e:
-            from decisionnets.io import describe_os_error
-
             raise WriteFailed(path, describe_os_error(e)) from e
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -184,6 +185,8 @@ def acquire(directory, *, force: bool = False, what: str = "run directory") -> P
         if _same_file(fd, path):
             break
         os.close(fd)  # the holder removed that file as we opened it: take the new one
+    else:
+        raise WriteFailed(path, "the lock file kept vanishing while it was being taken")
 
     try:
         holder = _read_holder(fd=fd)
@@ -213,12 +216,16 @@ def acquire(directory, *, force: bool = False, what: str = "run directory") -> P
         os.close(fd)
         raise
     with _GUARD:
-        _HELD[key] = [fd, 1]
+        _HELD[key] = [fd, 1, created]
     return path
 
 
 def release(directory) -> None:
-    """Drop one hold of the lock of ``directory``; the last one removes the lock file and unlocks it."""
+    """Drop one hold of the lock of ``directory``; the last one removes the lock file and unlocks it.
+
+    Folders that :func:`acquire` created are removed too when they are left empty, so a writer that
+    stopped before writing anything (e.g. on a bad config value) leaves nothing behind.
+    """
     path = Path(directory) / LOCK_NAME
     key = (os.path.realpath(path), threading.get_ident())
     with _GUARD:
@@ -229,10 +236,12 @@ def release(directory) -> None:
         if entry[1] > 0:
             return
         del _HELD[key]
-    fd = entry[0]
+    fd, _, created = entry
     try:
         if _same_file(fd, path):
             os.unlink(path)  # while still locked, so no one can take a file that is about to vanish
+        for d in created:  # folders this lock made and nothing else filled (e.g. a run refused by its config)
+            os.rmdir(d)
     except OSError:
         pass
     finally:
