@@ -35,7 +35,7 @@ class WriteFailed(RuntimeError):
     """Writing a file failed (disk full, I/O error, permission); nothing half-written was left under its name.
 
     ``path`` is the file that could not be written, ``cause`` the operating system's reason
-    (e.g. "[Errno 28] No space left on device"), ``note`` what was done about it (set by the trainer).
+    (e.g. "No space left on device (ENOSPC)"), ``note`` what was done about it (set by the trainer).
     """
 
     exit_code = EXIT_WRITE

@@ -37,7 +37,7 @@ from decisionnets.errors import RunLocked, WriteFailed
 
 LOCK_NAME = "writer.lock"
 
-_HELD: dict = {}  # (real path of the lock file, thread id) -> [fd, depth]
+_HELD: dict = {}  # (real path of the lock file, thread id) -> [fd, depth, folders acquire created]
 _GUARD = threading.Lock()
 
 
