@@ -1,9 +1,15 @@
+import errno
+import os
+import subprocess
+import sys
+import textwrap
+
 import numpy as np
 import pytest
 import xarray as xr
 
-from decisionnets.errors import DataFileError
-from decisionnets.io import atomic_path, clean_temporaries, open_activations, write_epoch
+from decisionnets.errors import DataFileError, WriteFailed
+from decisionnets.io import atomic_path, clean_temporaries, open_activations, run_identity, write_epoch
 
 
 def _epoch_ds(epoch, version=1):
@@ -64,3 +70,79 @@ def test_truncated_foreign_and_old_version_files(tmp_path):
     write_epoch(_epoch_ds(1, version=0), tmp_path, 1)
     with pytest.raises(DataFileError, match="format version 0.*reads version 1"):
         open_activations(tmp_path)
+
+
+def _with_identity(ds, config=None, ident=None):
+    ds = ds.copy()
+    if config is not None:
+        ds.attrs["config"] = config
+    if ident is not None:
+        ds.attrs["run_identity"] = ident
+    return ds
+
+
+def test_run_identity_is_canonical_and_depends_on_config_and_seed():
+    a = run_identity('{"seed": 1, "train": {"lr": 0.1, "epochs": 3}}')
+    assert a == run_identity('{"train": {"epochs": 3, "lr": 0.1},\n "seed": 1}')  # formatting does not matter
+    assert a != run_identity('{"seed": 2, "train": {"lr": 0.1, "epochs": 3}}')
+    assert a != run_identity('{"seed": 1, "train": {"lr": 0.2, "epochs": 3}}')
+    assert len(a) == 16 and int(a, 16) >= 0
+
+
+def test_files_of_different_runs_are_refused_naming_the_odd_one(tmp_path):
+    for e in (0, 1, 2):
+        write_epoch(_with_identity(_epoch_ds(e), ident="aaaa"), tmp_path, e)
+    open_activations(tmp_path).close()
+    write_epoch(_with_identity(_epoch_ds(3), ident="bbbb"), tmp_path, 3)
+    with pytest.raises(DataFileError, match=r"epoch_00003.nc comes from another run \(run identity bbbb; "
+                                            r"this run's is aaaa, held by 3 other files"):
+        open_activations(tmp_path)
+    # files without the attribute (older runs) are identified by their config attribute
+    (tmp_path / "activations" / "epoch_00003.nc").unlink()
+    write_epoch(_with_identity(_epoch_ds(3), config='{"seed": 4}'), tmp_path, 3)
+    with pytest.raises(DataFileError, match="epoch_00003.nc comes from another run"):
+        open_activations(tmp_path)
+
+
+def test_config_json_decides_which_file_is_foreign(tmp_path):
+    mine = run_identity('{"seed": 0}')
+    write_epoch(_with_identity(_epoch_ds(0), ident="ffff"), tmp_path, 0)
+    write_epoch(_with_identity(_epoch_ds(1), ident=mine), tmp_path, 1)
+    with pytest.raises(DataFileError, match="epoch_00001.nc comes from another run"):  # tie: the earliest file
+        open_activations(tmp_path)
+    (tmp_path / "config.json").write_text('{"seed": 0}')
+    with pytest.raises(DataFileError, match="epoch_00000.nc comes from another run.*and by config.json"):
+        open_activations(tmp_path)
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EIO, errno.EACCES])
+def test_atomic_path_turns_os_errors_into_one_named_write_failure(tmp_path, code):
+    target = tmp_path / "x.nc"
+    target.write_text("the old version")
+    with pytest.raises(WriteFailed) as info:
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise OSError(code, os.strerror(code))
+    assert str(info.value) == f"cannot write {target}: {os.strerror(code)} ({errno.errorcode[code]})"
+    assert target.read_text() == "the old version" and list(tmp_path.iterdir()) == [target]
+
+
+def test_library_error_without_errno_is_diagnosed_by_a_probe(tmp_path):
+    """netCDF says only 'HDF error': the probe write finds the OS's reason (here a 20 kB file size limit)."""
+    code = textwrap.dedent(f"""
+        import resource, signal
+        import numpy as np, xarray as xr
+        from decisionnets.errors import WriteFailed
+        from decisionnets.io import write_epoch
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))
+        ds = xr.Dataset({{"hidden": (("epoch", "x"), np.zeros((1, 50000)))}}, coords={{"epoch": [0]}})
+        try:
+            write_epoch(ds, {str(tmp_path)!r}, 0)
+        except WriteFailed as e:
+            print(e)
+    """)
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.stdout.startswith(f"cannot write {tmp_path}/activations/epoch_00000.nc: File too large (EFBIG) "
+                               "(the writer said 'RuntimeError: NetCDF: HDF error')"), r.stdout + r.stderr
+    assert list((tmp_path / "activations").iterdir()) == []

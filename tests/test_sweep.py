@@ -255,3 +255,51 @@ def test_raw_linear_decoder_writes_information(tmp_path):
         assert ds["information"].dims == ("variable", "epoch")
         assert np.isfinite(ds["information"].values).all()
         assert (ds["information"].values <= 1.0).all()
+
+
+# --- one writer: a live sweep's folder and a run a worker is writing are not touched -----------------
+HOLD = ("import sys, time\nfrom decisionnets.locks import run_lock\nwith run_lock(sys.argv[1]):\n"
+        "    print('held', flush=True)\n    time.sleep(120)\n")
+
+
+def _hold(folder):
+    p = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "held"
+    return p
+
+
+def _snapshot(folder):
+    return {p: (p.stat().st_mtime_ns, p.read_bytes() if p.is_file() else b"") for p in folder.rglob("*")}
+
+
+def test_sweep_rerun_while_another_is_live_is_refused(tmp_path, capsys):
+    from decisionnets.cli import main
+
+    spec = tmp_path / "s.toml"
+    spec.write_text('[sweep]\nbase = "color-direction-static"\nseeds = [0]\n')
+    sweep_dir = tmp_path / "out" / "s"
+    holder = _hold(sweep_dir)
+    try:
+        before = _snapshot(sweep_dir)
+        assert main(["sweep", str(spec), "--out", str(tmp_path / "out")]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and f"sweep directory {sweep_dir.resolve()} is in use by pid {holder.pid}" in lines[0]
+        assert _snapshot(sweep_dir) == before
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_worker_leaves_a_run_another_process_writes_alone(tmp_path):
+    sp = _spec(seeds=[0], set=TINY)
+    (p,) = sweep.plan(sp, tmp_path)
+    holder = _hold(p.run_dir)
+    try:
+        before = _snapshot(Path(p.run_dir))
+        r = sweep.run_point(p, None)
+        assert r["status"] == "failed" and r["error"].startswith("RunLocked: ") and f"pid {holder.pid}" in r["error"]
+        assert _snapshot(Path(p.run_dir)) == before  # no worker.json, no status.json
+    finally:
+        holder.kill()
+        holder.wait()
+    assert sweep.run_point(p, None)["status"] == "completed"  # the lock of the killed holder is taken over

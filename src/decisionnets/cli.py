@@ -11,8 +11,9 @@
     decisionnets sweep SPEC.toml [--scheduler tcp://HOST:PORT]
 
 Exit codes: 0 success; 2 bad input (unknown task, key or value, unreadable
-file), printed as one line without a traceback; 3 training diverged (NaN/inf
-loss; recorded epochs are kept); 130 interrupted.
+file, a run directory in use by another process), printed as one line without a
+traceback; 3 training diverged (NaN/inf loss; recorded epochs are kept); 4 a
+write failed (disk full, I/O error, permission; resumable); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import sys
 import time
 from pathlib import Path
 
-from decisionnets.errors import EXIT_DIVERGED, EXIT_USAGE, TrainingDiverged, UserError
+from decisionnets.errors import EXIT_DIVERGED, EXIT_USAGE, EXIT_WRITE, TrainingDiverged, UserError, WriteFailed
 
 
 class _Parser(argparse.ArgumentParser):
@@ -50,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="RUN_DIR", help="continue a killed run from its last checkpoint")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     _threads_arg(t)
+    t.add_argument("--force", action="store_true",
+                   help="take over a run directory lock held by a process on another host (if it no longer runs)")
 
     a = sub.add_parser("analyze", help="usable information + figures for a run directory")
     _analyze_args(a)
@@ -70,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--no-analyze", action="store_true", help="train only")
     s.add_argument("--no-ensemble", action="store_true",
                    help="one run per Dask task (default: compatible FC runs trained together as ensembles)")
+    s.add_argument("--force", action="store_true",
+                   help="take over sweep and run locks held by processes on other hosts (if they no longer run)")
     return p
 
 
@@ -117,6 +122,7 @@ def _default_run_dir(out, task, seed) -> Path:
 def _cmd_train(args) -> int:
     from decisionnets.config import load_config
     from decisionnets.threads import job_for_model, use_threads
+    from decisionnets.locks import LOCK_NAME
     from decisionnets.training import resume_config, train
 
     if args.resume:
@@ -128,12 +134,12 @@ def _cmd_train(args) -> int:
     else:
         cfg = load_config(args.task, args.config, args.set, seed=args.seed, device=args.device)
         run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(args.out, cfg.task, cfg.seed)
-        if run_dir.exists() and any(run_dir.iterdir()):
+        if run_dir.exists() and any(p.name != LOCK_NAME for p in run_dir.iterdir()):
             raise UserError(f"run directory {run_dir} is not empty; use --resume {run_dir} to continue it "
                             "or choose another --run-dir")
     use_threads(job_for_model(cfg.model["kind"]), args.threads)
     try:
-        train(cfg, run_dir, progress=not args.no_progress, resume=bool(args.resume))
+        train(cfg, run_dir, progress=not args.no_progress, resume=bool(args.resume), force=args.force)
     finally:
         sys.stderr.flush()
     print(run_dir)
@@ -190,7 +196,7 @@ def _cmd_sweep(args) -> int:
     from decisionnets.sweep import run_sweep
 
     summary = run_sweep(args.spec, out=args.out, scheduler=args.scheduler, n_workers=args.workers,
-                        analyze=not args.no_analyze, ensemble=not args.no_ensemble)
+                        analyze=not args.no_analyze, ensemble=not args.no_ensemble, force=args.force)
     print(summary)
     return 0
 
@@ -210,6 +216,9 @@ def main(argv=None) -> int:
     except TrainingDiverged as e:
         print(f"decisionnets: {e}; recorded epochs are kept (status.json says diverged)", file=sys.stderr)
         return EXIT_DIVERGED
+    except WriteFailed as e:
+        print(f"decisionnets: {e}", file=sys.stderr)
+        return EXIT_WRITE
     except KeyboardInterrupt:
         print("decisionnets: interrupted", file=sys.stderr)
         return 130

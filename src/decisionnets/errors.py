@@ -10,6 +10,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_USAGE = 2
 EXIT_DIVERGED = 3
+EXIT_WRITE = 4
 
 
 class UserError(ValueError):
@@ -24,6 +25,29 @@ class ConfigError(UserError):
 
 class DataFileError(UserError):
     """A file given to decisionnets is missing, truncated, foreign or from an incompatible version."""
+
+
+class RunLocked(UserError):
+    """Another process holds the lock of a run (or sweep) directory: one writer at a time."""
+
+
+class WriteFailed(RuntimeError):
+    """Writing a file failed (disk full, I/O error, permission); nothing half-written was left under its name.
+
+    ``path`` is the file that could not be written, ``cause`` the operating system's reason
+    (e.g. "No space left on device (ENOSPC)"), ``note`` what was done about it (set by the trainer).
+    """
+
+    exit_code = EXIT_WRITE
+
+    def __init__(self, path, cause: str, note: str = ""):
+        self.path = path
+        self.cause = cause
+        self.note = note
+        super().__init__(path, cause)
+
+    def __str__(self):
+        return f"cannot write {self.path}: {self.cause}" + (f"; {self.note}" if self.note else "")
 
 
 class TrainingDiverged(RuntimeError):

@@ -11,10 +11,20 @@ A run directory holds::
 
 Every file is written to a temporary name in the same folder, flushed to disk
 and renamed, so a crash never leaves a half-written file under its real name.
+A write that fails (disk full, I/O error, permission) raises
+:class:`~decisionnets.errors.WriteFailed` naming the file and the operating
+system's reason, and leaves nothing under the real name.
+
+Every activation file carries its run's identity (attribute ``run_identity``, see
+:func:`run_identity`); :func:`open_activations` refuses a folder whose files come
+from different runs.
 """
 
 from __future__ import annotations
 
+import collections
+import errno as _errno
+import hashlib
 import json
 import os
 import tempfile
@@ -23,7 +33,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from decisionnets.errors import DataFileError
+from decisionnets.errors import DataFileError, WriteFailed
 
 #: Version of the on-disk activation format; :func:`open_activations` refuses other versions.
 FORMAT_VERSION = 1
@@ -32,21 +42,64 @@ ACTIVATIONS = "activations"
 _MAGIC = (b"\x89HDF\r\n\x1a\n", b"CDF\x01", b"CDF\x02", b"CDF\x05")
 
 
+def describe_os_error(e: OSError) -> str:
+    """``"No space left on device (ENOSPC)"``: the reason of an :class:`OSError`, on one line."""
+    code = e.errno
+    if code is None and len(e.args) == 1 and isinstance(e.args[0], int):  # OSError(errno.ENOSPC)
+        code = e.args[0]
+    if code is None:
+        return str(e) or type(e).__name__
+    return f"{e.strerror or os.strerror(code)} ({_errno.errorcode.get(code, code)})"
+
+
+def _probe_cause(tmp, err: Exception) -> str:
+    """The OS reason behind a library's write error (netCDF/HDF5 and torch report none): try 1 MiB more."""
+    said = f"{type(err).__name__}: {err}"
+    try:
+        with open(tmp, "ab") as f:
+            for _ in range(16):
+                f.write(b"\0" * 65536)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        return f"{describe_os_error(e)} (the writer said {said!r})"
+    return said
+
+
 @contextmanager
 def atomic_path(path):
-    """Yield a temporary path next to ``path``; on success, fsync it and rename it to ``path``."""
+    """Yield a temporary path next to ``path``; on success, fsync it and rename it to ``path``.
+
+    Raises
+    ------
+    WriteFailed
+        When creating, writing, flushing or renaming the file fails (the writer in the ``with``
+        block raised :class:`OSError`, or a library's :class:`RuntimeError` such as netCDF's
+        "HDF error"); the temporary file is removed, ``path`` is left as it was.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as e:
+        raise WriteFailed(path, describe_os_error(e)) from e
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except WriteFailed:
+        raise
+    except OSError as e:
+        raise WriteFailed(path, describe_os_error(e)) from e
+    except RuntimeError as e:  # netCDF4/HDF5 ("HDF error") and torch.save ("enforce fail") drop errno
+        raise WriteFailed(path, _probe_cause(tmp, e)) from e
     finally:
-        if os.path.exists(tmp):
+        try:
             os.unlink(tmp)
+        except FileNotFoundError:
+            pass
 
 
 def write_text(path, text: str) -> None:
@@ -116,6 +169,72 @@ def _check_version(ds: xr.Dataset, path) -> None:
         )
 
 
+#: Dataset attribute holding the run identity (:func:`run_identity`).
+IDENTITY_ATTR = "run_identity"
+
+
+def run_identity(config_json: str) -> str:
+    """The identity of a run: 16 hex digits of the SHA-256 of its resolved config and the format version.
+
+    The resolved config holds the seed. The JSON is parsed and re-serialized canonically, so the
+    identity depends on the config's content only, not on its formatting: a resumed run (which
+    reads its ``config.json``) has the identity of the run that started it.
+    """
+    blob = json.dumps({"config": json.loads(config_json), "format_version": FORMAT_VERSION},
+                      sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def dataset_identity(ds: xr.Dataset) -> str | None:
+    """The run identity of an activation dataset (files without the attribute: from their ``config``)."""
+    ident = ds.attrs.get(IDENTITY_ATTR)
+    if ident is not None:
+        return str(ident)
+    try:
+        return run_identity(ds.attrs["config"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def check_same_run(files, identities, expected: str | None = None) -> None:
+    """Raise :class:`DataFileError` naming the first file whose identity differs from the run's.
+
+    The run's identity is ``expected`` when some file has it (e.g. the one of the folder's
+    ``config.json``), else the one most files share (ties: the earliest file's).
+    """
+    identities = list(identities)
+    if len(set(identities)) <= 1:
+        return
+    counts = collections.Counter(identities)
+    ref = expected if expected in counts else max(counts, key=lambda i: (counts[i], -identities.index(i)))
+    odd = next(k for k, i in enumerate(identities) if i != ref)
+    n = counts[ref]
+    whose = (f"{n} other file{'s' if n != 1 else ''} in the folder" if n else "no file in the folder")
+    raise DataFileError(
+        f"{files[odd]} comes from another run (run identity {identities[odd]}; this run's is {ref}, "
+        f"held by {whose}{' and by config.json' if ref == expected else ''}): move it out of this folder"
+    )
+
+
+def _config_identity(run_dir) -> str | None:
+    p = Path(run_dir) / "config.json"
+    try:
+        return run_identity(p.read_text()) if p.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
+def check_run_files(run_dir, identity: str) -> None:
+    """Raise :class:`DataFileError` naming the first activation file in ``run_dir`` not from run ``identity``."""
+    for f in sorted((Path(run_dir) / ACTIVATIONS).glob("epoch_*.nc")):
+        with open_dataset(f, "activation file") as ds:
+            _check_version(ds, f)
+            ident = dataset_identity(ds)
+        if ident is not None and ident != identity:
+            raise DataFileError(f"{f} comes from another run (run identity {ident}; this run's is {identity}): "
+                                "move it out of this folder before resuming")
+
+
 def open_activations(run_dir) -> xr.Dataset:
     """All recorded epochs of a run as one lazily loaded dataset (DESIGN.md §3).
 
@@ -130,6 +249,12 @@ def open_activations(run_dir) -> xr.Dataset:
         ``hidden`` (epoch, trial, time, unit), ``logits`` (epoch, trial, time,
         action), ``choice``/``correct`` (epoch, trial), ``loss``/``accuracy``/
         ``step`` (epoch); trial labels as coordinates on ``trial``; dask-backed.
+
+    Raises
+    ------
+    DataFileError
+        For a missing, truncated or foreign file, another format version, or a folder whose
+        files come from different runs (the odd file is named).
     """
     run_dir = Path(run_dir)
     if run_dir.is_file() or run_dir.suffix == ".nc":  # one epoch's file
@@ -142,10 +267,13 @@ def open_activations(run_dir) -> xr.Dataset:
     files = sorted(folder.glob("epoch_*.nc")) if folder.is_dir() else []
     if not files:
         raise DataFileError(f"no recorded epochs in {folder} (expected activations/epoch_*.nc; is this a run directory?)")
+    identities = []
     for f in files:
         check_netcdf(f)
         with open_dataset(f, "activation file") as ds:
             _check_version(ds, f)
+            identities.append(dataset_identity(ds))
+    check_same_run(files, identities, _config_identity(folder.parent))
     try:
         ds = xr.open_mfdataset(
             [str(f) for f in files], engine="netcdf4", combine="nested", concat_dim="epoch",

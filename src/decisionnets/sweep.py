@@ -401,8 +401,12 @@ def _analyze(run_dir, analysis: dict):
                             decoder=analysis["decoder"], folds=analysis["folds"], period=analysis["period"])
 
 
-def run_point(point: RunPoint, analysis: dict | None = None, pretrain_result: dict | None = None) -> dict:
+def run_point(point: RunPoint, analysis: dict | None = None, pretrain_result: dict | None = None,
+              force: bool = False) -> dict:
     """Train (or resume), then analyse, one run of a sweep; never raises for a failing run.
+
+    The run directory's writer lock (:mod:`decisionnets.locks`) is held throughout; a run whose
+    directory another live process writes to is reported "failed" and left untouched.
 
     Returns
     -------
@@ -412,11 +416,21 @@ def run_point(point: RunPoint, analysis: dict | None = None, pretrain_result: di
     """
     import dask
 
+    from decisionnets.errors import RunLocked, WriteFailed
+    from decisionnets.locks import acquire, release
     from decisionnets.threads import set_threads
 
     set_threads(1, "sweep: 1 thread per Dask worker")
-    with dask.config.set(scheduler="synchronous"):  # lazy arrays load here, not as tasks of the cluster
-        return _run_point(point, analysis, pretrain_result)
+    try:
+        acquire(point.run_dir, force=force)
+    except (RunLocked, WriteFailed) as e:
+        return {"run_id": point.run_id, "status": "failed", "action": "", "seconds": 0.0,
+                "error": f"{type(e).__name__}: {e}"}
+    try:
+        with dask.config.set(scheduler="synchronous"):  # lazy arrays load here, not as tasks of the cluster
+            return _run_point(point, analysis, pretrain_result)
+    finally:
+        release(point.run_dir)
 
 
 def _run_point(point, analysis, pretrain_result):
@@ -465,7 +479,10 @@ def _run_point(point, analysis, pretrain_result):
             old = read_status(run_dir)
         except UserError:
             old = {}
-        write_json(run_dir / "status.json", {**old, "status": "failed", "error": res["error"]})
+        try:
+            write_json(run_dir / "status.json", {**old, "status": "failed", "error": res["error"]})
+        except RuntimeError:  # WriteFailed: the disk is full; the result still says why
+            pass
     finally:
         res["seconds"] = round(time.perf_counter() - t0, 2)
     return res
@@ -478,8 +495,8 @@ def _config(config_json: str):
     return config_from_json(config_json)
 
 
-def _pretrain_point(point: RunPoint) -> dict:
-    return run_point(point, analysis=None)
+def _pretrain_point(point: RunPoint, force: bool = False) -> dict:
+    return run_point(point, analysis=None, force=force)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -515,7 +532,7 @@ def _short(point: RunPoint) -> str:
 
 
 def run_sweep(spec, out="sweeps", scheduler=None, n_workers=None, analyze=True, progress=True,
-              ensemble=True) -> str:
+              ensemble=True, force=False) -> str:
     """Run every run of a sweep on Dask, then gather the summary dataset and figures.
 
     Parameters
@@ -535,19 +552,34 @@ def run_sweep(spec, out="sweeps", scheduler=None, n_workers=None, analyze=True, 
     ensemble : bool
         Train compatible fresh runs (FC nets differing in seed, lr, momentum, weight decay) as
         ensembles (:mod:`decisionnets.ensemble`), spread over the workers; False: one run per task.
+    force : bool
+        Take over sweep and run locks whose holders run on another host.
 
     Returns
     -------
     str
         A short multi-line summary; its last line is the sweep directory.
-    """
-    import sys
 
-    from decisionnets.io import write_json
+    Raises
+    ------
+    RunLocked
+        When another live sweep works on the same folder (nothing is written).
+    """
+    from decisionnets.locks import run_lock
 
     sp = load_spec(spec)
     sweep_dir = (Path(out) / sp.name).resolve()
     points = plan(sp, sweep_dir)
+    with run_lock(sweep_dir, force=force, what="sweep directory"):
+        return _run_sweep(sp, sweep_dir, points, scheduler, n_workers, analyze, progress, force)
+
+
+def _run_sweep(sp, sweep_dir, points, scheduler, n_workers, analyze, progress, force) -> str:
+    """The body of :func:`run_sweep`, run while holding the sweep directory's lock."""
+    import sys
+
+    from decisionnets.io import write_json
+
     sweep_dir.mkdir(parents=True, exist_ok=True)
     write_json(sweep_dir / "sweep.json", {"name": sp.name, "description": sp.description, "dims": sp.dims,
                                           "seeds": list(sp.seeds), "analysis": sp.analysis,
@@ -571,7 +603,7 @@ def run_sweep(spec, out="sweeps", scheduler=None, n_workers=None, analyze=True, 
 
     say(f"sweep {sp.name}: {len(points)} runs, {len(points) - len(todo)} already finished, {len(todo)} to run")
     if todo:
-        results.update(_execute(todo, analysis, scheduler, n_workers, progress, say, ensemble))
+        results.update(_execute(todo, analysis, scheduler, n_workers, progress, say, ensemble, force))
     counts = {}
     for r in results.values():
         counts[r["status"]] = counts.get(r["status"], 0) + 1
@@ -594,7 +626,7 @@ def run_sweep(spec, out="sweeps", scheduler=None, n_workers=None, analyze=True, 
     return "\n".join(lines)
 
 
-def _execute(todo, analysis, scheduler, n_workers, progress, say, ensemble=True) -> dict:
+def _execute(todo, analysis, scheduler, n_workers, progress, say, ensemble=True, force=False) -> dict:
     from distributed import wait
     from tqdm.auto import tqdm
 
@@ -606,16 +638,17 @@ def _execute(todo, analysis, scheduler, n_workers, progress, say, ensemble=True)
         for unit in units:
             if len(unit) > 1:
                 key = f"ensemble-{unit[0].run_id}-{len(unit)}-{time.time_ns()}"
-                futures[client.submit(run_ensemble, unit, analysis, pure=False, key=key)] = unit
+                futures[client.submit(run_ensemble, unit, analysis, force, pure=False, key=key)] = unit
                 continue
             p = unit[0]
             pre = None
             if p.pretrain is not None:
                 if p.pretrain.run_id not in pre_futures:
-                    pre_futures[p.pretrain.run_id] = client.submit(_pretrain_point, p.pretrain, pure=False,
+                    pre_futures[p.pretrain.run_id] = client.submit(_pretrain_point, p.pretrain, force, pure=False,
                                                                    key=f"pretrain-{p.pretrain.run_id}-{time.time_ns()}")
                 pre = pre_futures[p.pretrain.run_id]
-            futures[client.submit(run_point, p, analysis, pre, pure=False, key=f"run-{p.run_id}-{time.time_ns()}")] = [p]
+            futures[client.submit(run_point, p, analysis, pre, force, pure=False,
+                                  key=f"run-{p.run_id}-{time.time_ns()}")] = [p]
         pending = set(futures)
         bar = tqdm(total=len(todo), desc="sweep", unit="run", disable=not progress, dynamic_ncols=True)
         while pending:
@@ -687,7 +720,7 @@ def _ensemble_units(points, n_workers: int = 1) -> list[list[RunPoint]]:
     return units + singles
 
 
-def run_ensemble(points: list, analysis: dict | None = None) -> list[dict]:
+def run_ensemble(points: list, analysis: dict | None = None, force: bool = False) -> list[dict]:
     """Train compatible runs of a sweep as one ensemble, then analyse each; never raises for failing runs.
 
     Falls back to :func:`run_point` per run when the ensemble cannot run as one (fewer than two runs
@@ -701,11 +734,26 @@ def run_ensemble(points: list, analysis: dict | None = None) -> list[dict]:
     """
     import dask
 
+    from decisionnets.errors import RunLocked, WriteFailed
+    from decisionnets.locks import acquire, release
     from decisionnets.threads import set_threads
 
     set_threads(1, "sweep: 1 thread per Dask worker")
-    with dask.config.set(scheduler="synchronous"):
-        return _run_ensemble(points, analysis)
+    locked, refused = [], {}
+    try:
+        for p in points:  # one writer per run directory: every member's lock, held by this worker
+            try:
+                acquire(p.run_dir, force=force)
+                locked.append(p)
+            except (RunLocked, WriteFailed) as e:
+                refused[p.run_id] = {"run_id": p.run_id, "status": "failed", "action": "", "seconds": 0.0,
+                                     "error": f"{type(e).__name__}: {e}"}
+        with dask.config.set(scheduler="synchronous"):
+            done = {r["run_id"]: r for r in _run_ensemble(locked, analysis, force)} if locked else {}
+        return [refused.get(p.run_id) or done[p.run_id] for p in points]
+    finally:
+        for p in locked:
+            release(p.run_dir)
 
 
 def _status_or_none(run_dir):
@@ -717,7 +765,7 @@ def _status_or_none(run_dir):
         return None
 
 
-def _run_ensemble(points, analysis):
+def _run_ensemble(points, analysis, force=False):
     import socket
 
     from decisionnets.ensemble import train_ensemble
@@ -732,7 +780,7 @@ def _run_ensemble(points, analysis):
         todo = []
     trainable = [p for p in todo if _status_or_none(p.run_dir) not in ("completed", "diverged")]
     if len(trainable) < 2:
-        return [run_point(p, analysis) for p in points]
+        return [run_point(p, analysis, None, force) for p in points]
     results = {}
     try:
         for p in trainable:
@@ -747,7 +795,7 @@ def _run_ensemble(points, analysis):
         statuses = train_ensemble([_config(p.config_json) for p in trainable], [p.run_dir for p in trainable],
                                   progress=False, resume=resume)
     except Exception:  # noqa: BLE001 - each run goes on alone, from its checkpoint
-        return [run_point(p, analysis) for p in points]
+        return [run_point(p, analysis, None, force) for p in points]
     seconds = (time.perf_counter() - t0) / len(trainable)
     for p, st in zip(trainable, statuses):
         results[p.run_id] = {"run_id": p.run_id, "status": st["status"], "seconds": seconds,
@@ -757,7 +805,7 @@ def _run_ensemble(points, analysis):
     out = []
     for p in points:
         if p.run_id not in results:  # finished before, or not trainable here: the solo path says what it is
-            out.append(run_point(p, analysis))
+            out.append(run_point(p, analysis, None, force))
             continue
         r = results[p.run_id]
         if analysis is not None and (Path(p.run_dir) / "activations").is_dir():

@@ -25,8 +25,9 @@ import torch
 from decisionnets import __version__
 from decisionnets.build import build_model, build_task
 from decisionnets.config import Config, config_from_json
-from decisionnets.errors import ConfigError, DataFileError, TrainingDiverged
-from decisionnets.io import atomic_path, clean_temporaries, epoch_path, read_status, write_epoch, write_json, write_text
+from decisionnets.errors import ConfigError, DataFileError, TrainingDiverged, WriteFailed
+from decisionnets.io import (IDENTITY_ATTR, atomic_path, check_run_files, clean_temporaries, epoch_path, read_status,
+                             run_identity, write_epoch, write_json, write_text)
 from decisionnets.recording import Recorder, record_epochs
 from decisionnets.threads import thread_info
 
@@ -128,8 +129,11 @@ def _read_log(path: Path, upto_epoch: int) -> list[dict]:
         return [r for r in csv.DictReader(f) if int(r["epoch"]) <= upto_epoch]
 
 
-def train(config: Config, run_dir, *, progress: bool = True, resume: bool = False) -> dict:
+def train(config: Config, run_dir, *, progress: bool = True, resume: bool = False, force: bool = False) -> dict:
     """Train ``config`` into ``run_dir``; record the probe set at the scheduled epochs.
+
+    Holds the run directory's writer lock (:mod:`decisionnets.locks`) from before the first
+    write to the end, so a second writer is refused before it writes anything.
 
     Parameters
     ----------
@@ -140,6 +144,8 @@ def train(config: Config, run_dir, *, progress: bool = True, resume: bool = Fals
     progress : bool
         Show a tqdm bar over epochs (loss, accuracy).
     resume : bool
+    force : bool
+        Take over a lock whose holder cannot be checked (another host).
 
     Returns
     -------
@@ -151,7 +157,55 @@ def train(config: Config, run_dir, *, progress: bool = True, resume: bool = Fals
     TrainingDiverged
         When a training loss is NaN or infinite. Recorded epochs are kept and
         status.json says ``diverged`` with the epoch and step.
+    RunLocked
+        When another process writes to ``run_dir`` (nothing is written).
+    WriteFailed
+        When writing an activation file, a checkpoint, the log or status.json fails (disk
+        full, I/O error, permission). Nothing half-written is left under a real name;
+        status.json says ``write_failed`` with the file and cause (when it can be written);
+        the run resumes from its last checkpoint once the cause is fixed.
     """
+    from decisionnets.locks import run_lock
+
+    run_dir = Path(run_dir)
+    with run_lock(run_dir, force=force):
+        try:
+            return _train(config, run_dir, progress=progress, resume=resume)
+        except WriteFailed as e:
+            _note_write_failure(run_dir, e)
+            raise
+
+
+def _note_write_failure(run_dir: Path, err: WriteFailed) -> None:
+    """Record a failed write in status.json (if it can be written) and say how to go on in ``err.note``."""
+    try:
+        status = read_status(run_dir)
+    except DataFileError:
+        status = {}
+    where = "training stopped before its first checkpoint"
+    try:  # where a resume will continue from
+        ckpt = torch.load(run_dir / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
+        status.update(epoch=int(ckpt["epoch"]), step=int(ckpt["step"]))
+        where = f"training stopped; its last checkpoint is of epoch {status['epoch']} (step {status['step']})"
+    except Exception:  # noqa: BLE001 - no (readable) checkpoint yet
+        pass
+    try:
+        rel = str(Path(err.path).relative_to(run_dir))
+    except ValueError:
+        rel = str(err.path)
+    status.update(status="write_failed", file=rel, error=err.cause, run_dir=str(run_dir))
+    try:
+        write_json(run_dir / "status.json", status)
+    except WriteFailed:
+        where += " (status.json could not be written either)"
+    if (run_dir / "config.json").is_file():
+        err.note = f"{where}; fix that, then continue with: decisionnets train --resume {run_dir}"
+    else:
+        err.note = f"{where}; fix that, then run the same command again"
+
+
+def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> dict:
+    """The body of :func:`train`, run while holding the run directory's lock."""
     from tqdm.auto import tqdm
 
     run_dir = Path(run_dir)
@@ -191,7 +245,11 @@ def train(config: Config, run_dir, *, progress: bool = True, resume: bool = Fals
     if hasattr(model, "noise_generator"):
         model.noise_generator = noise_gen
 
+    # the run's identity: from its config.json when resuming, so a resumed run keeps the identity it began with
+    stored = run_dir / "config.json"
+    identity = run_identity(stored.read_text() if resume and stored.is_file() else config.to_json())
     attrs = {"task": config.task, "env": config.env["name"], "model": config.model["kind"], "seed": config.seed,
+             IDENTITY_ATTR: identity,
              "dt": float(task.dt) if getattr(task, "dt", None) else 0.0, "config": config.to_json(),
              "decisionnets_version": __version__, "target": task.target_label,
              "choice_actions": np.asarray(task.choice_actions, dtype=np.int64), "time_units": "ms"}
@@ -204,12 +262,16 @@ def train(config: Config, run_dir, *, progress: bool = True, resume: bool = Fals
     ckpt_path = run_dir / "checkpoints" / "last.pt"
     start_epoch, step, log_rows = 0, 0, []
     if resume:
+        check_run_files(run_dir, identity)  # no epoch file of another run in the folder
         clean_temporaries(run_dir)
         if ckpt_path.is_file():
             try:
                 ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
             except (RuntimeError, EOFError, OSError) as e:
                 raise DataFileError(f"cannot read checkpoint {ckpt_path}: {e}") from None
+            if ckpt.get(IDENTITY_ATTR, identity) != identity:
+                raise DataFileError(f"{ckpt_path} comes from another run (run identity {ckpt[IDENTITY_ATTR]}; "
+                                    f"this run's is {identity}); move it out of this folder")
             model.load_state_dict(ckpt["model"])
             opt.load_state_dict(ckpt["optimizer"])
             order_gen.set_state(ckpt["order_gen"])
@@ -235,7 +297,8 @@ def train(config: Config, run_dir, *, progress: bool = True, resume: bool = Fals
         ckpt = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": step,
                 "order_gen": order_gen.get_state(), "noise_gen": noise_gen.get_state().cpu(),
                 "data_rng": data_rng.bit_generator.state,
-                "config": config.to_json(), "format_version": 1, "decisionnets_version": __version__}
+                "config": config.to_json(), "format_version": 1, "decisionnets_version": __version__,
+                IDENTITY_ATTR: identity}
         with atomic_path(ckpt_path) as tmp:
             torch.save(ckpt, tmp)
 
