@@ -571,10 +571,10 @@ def run_sweep(spec, out="sweeps", scheduler=None, n_workers=None, analyze=True, 
     sweep_dir = (Path(out) / sp.name).resolve()
     points = plan(sp, sweep_dir)
     with run_lock(sweep_dir, force=force, what="sweep directory"):
-        return _run_sweep(sp, sweep_dir, points, scheduler, n_workers, analyze, progress, force)
+        return _run_sweep(sp, sweep_dir, points, scheduler, n_workers, analyze, progress, force, ensemble)
 
 
-def _run_sweep(sp, sweep_dir, points, scheduler, n_workers, analyze, progress, force) -> str:
+def _run_sweep(sp, sweep_dir, points, scheduler, n_workers, analyze, progress, force, ensemble=True) -> str:
     """The body of :func:`run_sweep`, run while holding the sweep directory's lock."""
     import sys
 
