@@ -136,7 +136,13 @@ class _Member:
                                    weight_decay=s["weight_decay"])
         self.order_gen = torch.Generator().manual_seed(tr._torch_seed(streams["order"]))
         self.noise_gen = torch.Generator(device=device).manual_seed(tr._torch_seed(streams["noise"]))
+        from decisionnets.io import IDENTITY_ATTR, check_run_files, run_identity
+
+        # the run's identity, as training.train: from config.json when resuming
+        stored = self.run_dir / "config.json"
+        self.identity = identity = run_identity(stored.read_text() if resume and stored.is_file() else config.to_json())
         attrs = {"task": config.task, "env": config.env["name"], "model": config.model["kind"], "seed": config.seed,
+                 IDENTITY_ATTR: identity,
                  "dt": float(task.dt) if getattr(task, "dt", None) else 0.0, "config": config.to_json(),
                  "decisionnets_version": __version__, "target": task.target_label,
                  "choice_actions": np.asarray(task.choice_actions, dtype=np.int64), "time_units": "ms"}
@@ -148,12 +154,16 @@ class _Member:
         self.start_epoch, self.step, log_rows = 0, 0, []
         momentum_bufs = None
         if resume:
+            check_run_files(self.run_dir, identity)  # no epoch file of another run in the folder
             clean_temporaries(self.run_dir)
             if self.ckpt_path.is_file():
                 try:
                     ckpt = torch.load(self.ckpt_path, map_location=device, weights_only=False)
                 except (RuntimeError, EOFError, OSError) as e:
                     raise DataFileError(f"cannot read checkpoint {self.ckpt_path}: {e}") from None
+                if ckpt.get(IDENTITY_ATTR, identity) != identity:
+                    raise DataFileError(f"{self.ckpt_path} comes from another run (run identity "
+                                        f"{ckpt[IDENTITY_ATTR]}; this run's is {identity}); move it out of this folder")
                 model.load_state_dict(ckpt["model"])
                 self.opt.load_state_dict(ckpt["optimizer"])
                 momentum_bufs = [self.opt.state.get(p, {}).get("momentum_buffer") for p in model.parameters()]
@@ -190,7 +200,8 @@ class _Member:
         ckpt = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "epoch": epoch,
                 "step": self.step, "order_gen": self.order_gen.get_state(),
                 "noise_gen": self.noise_gen.get_state().cpu(), "data_rng": self.data_rng.bit_generator.state,
-                "config": self.config.to_json(), "format_version": 1, "decisionnets_version": __version__}
+                "config": self.config.to_json(), "format_version": 1, "decisionnets_version": __version__,
+                "run_identity": self.identity}
         with atomic_path(self.ckpt_path) as tmp:
             torch.save(ckpt, tmp)
 

@@ -29,6 +29,7 @@ A *sweep spec* is a TOML file (or a preset in ``tasks/`` with a top-level ``[swe
     folds = 5
     period = "decision"                 # time-resolved runs: average the information over this period
     method = "sweep"                    # "sweep": lean decoding (information.nc only); "report": analyze_run
+    epoch_stride = 1                    # decode every k-th recorded epoch (and the last): k x less decoding
 
 The sweep directory ``OUT/NAME/`` holds ``runs/<run id>/`` (ordinary run directories: train,
 record and analyse there), ``pretrain/`` (pretraining runs), ``summary.nc`` (one
@@ -69,7 +70,7 @@ from decisionnets.errors import ConfigError, UserError
 SPEC_KEYS = ("base", "seeds", "set", "grid", "axes", "analysis", "name")
 POINT_KEYS = ("value", "base", "set", "phases", "init_from", "pretrain")
 ANALYSIS_DEFAULTS = {"variables": ["color", "direction"], "layer": "hidden", "decoder": "linear", "folds": 5,
-                     "period": "decision", "method": "sweep"}
+                     "period": "decision", "method": "sweep", "epoch_stride": 1}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -186,6 +187,9 @@ def parse_spec(raw: dict, name: str = "sweep", root: Path | None = None) -> Swee
         raise ConfigError(f"unknown key sweep.analysis.{bad[0]}; valid: {', '.join(ANALYSIS_DEFAULTS)}")
     if analysis["method"] not in ("sweep", "report"):
         raise ConfigError(f"sweep.analysis.method must be 'sweep' or 'report'; got {analysis['method']!r}")
+    if not (isinstance(analysis["epoch_stride"], int) and not isinstance(analysis["epoch_stride"], bool)
+            and analysis["epoch_stride"] >= 1):
+        raise ConfigError(f"sweep.analysis.epoch_stride must be an integer >= 1; got {analysis['epoch_stride']!r}")
     if not (isinstance(analysis["folds"], int) and analysis["folds"] >= 3):
         raise ConfigError(f"sweep.analysis.folds must be an integer >= 3; got {analysis['folds']!r}")
     name = str(sw.get("name", name))
@@ -345,7 +349,7 @@ def _check_same_config(point: RunPoint) -> None:
 
 
 def analyze_information(run_dir, *, variables=("color", "direction"), layer="hidden", decoder="linear", folds=5,
-                        period="decision", seed=0) -> Path:
+                        period="decision", seed=0, epoch_stride=1) -> Path:
     """Usable information of every recorded epoch's ``layer`` about ``variables``; writes RUN_DIR/information.nc.
 
     A lean analysis for sweeps (no per-run figures): :func:`decisionnets.decoding.decoding_scores`
@@ -365,6 +369,9 @@ def analyze_information(run_dir, *, variables=("color", "direction"), layer="hid
     if layer not in ds.data_vars:
         raise ConfigError(f"sweep.analysis.layer: run {run_dir} recorded no {layer!r}; has {', '.join(ds.data_vars)}")
     act = ds[layer]
+    if epoch_stride > 1:  # every k-th recorded epoch, always the first and the last
+        n = act.sizes["epoch"]
+        act = act.isel(epoch=sorted({*range(0, n, epoch_stride), n - 1}))
     if "time" in act.dims and period and "period" in ds.coords:
         keep = np.asarray(ds["period"].values == period)
         if keep.any():
@@ -398,7 +405,8 @@ def _analyze(run_dir, analysis: dict):
                     folds=analysis["folds"], progress=False)
     else:
         analyze_information(run_dir, variables=list(analysis["variables"]), layer=analysis["layer"],
-                            decoder=analysis["decoder"], folds=analysis["folds"], period=analysis["period"])
+                            decoder=analysis["decoder"], folds=analysis["folds"], period=analysis["period"],
+                            epoch_stride=analysis.get("epoch_stride", 1))
 
 
 def run_point(point: RunPoint, analysis: dict | None = None, pretrain_result: dict | None = None,
