@@ -141,6 +141,10 @@ def train(config: Config, run_dir, *, progress: bool = True, resume: bool = Fals
         When a training loss is NaN or infinite. Recorded epochs are kept and
         status.json says ``diverged`` with the epoch and step.
     """
+    if config.agent.algorithm != "supervised":  # trained by reward: decisionnets.agents.a2c
+        from decisionnets.agents.a2c import train_agent
+
+        return train_agent(config, run_dir, progress=progress, resume=resume)
     from tqdm.auto import tqdm
 
     run_dir = Path(run_dir)

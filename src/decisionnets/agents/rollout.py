@@ -396,3 +396,93 @@ def as_epoch(ds: xr.Dataset, epoch: int, step: int = 0) -> xr.Dataset:
     out["mean_reaction_time"].attrs["units"] = "ms"
     out.attrs["format_version"] = FORMAT_VERSION
     return out
+
+
+def load_run_model(run_dir, env_name: str | None = None):
+    """The trained model of a run directory and the env to act in (the run's, or ``env_name``).
+
+    ``env_name`` takes the run's ``[env]`` parameters that its constructor accepts (``timing``
+    only when it is the run's own env). Returns ``(model, env, config, epoch, step)``.
+    """
+    import inspect
+    from pathlib import Path
+
+    from decisionnets.build import build_model
+    from decisionnets.errors import DataFileError
+    from decisionnets.training import resume_config
+    from decisionnets.trials import EnvTask, make_env_class
+
+    run_dir = Path(run_dir)
+    cfg = resume_config(run_dir)
+    ckpt_path = next((p for p in (run_dir / "checkpoints" / "final.pt", run_dir / "checkpoints" / "last.pt")
+                      if p.is_file()), None)
+    if ckpt_path is None:
+        raise DataFileError(f"no checkpoint in {run_dir / 'checkpoints'} (final.pt or last.pt)")
+    kw = {k: v for k, v in cfg.env.items() if k != "name"}
+    name = cfg.env["name"]
+    if env_name is not None and env_name != name:
+        params = inspect.signature(make_env_class(env_name).__init__).parameters
+        kw = {k: v for k, v in kw.items() if k in params and k != "timing"}
+        name = env_name
+    task = EnvTask(name, kw)
+    model = build_model(cfg, task)
+    if not hasattr(model, "step"):
+        raise ConfigError(f"model {cfg.model['kind']} has no step API; only recurrent models act in envs")
+    try:
+        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+        model.load_state_dict(ckpt["model"])
+    except (RuntimeError, KeyError, EOFError, OSError) as e:
+        raise DataFileError(f"cannot load {ckpt_path} into the model ({name}): {e}") from None
+    return model, task.env, cfg, int(ckpt.get("epoch", 0)), int(ckpt.get("step", 0))
+
+
+def rollout_run(run_dir, *, env: str | None = None, n_trials: int = 1008, seed: int = 0, policy: str = "greedy",
+                align: str = "onset", out=None) -> list:
+    """``decisionnets rollout``: play a run's trained network in closed loop; write the dataset and figures.
+
+    Writes ``out`` (default ``RUN_DIR/rollout.nc``; the rollout as one recorded epoch, so
+    ``decisionnets analyze RUN_DIR/rollout.nc`` reads it) and, next to it in ``<out stem>/figures/``,
+    ``closed_loop_psychometric.png`` (fraction correct and P(right) vs coherence) and
+    ``chronometric.png`` (reaction time vs signed coherence, correct and error trials).
+
+    Returns
+    -------
+    list of Path, then a dict of behaviour numbers (:func:`~decisionnets.agents.behaviour.behaviour_summary`).
+    """
+    from pathlib import Path
+
+    from matplotlib.figure import Figure
+
+    from decisionnets import plots
+    from decisionnets.agents import behaviour
+    from decisionnets.io import atomic_path
+    from decisionnets.report import psychometric
+
+    run_dir = Path(run_dir)
+    model, env_obj, cfg, epoch, step = load_run_model(run_dir, env)
+    ds = rollout(model, env_obj, n_trials, seed, policy, align=align)
+    ds.attrs.update(task=cfg.task, config=cfg.to_json(), run_dir=str(run_dir), env=env or cfg.env["name"])
+    out = Path(out) if out is not None else run_dir / "rollout.nc"
+    with atomic_path(out) as tmp:
+        as_epoch(ds, epoch, step).to_netcdf(tmp, format="NETCDF4", engine="netcdf4")
+    fig_dir = out.with_suffix("") / "figures"
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    title = f"{cfg.task} in {ds.attrs['env']} ({policy}, {n_trials} trials)"
+    paths = [out]
+    summary = behaviour.behaviour_summary(ds)
+    if "coherence" in ds.coords:
+        fig = Figure(figsize=(9, 3.4), layout="constrained")
+        a1, a2 = fig.subplots(1, 2)
+        behaviour.plot_accuracy(a1, behaviour.accuracy_by_coherence(ds), title="closed-loop accuracy")
+        tc = ds["target_config"] if "target_config" in ds.coords else None
+        p = psychometric(ds["choice"].expand_dims(epoch=[epoch]), ds["coherence"], tc)
+        plots.plot_psychometric(a2, p, title="P(right) (no reach counts as not right)")
+        fig.suptitle(title)
+        fig.savefig(fig_dir / "closed_loop_psychometric.png", dpi=110)
+        paths.append(fig_dir / "closed_loop_psychometric.png")
+        fig = Figure(figsize=(4.8, 3.6), layout="constrained")
+        behaviour.plot_chronometric(fig.subplots(), behaviour.chronometric(ds))
+        fig.suptitle(title, fontsize="small")
+        fig.savefig(fig_dir / "chronometric.png", dpi=110)
+        paths.append(fig_dir / "chronometric.png")
+    return paths, summary
