@@ -274,7 +274,7 @@ def train_agent(config, run_dir, *, progress: bool = True, resume: bool = False)
             step += 1
             seen += b
             ok = ~np.asarray(trials.labels.get("catch", np.zeros(b))).astype(bool)
-            sums["loss"] += float(loss) * b
+            sums["loss"] += float(loss.detach()) * b
             sums["reward"] += float(ep.reward.sum())
             sums["correct"] += float(ep.correct[ok].sum())
             ended_early = ~ep.responded & (ep.end_step < ep.onset_step)

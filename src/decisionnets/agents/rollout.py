@@ -14,7 +14,8 @@
 ``choice``                  (trial) — index of the reach among the choice actions; -1: none
 ``correct``                 (trial) int8 — the reach was to the correct target
 ``responded``               (trial) int8 — the trial ended with a reach (not abort / miss)
-``reaction_time``           (trial) ms from stimulus onset to the reach step; NaN: none
+``reaction_time``           (trial) ms from stimulus onset to the reach, which is emitted at
+                            the end of its step (a reach at the onset step: dt); NaN: none
 ``nll``                     (trial) nats — cross-entropy of the policy against the correct
                             action at the trial's last step
 labels                      coordinates on ``trial`` (``color``, ``direction``, ...)
@@ -59,7 +60,8 @@ class Episodes:
         first stimulus step
     choice, correct, responded : np.ndarray (n,)
     target : np.ndarray (n,) int — correct action at the last step
-    period : np.ndarray (T, n) str or None
+    period : np.ndarray (T_trial, n) str or None — every step of each trial ("" after its length),
+        whether or not it happened
     labels : dict of (n,) arrays
     """
 
@@ -77,6 +79,7 @@ class Episodes:
     target: np.ndarray
     period: np.ndarray | None
     labels: dict
+    length: np.ndarray | None = None  #: (n,) steps each trial would last without an early end
 
 
 def choice_actions(env) -> list[int]:
@@ -183,8 +186,8 @@ def play_trials(model, env, trials, *, policy="greedy", generator=None, grad=Fal
     catch = np.asarray(trials.labels.get("catch", np.zeros(n))).astype(bool)
     correct = np.where(catch, ~responded, correct)
     return Episodes(torch.stack(logits), torch.stack(hidden), torch.stack(actions), reward[:T_run], alive[:T_run],
-                    end_step, response_step, a["onset"], choice, correct, responded, target, period[:T_run],
-                    {k: np.asarray(v) for k, v in trials.labels.items()})
+                    end_step, response_step, a["onset"], choice, correct, responded, target, period,
+                    {k: np.asarray(v) for k, v in trials.labels.items()}, length)
 
 
 def _play_copies(model, env, n, rng, policy, generator, device="cpu") -> Episodes:
@@ -247,22 +250,27 @@ def _play_copies(model, env, n, rng, policy, generator, device="cpu") -> Episode
         labels["ground_truth"] = np.array([to_choice.get(int(g), -1) if int(g) in to_choice else int(g)
                                            for g in labels["ground_truth"]])
     return Episodes(torch.stack(logits), torch.stack(hidden), torch.stack(actions), reward[:T_run], alive[:T_run],
-                    end_step, response_step, onset, choice, correct, response_step >= 0, target, period[:T_run],
-                    labels)
+                    end_step, response_step, onset, choice, correct, response_step >= 0, target, period,
+                    labels, length)
 
 
-def _realign(a: np.ndarray, zero: np.ndarray, alive: np.ndarray, fill):
+def _realign(a: np.ndarray, zero: np.ndarray, alive: np.ndarray, fill, length=None):
     """(T, n, ...) in trial-start time -> (n, T', ...) with step ``zero[i]`` of trial i at a common index.
 
-    Returns the array and the time offsets (steps relative to the alignment) of its T' columns.
+    Returns the array and the time offsets (steps relative to the alignment) of its T' columns:
+    from the earliest trial start to the latest step that happened, or, with ``length`` (n,), to the
+    latest step any trial could have lasted (a time axis that does not depend on the behaviour).
     Trials whose ``zero`` is -1 are left all ``fill``.
     """
     T, n = alive.shape
     ok = zero >= 0
     z = np.where(ok, zero, 0)
     first = -int(z[ok].max()) if ok.any() else 0
-    last_rel = np.where(alive, np.arange(T)[:, None] - z[None, :], -10**9)
-    last = int(last_rel[:, ok].max()) if ok.any() else 0
+    if length is not None:
+        last = int((np.asarray(length) - 1 - z)[ok].max()) if ok.any() else 0
+    else:
+        last_rel = np.where(alive, np.arange(T)[:, None] - z[None, :], -10**9)
+        last = int(last_rel[:, ok].max()) if ok.any() else 0
     rel = np.arange(first, last + 1)
     out = np.full((n, len(rel)) + a.shape[2:], fill, dtype=np.result_type(a.dtype, np.asarray(fill).dtype))
     tt, ii = np.nonzero(alive & ok[None, :])
@@ -277,12 +285,15 @@ def episodes_dataset(ep: Episodes, env, *, align: str = "onset", dt: float | Non
     dt = float(dt if dt is not None else getattr(env, "dt", 1.0))
     zero = ep.onset_step if align == "onset" else ep.response_step
     alive = ep.alive
-    hidden, rel = _realign(ep.hidden.detach().cpu().float().numpy(), zero, alive, np.nan)
-    logits, _ = _realign(ep.logits.detach().cpu().float().numpy(), zero, alive, np.nan)
-    action, _ = _realign(ep.actions.cpu().numpy().astype(np.int8), zero, alive, np.int8(-1))
-    reward, _ = _realign(ep.reward, zero, alive, np.nan)
+    span = ep.length if align == "onset" else None  # onset: the trials' full extent, whatever the behaviour
+    hidden, rel = _realign(ep.hidden.detach().cpu().float().numpy(), zero, alive, np.nan, span)
+    logits, _ = _realign(ep.logits.detach().cpu().float().numpy(), zero, alive, np.nan, span)
+    action, _ = _realign(ep.actions.cpu().numpy().astype(np.int8), zero, alive, np.int8(-1), span)
+    reward, _ = _realign(ep.reward, zero, alive, np.nan, span)
     n = alive.shape[1]
-    rt = np.where(ep.responded, (ep.response_step - ep.onset_step) * dt, np.nan)
+    # the action of a step is emitted at its end, after that step's observation: a reach at the onset step
+    # comes dt after onset
+    rt = np.where(ep.responded, (ep.response_step - ep.onset_step + 1) * dt, np.nan)
     lg = ep.logits.detach().cpu().double()
     last = torch.as_tensor(np.clip(ep.end_step, 0, None))
     at_end = lg[last, torch.arange(n)]  # (n, action)
@@ -292,7 +303,7 @@ def episodes_dataset(ep: Episodes, env, *, align: str = "onset", dt: float | Non
     for k, v in ep.labels.items():
         coords[k] = ("trial", v)
     if ep.period is not None:
-        per, _ = _realign(ep.period.astype(object), zero, alive, "")
+        per, _ = _realign(ep.period.astype(object), zero, ep.period != "", "", span)
         per = per.astype(str)
         col = [set(per[:, j][per[:, j] != ""]) for j in range(per.shape[1])]
         if all(len(c) <= 1 for c in col) and any(col):
@@ -486,3 +497,38 @@ def rollout_run(run_dir, *, env: str | None = None, n_trials: int = 1008, seed: 
         fig.savefig(fig_dir / "chronometric.png", dpi=110)
         paths.append(fig_dir / "chronometric.png")
     return paths, summary
+
+
+def open_vs_closed_loop(run_dir, env=None) -> dict:
+    """Accuracy of a run's trained network on its own probe set, open loop and closed loop.
+
+    Open loop is what the recorder measures (the network reads the whole trial; its choice is the
+    argmax over the choice outputs at the last step). Closed loop plays the same trials in the env
+    (greedy): the first step whose argmax is a choice ends the trial, wherever it falls, and a trial
+    without one is wrong. Returns ``open_loop``, ``closed_loop`` (fractions correct, non-catch
+    trials), ``reach_rate``, ``mean_reaction_time_ms`` and ``n_trials``.
+    """
+    from types import SimpleNamespace
+
+    from decisionnets.training import seed_streams
+    from decisionnets.trials import EnvTask
+
+    model, env_obj, cfg, _, _ = load_run_model(run_dir, env)
+    task = EnvTask(cfg.env["name"], {k: v for k, v in cfg.env.items() if k != "name"},
+                   n_per_condition=cfg.record.n_per_condition)
+    probe = task.probe_set(np.random.default_rng(seed_streams(cfg.seed)["probe"]))
+    period = np.broadcast_to(np.asarray(probe.period)[:, None], probe.targets.shape)
+    trials = SimpleNamespace(inputs=probe.inputs, targets=probe.targets, period=period, labels=probe.labels)
+    model.eval()
+    with torch.no_grad():
+        logits, _ = model(torch.from_numpy(probe.inputs))
+    ch = np.asarray(task.choice_actions)
+    last = logits[-1].numpy()
+    open_choice = ch[np.argmax(last[:, ch], axis=1)]
+    catch = np.asarray(probe.labels.get("catch", np.zeros(probe.n_trials))).astype(bool)
+    open_ok = (open_choice == probe.targets[-1])[~catch]
+    ep = play_trials(model, env_obj, trials, policy="greedy")
+    rt = np.where(ep.responded, (ep.response_step - ep.onset_step + 1) * float(env_obj.dt), np.nan)
+    return {"open_loop": float(open_ok.mean()), "closed_loop": float(ep.correct[~catch].mean()),
+            "reach_rate": float(ep.responded.mean()), "mean_reaction_time_ms": float(np.nanmean(rt)),
+            "n_trials": int((~catch).sum())}
