@@ -15,6 +15,7 @@ continues exactly where a killed run stopped.
 from __future__ import annotations
 
 import csv
+import importlib
 import io as _io
 import time
 from pathlib import Path
@@ -30,6 +31,8 @@ from decisionnets.io import atomic_path, clean_temporaries, epoch_path, read_sta
 from decisionnets.recording import Recorder, record_epochs
 
 STREAMS = ("data", "probe", "init", "order", "noise")
+#: ``[agent] algorithm`` -> "module:function" of its trainer (imported on use, as the model registry)
+TRAINERS = {"a2c": "decisionnets.agents.a2c:train_agent", "reinforce": "decisionnets.agents.a2c:train_agent"}
 LOG_FIELDS = ("epoch", "step", "lr", "batch_size", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
               "probe_loss", "probe_accuracy", "seconds")
 
@@ -141,10 +144,9 @@ def train(config: Config, run_dir, *, progress: bool = True, resume: bool = Fals
         When a training loss is NaN or infinite. Recorded epochs are kept and
         status.json says ``diverged`` with the epoch and step.
     """
-    if config.agent.algorithm != "supervised":  # trained by reward: decisionnets.agents.a2c
-        from decisionnets.agents.a2c import train_agent
-
-        return train_agent(config, run_dir, progress=progress, resume=resume)
+    if config.agent.algorithm != "supervised":  # trained by reward: a trainer of TRAINERS
+        mod, _, name = TRAINERS[config.agent.algorithm].partition(":")
+        return getattr(importlib.import_module(mod), name)(config, run_dir, progress=progress, resume=resume)
     from tqdm.auto import tqdm
 
     run_dir = Path(run_dir)

@@ -419,12 +419,17 @@ def load_run_model(run_dir, env_name: str | None = None):
     from pathlib import Path
 
     from decisionnets.build import build_model
+    from decisionnets.config import config_from_json
     from decisionnets.errors import DataFileError
-    from decisionnets.training import resume_config
     from decisionnets.trials import EnvTask, make_env_class
 
     run_dir = Path(run_dir)
-    cfg = resume_config(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise DataFileError(f"{run_dir} is not a run directory (no config.json)")
+    try:
+        cfg = config_from_json((run_dir / "config.json").read_text())
+    except ValueError as e:
+        raise DataFileError(f"{run_dir / 'config.json'} is not a valid decisionnets config: {e}") from None
     ckpt_path = next((p for p in (run_dir / "checkpoints" / "final.pt", run_dir / "checkpoints" / "last.pt")
                       if p.is_file()), None)
     if ckpt_path is None:
