@@ -6,7 +6,7 @@ import torch
 import xarray as xr
 
 import decisionnets.agents.a2c as a2c
-from decisionnets.config import load_config
+from decisionnets.config import from_dict, load_config, read_preset
 from decisionnets.errors import ConfigError
 from decisionnets.io import open_activations
 from decisionnets.report import analyze_run
@@ -83,20 +83,25 @@ def test_same_seed_identical_and_resume_continues_exactly(tmp_path, monkeypatch)
 
 
 def test_rt_agent_run_records_and_analyzes(tmp_path):
-    cfg = _cfg("epochs=1", "n_trials=64", "batch_size=32", "env.timing={fixation = 20, targets = 20, stimulus = 200}",
+    cfg = _cfg("epochs=1", "n_trials=64", "batch_size=32", "env.timing={fixation = 20, targets = 20, stimulus = 120}",
+               "n_per_condition=1",
                task="color-direction-rt")
     train(cfg, tmp_path / "rt", progress=False)
     ds = open_activations(tmp_path / "rt")
     assert ds.attrs["algorithm"] == "a2c" and "reaction_time" in ds and ds.time.values[0] < 0
-    paths = analyze_run(tmp_path / "rt", folds=3, progress=False)
+    paths = analyze_run(tmp_path / "rt", folds=3, progress=False, time_stride=2)
     info = xr.load_dataset(paths[0])
     assert set(info.variable.values) >= {"color", "direction", "target_config"}
 
 
-def test_agent_config_rules():
+def test_agent_config_rules(tmp_path):
     with pytest.raises(ConfigError, match="agent.algorithm must be one of"):
         _cfg("agent.algorithm=ppo")
     with pytest.raises(ConfigError, match=r"agent.gamma must be in \(0, 1\]"):
         _cfg("gamma=1.5")
+    with pytest.raises(ConfigError, match="agent training needs an env with vectorized trials"):
+        train(load_config("color-direction-static", overrides=["agent.algorithm=a2c"]), tmp_path / "a", progress=False)
+    raw = read_preset("color-direction-rl")
+    raw["model"] = {"kind": "mlp", "hidden_sizes": [4]}
     with pytest.raises(ConfigError, match="agents need a recurrent model"):
-        train(load_config("color-direction-static", overrides=["agent.algorithm=a2c"]), "/tmp/never", progress=False)
+        train(from_dict(raw), tmp_path / "b", progress=False)

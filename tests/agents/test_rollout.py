@@ -99,7 +99,7 @@ def test_rollout_in_a_neurogym_env():
 
 
 def test_rollout_round_trips_netcdf_and_analyze(tmp_path):
-    env = ColorDirection(sigma=1.0)
+    env = ColorDirection(sigma=1.0, timing={"fixation": 20, "targets": 20, "stimulus": 100, "decision": 40})
     ds = as_epoch(rollout(_model(hold=1.0), env, 140, seed=0, fixed_timing=True,
                           coherence=np.repeat(env.coherences, 10), target_config=np.tile([0, 1], 70)), epoch=5, step=7)
     path = tmp_path / "rollout.nc"
@@ -109,7 +109,7 @@ def test_rollout_round_trips_netcdf_and_analyze(tmp_path):
     # usable_information reads it directly; ended trials (NaN) are dropped per time step
     info = usable_information(back.hidden.isel(epoch=0), back.target_config, folds=3)
     assert info.dims == ("time",) and float(info.max()) > 0.5  # target colours are on screen
-    paths = analyze_run(path, folds=3, progress=False)
+    paths = analyze_run(path, folds=3, progress=False, time_stride=2)
     res = xr.load_dataset(paths[0])
     assert paths[0] == tmp_path / "rollout" / "information.nc"
     assert res.information.dims[:3] == ("layer", "variable", "epoch") and res.epoch.values.tolist() == [5]

@@ -511,7 +511,9 @@ def open_vs_closed_loop(run_dir, env=None) -> dict:
     argmax over the choice outputs at the last step). Closed loop plays the same trials in the env
     (greedy): the first step whose argmax is a choice ends the trial, wherever it falls, and a trial
     without one is wrong. Returns ``open_loop``, ``closed_loop`` (fractions correct, non-catch
-    trials), ``reach_rate``, ``mean_reaction_time_ms`` and ``n_trials``.
+    trials), ``open_loop_first_decision_step`` (the open-loop choice read at the first step of the
+    decision period, where a network that reaches at the go cue acts), ``reach_rate``,
+    ``mean_reaction_time_ms`` and ``n_trials``.
     """
     from types import SimpleNamespace
 
@@ -532,8 +534,12 @@ def open_vs_closed_loop(run_dir, env=None) -> dict:
     open_choice = ch[np.argmax(last[:, ch], axis=1)]
     catch = np.asarray(probe.labels.get("catch", np.zeros(probe.n_trials))).astype(bool)
     open_ok = (open_choice == probe.targets[-1])[~catch]
+    first = int(np.argmax(np.asarray(probe.period) == "decision"))  # the go cue (fixed timing: one index)
+    first_choice = ch[np.argmax(logits[first].numpy()[:, ch], axis=1)]
+    first_ok = (first_choice == probe.targets[-1])[~catch]
     ep = play_trials(model, env_obj, trials, policy="greedy")
     rt = np.where(ep.responded, (ep.response_step - ep.onset_step + 1) * float(env_obj.dt), np.nan)
     return {"open_loop": float(open_ok.mean()), "closed_loop": float(ep.correct[~catch].mean()),
+            "open_loop_first_decision_step": float(first_ok.mean()),
             "reach_rate": float(ep.responded.mean()), "mean_reaction_time_ms": float(np.nanmean(rt)),
             "n_trials": int((~catch).sum())}
