@@ -8,6 +8,8 @@
     decisionnets analyze RUN_DIR [--variables ...] [--decoder linear|mlp] [--folds K] [--device cpu|cuda]
                          [--time-stride K] [--dtype float32|float64]
     decisionnets demo [--out DIR]          train the color-direction demo, then analyze it
+    decisionnets rollout RUN_DIR [--env NAME] [--trials N] [--seed S] [--policy greedy|sample]
+                         [--align onset|response] [--out FILE]     closed-loop behaviour -> rollout.nc
     decisionnets sweep SPEC.toml [--scheduler tcp://HOST:PORT]
 
 Exit codes: 0 success; 2 bad input (unknown task, key or value, unreadable
@@ -64,6 +66,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="the FC run whose color is discarded (default: color-direction-static-wd)")
     d.add_argument("--seed", type=int, default=0)
     _threads_arg(d)
+
+    r = sub.add_parser("rollout", help="run a trained recurrent net in closed loop; writes rollout.nc + figures")
+    r.add_argument("run_dir")
+    r.add_argument("--env", help="env to act in (default: the run's), e.g. ColorDirectionRT")
+    r.add_argument("--trials", type=int, default=1008)
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--policy", choices=("greedy", "sample"), default="greedy")
+    r.add_argument("--align", choices=("onset", "response"), default="onset")
+    r.add_argument("--out", help="output file (default: RUN_DIR/rollout.nc)")
 
     s = sub.add_parser("sweep", help="run a grid of runs on Dask (local cluster by default)")
     s.add_argument("spec", help="sweep spec: a TOML file or a sweep preset name")
@@ -192,6 +203,19 @@ def _cmd_demo(args) -> int:
     return 0
 
 
+def _cmd_rollout(args) -> int:
+    from decisionnets.agents.rollout import rollout_run
+
+    if args.trials < 1:
+        raise UserError(f"--trials must be >= 1; got {args.trials}")
+    paths, summary = rollout_run(args.run_dir, env=args.env, n_trials=args.trials, seed=args.seed,
+                                 policy=args.policy, align=args.align, out=args.out)
+    print("  ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in summary.items()))
+    for p in paths:
+        print(p)
+    return 0
+
+
 def _cmd_sweep(args) -> int:
     from decisionnets.sweep import run_sweep
 
@@ -202,7 +226,7 @@ def _cmd_sweep(args) -> int:
 
 
 COMMANDS = {"tasks": _cmd_tasks, "train": _cmd_train, "analyze": _cmd_analyze, "demo": _cmd_demo,
-            "sweep": _cmd_sweep}
+            "sweep": _cmd_sweep, "rollout": _cmd_rollout}
 
 
 def main(argv=None) -> int:

@@ -10,6 +10,8 @@ TOML sections of a preset::
     [train]     epochs, lr, batch_size, momentum, weight_decay, grad_clip, n_trials,
                 val_fraction, fresh_trials, [[train.phases]]
     [record]    schedule, n_per_condition, time_stride, layers, dtype, probe_seed
+    [agent]     (optional) algorithm = "a2c" | "reinforce" trains by reward instead of supervision
+                (decisionnets.agents.a2c), with gamma, gae_lambda, entropy, value_coef, optimizer
 
 Overrides (``--set key=value``) take a dotted key (``train.lr``,
 ``env.sigma``) or a bare one when it is unambiguous (``lr``, ``batch_size``,
@@ -102,6 +104,26 @@ class RecordConfig:
     probe_seed: int = 0
 
 
+ALGORITHMS = ("supervised", "a2c", "reinforce")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """How a recurrent policy learns from reward (``[agent]``); ``supervised`` = not an agent run.
+
+    With ``a2c`` or ``reinforce``, ``[train]`` means: ``epochs``, ``n_trials`` trials played per
+    epoch, ``batch_size`` trials (envs) per update, ``lr``, ``weight_decay``, ``grad_clip``, phases.
+    """
+
+    algorithm: str = "supervised"  #: "a2c" (actor-critic, GAE) or "reinforce" (return - batch mean baseline)
+    gamma: float = 1.0  #: discount per time step
+    gae_lambda: float = 0.95  #: GAE lambda of the advantages (a2c)
+    entropy: float = 0.01  #: entropy bonus coefficient
+    value_coef: float = 0.5  #: weight of the value (critic) loss
+    optimizer: str = "adam"  #: "adam" or "sgd" (with train.momentum)
+    normalize_advantage: bool = True  #: standardize advantages over each batch
+
+
 @dataclass(frozen=True)
 class Config:
     """A whole run: task name, seed, device and the four sections."""
@@ -114,6 +136,7 @@ class Config:
     seed: int = 0
     device: str = "cpu"
     description: str = ""
+    agent: AgentConfig = AgentConfig()
 
     def to_dict(self) -> dict:
         """Plain nested dict (JSON/TOML-able)."""
@@ -123,6 +146,8 @@ class Config:
         d["train"]["phases"] = [{k: v for k, v in dataclasses.asdict(p).items() if v is not None}
                                 for p in self.train.phases]  # unset = the base value, as in TOML
         d["record"] = {f.name: _thaw(getattr(self.record, f.name)) for f in dataclasses.fields(RecordConfig)}
+        if self.agent.algorithm != "supervised":  # supervised configs stay as they were
+            d["agent"] = dataclasses.asdict(self.agent)
         return d
 
     def to_json(self) -> str:
@@ -131,15 +156,18 @@ class Config:
 
 
 TOP_KEYS = ("task", "description", "seed", "device", "base")
-SECTIONS = ("env", "model", "train", "record")
+SECTIONS = ("env", "model", "train", "record", "agent")
 _FIELDS = {
     "train": {f.name: f for f in dataclasses.fields(TrainConfig)},
     "record": {f.name: f for f in dataclasses.fields(RecordConfig)},
+    "agent": {f.name: f for f in dataclasses.fields(AgentConfig)},
 }
 _NUMERIC = {
     "train": {"epochs": int, "lr": float, "batch_size": int, "momentum": float, "weight_decay": float,
               "grad_clip": float, "n_trials": int, "val_fraction": float, "fresh_trials": bool, "init_from": str},
     "record": {"n_per_condition": int, "time_stride": int, "dtype": str, "probe_seed": int},
+    "agent": {"algorithm": str, "gamma": float, "gae_lambda": float, "entropy": float, "value_coef": float,
+              "optimizer": str, "normalize_advantage": bool},
 }
 
 
@@ -241,10 +269,10 @@ def apply_override(raw: dict, assignment: str) -> dict:
     elif key in ("seed", "device", "description"):
         return {**raw, key: value}
     else:
-        owners = [s for s in ("train", "record") if key in _FIELDS[s]]
+        owners = [s for s in ("train", "record", "agent") if key in _FIELDS[s]]
         owners += [s for s in ("env", "model") if key in _param_names(s, raw)]
         if len(owners) != 1:
-            valid = sorted({*_FIELDS["train"], *_FIELDS["record"], "seed", "device"})
+            valid = sorted({*_FIELDS["train"], *_FIELDS["record"], *_FIELDS["agent"], "seed", "device"})
             if owners:
                 raise ConfigError(f"config key {key!r} is ambiguous ({', '.join(owners)}); write it as "
                                   + " or ".join(f"{s}.{key}" for s in owners))
@@ -299,6 +327,10 @@ def _build_section(section: str, d: dict):
         cfg = TrainConfig(**values)
         _validate_train(cfg)
         return cfg
+    if section == "agent":
+        cfg = AgentConfig(**values)
+        _validate_agent(cfg)
+        return cfg
     if "layers" in values:
         layers = values["layers"]
         if isinstance(layers, str):
@@ -348,6 +380,19 @@ def _validate_train(t: TrainConfig):
         raise ConfigError(f"train.phases cover {sum(p.epochs for p in t.phases)} epochs, more than train.epochs={t.epochs}")
 
 
+def _validate_agent(a: AgentConfig):
+    if a.algorithm not in ALGORITHMS:
+        raise ConfigError(f"agent.algorithm must be one of {', '.join(ALGORITHMS)}; got {a.algorithm!r}")
+    if not 0 < a.gamma <= 1:
+        raise ConfigError(f"agent.gamma must be in (0, 1]; got {a.gamma!r}")
+    if not 0 <= a.gae_lambda <= 1:
+        raise ConfigError(f"agent.gae_lambda must be in [0, 1]; got {a.gae_lambda!r}")
+    _positive("agent.entropy", a.entropy, strict=False)
+    _positive("agent.value_coef", a.value_coef, strict=False)
+    if a.optimizer not in ("adam", "sgd"):
+        raise ConfigError(f"agent.optimizer must be adam or sgd; got {a.optimizer!r}")
+
+
 def _validate_record(r: RecordConfig):
     s = r.schedule
     if isinstance(s, str):
@@ -391,6 +436,7 @@ def from_dict(raw: dict, task: str = "custom") -> Config:
         train=_build_section("train", raw.get("train", {})),
         record=_build_section("record", raw.get("record", {})),
         seed=seed, device=device, description=str(raw.get("description", "")),
+        agent=_build_section("agent", raw.get("agent", {})),
     )
 
 

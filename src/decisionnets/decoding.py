@@ -770,6 +770,9 @@ def _prepare(activity: xr.DataArray, labels, sample_dim: str, feature_dim: str):
             raise UserError(f"label {name!r} must hold integer class indices; got dtype {vals.dtype}")
         ys.append(vals.astype(np.float64).reshape(P, n))
     y = np.stack(ys, axis=1)  # (P, V, n)
+    # a sample whose activity is not finite in a problem (e.g. a trial that had ended by that time
+    # step in a closed-loop rollout, stored as NaN) is missing for that problem
+    y[np.broadcast_to(~np.isfinite(X).all(-1)[:, None, :], y.shape)] = np.nan
     coords = {dd: act.coords[dd] for dd in extra if dd in act.coords}
     return X, y, extra, shape_extra, list(lab), multi, coords, act
 

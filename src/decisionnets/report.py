@@ -217,6 +217,9 @@ def analyze_run(
     from tqdm.auto import tqdm
 
     run_dir = Path(run_dir)
+    # a single dataset file (e.g. a closed-loop rollout, RUN_DIR/rollout.nc): results next to it,
+    # in a folder of the same name (rollout.nc -> rollout/information.nc, rollout/figures/)
+    out_dir = run_dir.with_suffix("") if run_dir.suffix == ".nc" else run_dir
     if not (isinstance(time_stride, int) and time_stride >= 1):
         raise UserError(f"time_stride must be an integer >= 1; got {time_stride!r}")
     if not (isinstance(folds, int) and folds >= 2):
@@ -322,9 +325,10 @@ def analyze_run(
                  analysis_estimator="usable information, stratified K-fold, nested CV for L2 (decisionnets.decoding)")
     result.attrs = attrs
 
-    info_path = run_dir / "information.nc"
+    info_path = out_dir / "information.nc"
+    out_dir.mkdir(parents=True, exist_ok=True)
     _write_netcdf(result, info_path)
-    figs = make_figures(result, run_dir / "figures")
+    figs = make_figures(result, out_dir / "figures")
     return [info_path, *figs]
 
 

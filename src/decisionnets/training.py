@@ -15,6 +15,7 @@ continues exactly where a killed run stopped.
 from __future__ import annotations
 
 import csv
+import importlib
 import io as _io
 import time
 from pathlib import Path
@@ -32,6 +33,8 @@ from decisionnets.recording import Recorder, record_epochs
 from decisionnets.threads import thread_info
 
 STREAMS = ("data", "probe", "init", "order", "noise")
+#: ``[agent] algorithm`` -> "module:function" of its trainer (imported on use, as the model registry)
+TRAINERS = {"a2c": "decisionnets.agents.a2c:train_agent", "reinforce": "decisionnets.agents.a2c:train_agent"}
 LOG_FIELDS = ("epoch", "step", "lr", "batch_size", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
               "probe_loss", "probe_accuracy", "seconds", "threads")
 
@@ -206,6 +209,9 @@ def _note_write_failure(run_dir: Path, err: WriteFailed) -> None:
 
 def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> dict:
     """The body of :func:`train`, run while holding the run directory's lock."""
+    if config.agent.algorithm != "supervised":  # trained by reward: a trainer of TRAINERS
+        mod, _, name = TRAINERS[config.agent.algorithm].partition(":")
+        return getattr(importlib.import_module(mod), name)(config, run_dir, progress=progress, resume=resume)
     from tqdm.auto import tqdm
 
     run_dir = Path(run_dir)

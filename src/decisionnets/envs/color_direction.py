@@ -353,6 +353,32 @@ class ColorDirection(_SeededTrialEnv):
                 reward += self.rewards["fail"]
         return self.ob_now, reward, False, False, {"new_trial": new_trial, "gt": gt}
 
+    def batch_step(self, period: np.ndarray, gt: np.ndarray, action: np.ndarray, last: np.ndarray):
+        """One step of many trials at once, by the rules of :meth:`_step` (for vectorized rollouts).
+
+        Parameters
+        ----------
+        period : np.ndarray of str, shape (trial,)
+            Period of the current step of each trial.
+        gt : np.ndarray, shape (trial,)
+            Correct action now.
+        action : np.ndarray, shape (trial,)
+        last : np.ndarray of bool, shape (trial,)
+            Whether this is the trial's last step (no response by then: the trial ends, reward 0).
+
+        Returns
+        -------
+        reward : np.ndarray, shape (trial,), float
+        done : np.ndarray of bool, shape (trial,) — the trial ends with this step
+        responded : np.ndarray of bool, shape (trial,) — ended by a response in the decision period
+        """
+        act = action != 0
+        early = ((period == "fixation") | (period == "targets") | (period == "stimulus")) & act
+        responded = (period == "decision") & act
+        reward = np.where(early, self.rewards["abort"], 0.0)
+        reward = reward + np.where(responded, np.where(action == gt, self.rewards["correct"], self.rewards["fail"]), 0.0)
+        return reward, responded | last, responded
+
 
 class ColorDirectionStatic(_SeededTrialEnv):
     """Static checkerboard task: one sample per trial, no time (the ICLR 2021 FC setting).

@@ -4,6 +4,17 @@ All models share one interface: inputs of shape (time, batch, feature) and
 ``forward(x, layers=None) -> (logits, activity)`` with ``logits`` of shape
 (time, batch, n_outputs) and ``activity`` a dict of the requested layers, each
 of shape (time, batch, units).
+
+They also act one step at a time (closed loop, :mod:`decisionnets.agents`)::
+
+    state = model.initial_state(batch)
+    logits_t, state, activity_t = model.step(x_t, state)    # x_t (batch, feature)
+
+``logits_t`` has shape (batch, n_outputs), ``activity_t`` maps each layer name to
+(batch, units), and ``state`` is whatever the model carries (a tensor or a tuple
+of tensors). Running ``step`` over the time steps of ``x`` from
+``initial_state`` gives ``forward(x)`` to float tolerance (tests/models/test_rnn_step.py);
+``forward`` keeps its own loop only because it precomputes the input drive of all steps at once.
 """
 
 from __future__ import annotations
@@ -19,10 +30,34 @@ _ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "softplus": nn.functiona
 
 
 class _Recurrent(nn.Module):
-    """Shared bits: layer selection and the readout."""
+    """Shared bits: layer selection, the readout and the step API."""
 
     default_layers = ("hidden",)
     layer_names = ("hidden",)
+
+    def _param(self) -> torch.Tensor:
+        return self.readout.weight
+
+    def initial_state(self, batch: int):
+        """The state before the first step of a trial, for ``batch`` trials (zeros)."""
+        p = self._param()
+        return p.new_zeros(batch, self.hidden_size)
+
+    def step(self, x_t: torch.Tensor, state):
+        """Advance one time step.
+
+        Parameters
+        ----------
+        x_t : Tensor, shape (batch, n_inputs)
+        state : the previous state (from :meth:`initial_state` or the last ``step``)
+
+        Returns
+        -------
+        logits_t : Tensor, shape (batch, n_outputs)
+        state : the new state
+        activity : dict ``{"hidden": Tensor (batch, hidden_size)}``
+        """
+        raise NotImplementedError
 
     def _select(self, activity: dict, layers) -> dict:
         layers = self.default_layers if layers is None else tuple(layers)
@@ -85,6 +120,22 @@ class LeakyRNN(_Recurrent):
         #: torch.Generator for the recurrent noise (set by the trainer; None: torch's default)
         self.noise_generator: torch.Generator | None = None
 
+    def step(self, x_t: torch.Tensor, state: torch.Tensor):
+        """One Euler step; ``state`` is the pre-activation x (batch, hidden_size); see :meth:`_Recurrent.step`.
+
+        In training mode with ``noise > 0`` the recurrent noise is drawn from ``noise_generator``
+        (one (batch, hidden) draw per step, so the noise sequence differs from :meth:`forward`'s
+        single (time, batch, hidden) draw; the noise-free dynamics are identical).
+        """
+        drive = self.alpha * self.w_in(x_t)
+        if self.training and self.noise > 0:
+            xi = torch.randn(drive.shape, generator=self.noise_generator, device=x_t.device, dtype=x_t.dtype)
+            drive = drive + math.sqrt(2 * self.alpha) * self.noise * xi
+        state = torch.addmm(torch.add(drive, state, alpha=1 - self.alpha), self.f(state),
+                            self.alpha * self.w_rec.weight.t())
+        rate = self.f(state)
+        return self.readout(rate), state, {"hidden": rate}
+
     def forward(self, x: torch.Tensor, layers=None):
         T, B, _ = x.shape
         # Everything that does not depend on the state is computed for all steps at once:
@@ -114,8 +165,18 @@ class GRU(_Recurrent):
 
     def __init__(self, n_inputs: int, n_outputs: int, hidden_size: int = 64):
         super().__init__()
+        self.hidden_size = hidden_size
         self.rnn = nn.GRU(n_inputs, hidden_size)
         self.readout = nn.Linear(hidden_size, n_outputs)
+
+    def initial_state(self, batch: int):
+        """Zeros of shape (1, batch, hidden_size) (``torch.nn.GRU``'s h_0)."""
+        return self._param().new_zeros(1, batch, self.hidden_size)
+
+    def step(self, x_t, state):
+        """One GRU step; ``state`` is h (1, batch, hidden_size); see :meth:`_Recurrent.step`."""
+        out, state = self.rnn(x_t[None], state)
+        return self.readout(out[0]), state, {"hidden": out[0]}
 
     def forward(self, x, layers=None):
         hidden, _ = self.rnn(x)
@@ -130,8 +191,19 @@ class LSTM(_Recurrent):
 
     def __init__(self, n_inputs: int, n_outputs: int, hidden_size: int = 64):
         super().__init__()
+        self.hidden_size = hidden_size
         self.rnn = nn.LSTM(n_inputs, hidden_size)
         self.readout = nn.Linear(hidden_size, n_outputs)
+
+    def initial_state(self, batch: int):
+        """``(h, c)``, zeros of shape (1, batch, hidden_size) each (``torch.nn.LSTM``'s h_0, c_0)."""
+        z = self._param().new_zeros(1, batch, self.hidden_size)
+        return (z, z.clone())
+
+    def step(self, x_t, state):
+        """One LSTM step; ``state`` is ``(h, c)``; see :meth:`_Recurrent.step`."""
+        out, state = self.rnn(x_t[None], state)
+        return self.readout(out[0]), state, {"hidden": out[0]}
 
     def forward(self, x, layers=None):
         hidden, _ = self.rnn(x)
