@@ -47,6 +47,11 @@ single-threaded worker process per core) by default, or an existing scheduler
     cluster.scale(jobs=20)
     print(cluster.scheduler_address)      # -> decisionnets sweep SPEC --scheduler tcp://...
 
+Compatible fresh runs (FC nets that differ only in seed, lr, momentum or weight decay) are trained
+together as ensembles (:mod:`decisionnets.ensemble`, one batched program per ensemble, each run in
+its own run directory as before), split so that every worker gets one; ``run_sweep(...,
+ensemble=False)`` (``--no-ensemble``) runs one run per task.
+
 Workers must see the same file system as the client (the sweep directory) and have decisionnets
 installed. A worker killed mid-run is replaced by Dask rescheduling the run on another worker,
 which resumes it from the checkpoint.
