@@ -333,8 +333,8 @@ def train_ensemble(configs, run_dirs, *, progress: bool = True, resume: bool = F
         raise UserError(f"ensemble members must be {', '.join(ENSEMBLE_MODELS)} nets on trial tasks trained by SGD; "
                         f"got model {bad.model.get('kind')!r} on env {bad.env.get('name')!r}")
     if len(keys) != 1:
-        raise UserError("ensemble members must share model, env, trials, epochs, batch sizes and phase lengths "
-                        "(only seed, lr, momentum, weight decay, init_from and recording may differ)")
+        raise UserError("ensemble members must share model, env, trials, epochs, batch sizes (at every epoch) and "
+                        "gradient clipping (only seed, lr, momentum, weight decay, init_from and recording may differ)")
     if len({str(d.resolve()) for d in run_dirs}) != len(run_dirs):
         raise UserError("ensemble members need distinct run directories")
     K = len(configs)
