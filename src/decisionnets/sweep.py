@@ -657,10 +657,14 @@ def _execute(todo, analysis, scheduler, n_workers, progress, say, ensemble=True)
 MAX_ENSEMBLE = 32  #: most members in one ensemble
 
 
-def _n_workers(client) -> int:
+def _n_workers(client, wait_s: float = 30.0) -> int:
+    """Workers of the cluster now (waiting up to ``wait_s`` for a first one, and a moment for its peers)."""
     try:
+        if not client.scheduler_info().get("workers"):
+            client.wait_for_workers(1, timeout=wait_s)
+            time.sleep(2.0)  # workers started together join within moments of each other
         return max(1, len(client.scheduler_info().get("workers", {})))
-    except Exception:  # noqa: BLE001 - an unusual scheduler: assume one worker
+    except Exception:  # noqa: BLE001 - no worker yet or an unusual scheduler: assume one worker
         return 1
 
 
