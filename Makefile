@@ -28,6 +28,8 @@ test: setup
 bench: setup
 	$(PY) bench/train_throughput.py
 	$(PY) bench/decode_speed.py
+	$(PY) bench/ensemble_sweep.py
+	$(PY) bench/under_load.py --default-threads
 
 clean:
 	rm -rf $(VENV) $(RUN_OUT)

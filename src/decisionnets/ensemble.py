@@ -259,23 +259,38 @@ def _bcast(v, p):
     return v.view(-1, *([1] * (p.dim() - 1)))
 
 
-@torch.no_grad()
-def _sgd_step(params, grads, bufs, lr, momentum, weight_decay, has_momentum):
-    """One SGD update per member on the stacked tensors, as :class:`torch.optim.SGD` does it."""
-    use_wd = bool((weight_decay != 0).any())
-    use_mom = bool((momentum != 0).any())
-    for i, (p, g) in enumerate(zip(params, grads)):
-        d = g.add(p * _bcast(weight_decay, p)) if use_wd else g
-        if use_mom:
-            m = _bcast(momentum, p)
-            on = _bcast(momentum != 0, p)
-            started = _bcast(has_momentum, p)
-            new_buf = torch.where(started, bufs[i] * m + d, d)  # first step: buf = grad (torch: clone)
-            bufs[i] = torch.where(on, new_buf, bufs[i])
-            d = torch.where(on, bufs[i], d)
-        p.sub_(d * _bcast(lr, p))
-    if use_mom:
-        has_momentum |= momentum != 0
+class _SGD:
+    """Per-member SGD on stacked tensors for one epoch's settings, as :class:`torch.optim.SGD` updates.
+
+    ``lr``, ``momentum``, ``weight_decay``: (K,) tensors. Weight decay is added to the gradient;
+    with momentum, ``buf = momentum * buf + grad`` (the first step's buffer is the gradient; a
+    member with momentum 0 keeps its buffer untouched, as torch does); then ``p -= lr * buf``.
+    """
+
+    def __init__(self, lr, momentum, weight_decay):
+        self.use_wd = bool((weight_decay != 0).any())
+        self.use_mom = bool((momentum != 0).any())
+        self.momentum_on = momentum != 0
+        views = {}
+        for dim in (2, 3):  # stacked biases (K, out) and weights (K, in, out)
+            shape = (-1,) + (1,) * (dim - 1)
+            views[dim] = (lr.view(shape), momentum.view(shape), weight_decay.view(shape),
+                          self.momentum_on.view(shape))
+        self.views = views
+
+    @torch.no_grad()
+    def step(self, params, grads, bufs, has_momentum):
+        for i, (p, g) in enumerate(zip(params, grads)):
+            lr, m, wd, on = self.views[p.dim()]
+            d = g.add(p * wd) if self.use_wd else g
+            if self.use_mom:
+                started = has_momentum.view(on.shape)
+                new_buf = torch.where(started, bufs[i] * m + d, d)  # first step: buf = grad (torch: a clone)
+                bufs[i] = torch.where(on, new_buf, bufs[i])
+                d = torch.where(on, bufs[i], d)
+            p.sub_(d * lr)
+        if self.use_mom:
+            has_momentum |= self.momentum_on
 
 
 def _clip(grads, max_norm):
@@ -329,8 +344,8 @@ def train_ensemble(configs, run_dirs, *, progress: bool = True, resume: bool = F
         raise UserError(f"ensemble members must be {', '.join(ENSEMBLE_MODELS)} nets on trial tasks trained by SGD; "
                         f"got model {bad.model.get('kind')!r} on env {bad.env.get('name')!r}")
     if len(keys) != 1:
-        raise UserError("ensemble members must share model, env, trials, epochs, batch sizes and phase lengths "
-                        "(only seed, lr, momentum, weight decay, init_from and recording may differ)")
+        raise UserError("ensemble members must share model, env, trials, epochs, batch sizes (at every epoch) and "
+                        "gradient clipping (only seed, lr, momentum, weight decay, init_from and recording may differ)")
     if len({str(d.resolve()) for d in run_dirs}) != len(run_dirs):
         raise UserError("ensemble members need distinct run directories")
     K = len(configs)
@@ -366,7 +381,8 @@ def train_ensemble(configs, run_dirs, *, progress: bool = True, resume: bool = F
         x = torch.stack([torch.from_numpy(m.train_set.inputs).transpose(0, 1) for m in members]).to(device)
         y = torch.stack([torch.from_numpy(m.train_set.targets).T for m in members]).to(device)
         mk = torch.stack([torch.from_numpy(m.train_set.mask).T for m in members]).to(device)
-        return x, y, mk  # (K, trial, time, feature), (K, trial, time), (K, trial, time)
+        # flattened to (member * trial, time[, feature]) for index_select
+        return x.flatten(0, 1), y.flatten(0, 1), mk.flatten(0, 1)
 
     def member_bufs(k):
         return [_from_stacked(n, b[k]) for n, b in zip(names, bufs)] if bool(has_momentum[k]) else None
@@ -379,7 +395,7 @@ def train_ensemble(configs, run_dirs, *, progress: bool = True, resume: bool = F
         params = {n: p.detach()[ix].clone().requires_grad_() for n, p in params.items()}
         bufs = [b[ix] for b in bufs]
         has_momentum = has_momentum[ix]
-        x_all, y_all, m_all = x_all[ix], y_all[ix], m_all[ix]
+        x_all, y_all, m_all = (t.view(-1, n_train, *t.shape[1:])[ix].flatten(0, 1) for t in (x_all, y_all, m_all))
         return ix
 
     if start_epoch == 0:
@@ -401,24 +417,27 @@ def train_ensemble(configs, run_dirs, *, progress: bool = True, resume: bool = F
         lr = _per_member([s["lr"] for s in settings], device)
         mom = _per_member([s["momentum"] for s in settings], device)
         wd = _per_member([s["weight_decay"] for s in settings], device)
+        sgd = _SGD(lr, mom, wd)
         if tc0.fresh_trials and epoch > 1:
             for m in members:
                 m.train_set = m.task.train_set(m.train_set.n_trials, m.data_rng)
             x_all, y_all, m_all = stack_data()
         perm = torch.stack([torch.randperm(n_train, generator=m.order_gen) for m in members]).to(device)
+        offsets = torch.arange(len(members), device=device)[:, None] * n_train
         loss_sum = torch.zeros(len(members), device=device)
         n_correct = torch.zeros(len(members), device=device)
         n_seen = 0
 
         def batch_losses(lo):
-            rows_ix = torch.arange(len(members), device=device)[:, None]
-            idx = perm[:, lo:lo + bs]
-            x = x_all[rows_ix, idx].transpose(1, 2)  # (K, time, batch, feature)
-            y = y_all[rows_ix, idx].transpose(1, 2)
-            mk = m_all[rows_ix, idx].transpose(1, 2).flatten(1)
+            K = len(members)
+            flat = (perm[:, lo:lo + bs] + offsets).reshape(-1)  # rows of the (member * trial) data
+            nb = flat.numel() // K
+            x = x_all.index_select(0, flat).view(K, nb, *x_all.shape[1:]).transpose(1, 2)  # (K, time, batch, feat)
+            y = y_all.index_select(0, flat).view(K, nb, -1).transpose(1, 2)  # (K, time, batch)
+            mk = m_all.index_select(0, flat).view(K, nb, -1).transpose(1, 2).reshape(K, -1)
             logits = _mlp_forward(params, x, activation)
             ce = torch.nn.functional.cross_entropy(logits.flatten(0, 2), y.flatten(), reduction="none")
-            losses = (ce.view(len(members), -1) * mk).sum(1) / mk.sum(1).clamp_min(1.0)  # training.masked_loss
+            losses = (ce.view(K, -1) * mk).sum(1) / mk.sum(1).clamp_min(1.0)  # training.masked_loss
             return logits, y, losses
 
         for lo in range(0, n_train, bs):
@@ -436,12 +455,15 @@ def train_ensemble(configs, run_dirs, *, progress: bool = True, resume: bool = F
                 ix = drop(set(dead))
                 settings = [settings[k] for k in ix.tolist()]
                 perm, lr, mom, wd = perm[ix], lr[ix], mom[ix], wd[ix]
+                offsets = torch.arange(len(members), device=device)[:, None] * n_train
+                sgd = _SGD(lr, mom, wd)
                 loss_sum, n_correct = loss_sum[ix], n_correct[ix]
                 logits, y, losses = batch_losses(lo)
-            grads = torch.autograd.grad(losses.sum(), list(params.values()))
+            plist = list(params.values())
+            grads = torch.autograd.grad(losses.sum(), plist)
             if tc0.grad_clip > 0:
                 grads = _clip(grads, tc0.grad_clip)
-            _sgd_step(list(params.values()), grads, bufs, lr, mom, wd, has_momentum)
+            sgd.step(plist, grads, bufs, has_momentum)
             for m in members:
                 m.step += 1
             with torch.no_grad():  # accumulated on the device: no sync per step

@@ -48,6 +48,11 @@ single-threaded worker process per core) by default, or an existing scheduler
     cluster.scale(jobs=20)
     print(cluster.scheduler_address)      # -> decisionnets sweep SPEC --scheduler tcp://...
 
+Compatible fresh runs (FC nets that differ only in seed, lr, momentum or weight decay) are trained
+together as ensembles (:mod:`decisionnets.ensemble`, one batched program per ensemble, each run in
+its own run directory as before), split so that every worker gets one; ``run_sweep(...,
+ensemble=False)`` (``--no-ensemble``) runs one run per task.
+
 Workers must see the same file system as the client (the sweep directory) and have decisionnets
 installed. A worker killed mid-run is replaced by Dask rescheduling the run on another worker,
 which resumes it from the checkpoint.
@@ -693,10 +698,14 @@ def _execute(todo, analysis, scheduler, n_workers, progress, say, ensemble=True,
 MAX_ENSEMBLE = 32  #: most members in one ensemble
 
 
-def _n_workers(client) -> int:
+def _n_workers(client, wait_s: float = 30.0) -> int:
+    """Workers of the cluster now (waiting up to ``wait_s`` for a first one, and a moment for its peers)."""
     try:
+        if not client.scheduler_info().get("workers"):
+            client.wait_for_workers(1, timeout=wait_s)
+            time.sleep(2.0)  # workers started together join within moments of each other
         return max(1, len(client.scheduler_info().get("workers", {})))
-    except Exception:  # noqa: BLE001 - an unusual scheduler: assume one worker
+    except Exception:  # noqa: BLE001 - no worker yet or an unusual scheduler: assume one worker
         return 1
 
 
