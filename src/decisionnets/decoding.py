@@ -284,6 +284,9 @@ class UsableInformation:
         self._check_params()
         dec = self._make_decoder()
         self.decoder_ = dec
+        if self.split == "holdout" and dec.penalties is not None:
+            raise UserError(f"split='holdout' is for decoders without a penalty grid (sgd-mlp, sgd-linear); "
+                            f"{dec.name!r} chooses its penalty by nested CV, which needs split='kfold'")
         X = np.asarray(X)
         if X.ndim == 2:
             X = X[None]
