@@ -314,7 +314,7 @@ class LogisticDecoder(Decoder):
     weak penalties on near-separable trained layers, where Boehning's bound is loose) are refitted
     in float64 from where they stopped: two classes by a damped Newton's method (up to
     ``refit_iter`` steps, converged when half the squared Newton decrement is below 1e-9 nats per
-    training sample), more classes by 10 x ``max_iter`` more accelerated steps; those still
+    training sample), more classes by ``max_iter`` more accelerated steps; those still
     unconverged are reported (``converged`` False), never silently returned.
 
     Parameters
@@ -364,12 +364,12 @@ class LogisticDecoder(Decoder):
                     conv[qq, gg] = ok
             else:
                 # more classes (a Newton step would cost ((r+1) C)^3): the accelerated iteration in
-                # float64 from where it stopped, 10 x max_iter more, on the problems concerned
+                # float64 from where it stopped, max_iter more, on the problems concerned
                 bad = torch.nonzero(~conv.all(1)).flatten()
                 b64 = _subset_basis(torch, b, bad, torch.float64)
                 th64, conv64 = _fit_logistic(torch, b64, train[bad], y[bad].to(torch.float64),
                                              penalty[bad].to(torch.float64), present[bad],
-                                             theta[bad].to(torch.float64), 10 * self.max_iter, self.tol)
+                                             theta[bad].to(torch.float64), self.max_iter, self.tol)
                 theta[bad] = th64.to(theta.dtype)
                 conv[bad] = conv64
         Q, n = b.Z1.shape[:2]
