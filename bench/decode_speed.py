@@ -1,6 +1,12 @@
 """Batched usable-information estimator vs a scikit-learn loop, measured in the same run.
 
     python bench/decode_speed.py [--epochs 30 --times 50 --trials 1000 --units 100 --subset 24]
+    python bench/decode_speed.py --families linear linear-raw mlp sgd-mlp sgd-linear [--threads 1]
+
+``--families``: every decoder family against its reference loop on the same folds (scikit-learn
+``LogisticRegressionCV`` for ``linear`` / ``linear-raw``, standardized per training fold or raw; an
+``nn.Sequential`` per fold trained by ``torch.optim.SGD`` for ``sgd-mlp`` / ``sgd-linear``, on a few
+problems: 3,000 iterations are expensive on a CPU), printing ms per problem and the ratio.
 
 Input: a synthetic run of the given size (activity of an RNN-like population whose coding of
 color, target configuration and direction drifts over epochs and time), three label variables.
@@ -71,6 +77,41 @@ def sklearn_information(X, y, fold, grid, K):
     return (ce_p - ce_d) / n_used / np.log(2)
 
 
+def bench_family(family, X, labels, args):
+    """Batched estimate of one family vs its reference loop on a random subset; prints one line."""
+    from decisionnets.decoder_reference import sklearn_information, torch_sgd_information
+    from decisionnets.decoders import get_decoder
+
+    P, V = X.shape[0], labels.shape[0]
+    sgd = family.startswith("sgd-")
+    dec = get_decoder(family, iterations=args.sgd_iterations) if sgd else get_decoder(family)
+    n_prob = min(P, args.sgd_problems) if sgd else P
+    y = np.broadcast_to(labels[None], (n_prob, V, args.trials))
+    t0 = time.perf_counter()
+    est = UsableInformation(decoder=dec, folds=args.folds, device=args.device).fit(X[:n_prob], y)
+    t_b = time.perf_counter() - t0
+    per_b = t_b / (n_prob * V)
+    rng = np.random.default_rng(1)
+    pick = rng.choice(n_prob * V, size=min(args.sgd_subset if sgd else args.subset, n_prob * V), replace=False)
+    ref = np.empty(len(pick))
+    t0 = time.perf_counter()
+    for i, idx in enumerate(pick):
+        p, v = divmod(int(idx), V)
+        if sgd:
+            ref[i] = torch_sgd_information(X[p], labels[v], est.folds_[p, v], dec, seed=i)
+        else:
+            ref[i] = sklearn_information(X[p], labels[v], est.folds_[p, v], standardize=family == "linear",
+                                         tol=1e-4, max_iter=1000)[0]
+    per_r = (time.perf_counter() - t0) / len(pick)
+    ours = est.information_.reshape(-1)[pick]
+    delta = np.abs(ours - ref)
+    what = "per-problem torch loop" if sgd else "scikit-learn LogisticRegressionCV loop"
+    budget = f", {args.sgd_iterations} SGD iterations" if sgd else ""
+    print(f"{family:11s} batched {1e3 * per_b:9.1f} ms/problem | {what} {1e3 * per_r:9.1f} ms/problem "
+          f"({len(pick)} problems) | speed-up {per_r / per_b:6.1f}x | max |delta| {delta.max():.4f} bits, "
+          f"mean {delta.mean():.4f}; converged {est.converged_.mean():.0%}{budget}", flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--epochs", type=int, default=30)
@@ -78,14 +119,33 @@ def main(argv=None):
     ap.add_argument("--trials", type=int, default=1000)
     ap.add_argument("--units", type=int, default=100)
     ap.add_argument("--folds", type=int, default=5)
-    ap.add_argument("--subset", type=int, default=24, help="problems timed with the sklearn loop")
+    ap.add_argument("--subset", type=int, default=24, help="problems timed with the scikit-learn loop")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--families", nargs="+", default=None,
+                    help="time these decoder families against their reference loops (default: only the legacy "
+                         "`linear` comparison below); e.g. --families linear linear-raw mlp sgd-mlp sgd-linear")
+    ap.add_argument("--sgd-problems", type=int, default=4, help="activity problems fitted by the batched SGD decoders")
+    ap.add_argument("--sgd-subset", type=int, default=2, help="problems timed with the per-problem torch loop")
+    ap.add_argument("--sgd-iterations", type=int, default=3000)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
 
     X, labels = synthetic_run(args.epochs, args.times, args.trials, args.units)
+    if args.families:
+        print(f"input: {X.shape[0]} activity problems x {labels.shape[0]} variables; {args.trials} trials x "
+              f"{args.units} units; {args.folds} folds; torch threads={args.threads}, device={args.device}")
+        for fam in args.families:
+            if fam == "mlp":
+                print("mlp         (no reference loop: the one-hidden-layer Adam decoder has no scikit-learn twin)")
+                y = np.broadcast_to(labels[None], (X.shape[0], labels.shape[0], args.trials))
+                t0 = time.perf_counter()
+                UsableInformation(decoder="mlp", folds=args.folds, device=args.device).fit(X, y)
+                print(f"mlp         batched {1e3 * (time.perf_counter() - t0) / y.shape[0] / y.shape[1]:9.1f} ms/problem")
+                continue
+            bench_family(fam, X, labels, args)
+        return
     P, V = X.shape[0], labels.shape[0]
     y = np.broadcast_to(labels[None], (P, V, args.trials))
     print(f"input: {args.epochs} epochs x {args.times} time steps = {P} activity problems x {V} variables "

@@ -5,7 +5,7 @@
     decisionnets tasks
     decisionnets train --task NAME [--config FILE] [--set key=value ...] [--seed N] [--out DIR]
                        [--device cpu|cuda] [--resume RUN_DIR] [--no-progress] [--threads N]
-    decisionnets analyze RUN_DIR [--variables ...] [--decoder linear|mlp] [--folds K] [--device cpu|cuda]
+    decisionnets analyze RUN_DIR [--variables ...] [--decoder NAME [NAME ...]] [--epochs E ...] [--folds K] [--device cpu|cuda]
                          [--time-stride K] [--dtype float32|float64]
     decisionnets demo [--out DIR]          train the color-direction demo, then analyze it
     decisionnets rollout RUN_DIR [--env NAME] [--trials N] [--seed S] [--policy greedy|sample]
@@ -92,7 +92,10 @@ def _parser() -> argparse.ArgumentParser:
 def _analyze_args(a):
     a.add_argument("run_dir")
     a.add_argument("--variables", nargs="+", help="labels to decode (default: all the task's)")
-    a.add_argument("--decoder", choices=("linear", "mlp"), default="linear")
+    a.add_argument("--decoder", nargs="+", default=["linear"], metavar="NAME",
+                   help="decoder families (several: a `decoder` dim): linear (scale-invariant), linear-raw, "
+                        "mlp, sgd-mlp, sgd-linear (the authors' decoders, slow on CPU)")
+    a.add_argument("--epochs", nargs="+", type=int, metavar="E", help="decode only these recorded epochs")
     a.add_argument("--folds", type=int, default=5)
     a.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     a.add_argument("--time-stride", type=int, default=1, help="decode every k-th recorded time step")
@@ -164,7 +167,13 @@ def _cmd_analyze(args) -> int:
     if args.folds < 2:
         raise UserError(f"--folds must be >= 2; got {args.folds}")
     use_threads("large", args.threads)
+    from decisionnets.decoders import decoder_names
+
+    bad = [d for d in args.decoder if d not in decoder_names()]
+    if bad:
+        raise UserError(f"--decoder {bad[0]!r} is not a decoder family; choose from {', '.join(decoder_names())}")
     paths = analyze_run(args.run_dir, variables=args.variables, decoder=args.decoder, folds=args.folds,
+                        epochs=args.epochs,
                         device=args.device, progress=not args.no_progress, time_stride=args.time_stride,
                         cross_temporal_epoch=args.cross_temporal_epoch, seed=args.seed,
                         dtype=args.dtype)

@@ -60,6 +60,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from decisionnets.decoders import DEFAULT_L2_GRID, Decoder, decoder_names, get_decoder, register_decoder
 from decisionnets.errors import UserError
 
 __all__ = [
@@ -69,11 +70,13 @@ __all__ = [
     "cross_temporal_information",
     "DEFAULT_L2_GRID",
     "LN2",
+    "Decoder",
+    "get_decoder",
+    "register_decoder",
+    "decoder_names",
 ]
 
 LN2 = math.log(2.0)
-DEFAULT_L2_GRID = tuple(float(a) for a in np.logspace(-3, 4, 5))
-_DECODERS = ("linear", "mlp")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -167,77 +170,84 @@ class UsableInformation:
 
     Parameters
     ----------
-    decoder : {"linear", "mlp"}
-        Decoder family: multinomial logistic regression, or a one-hidden-layer tanh network.
+    decoder : str or :class:`decisionnets.decoders.Decoder`
+        Decoder family: a registered name (``"linear"``, ``"linear-raw"``, ``"mlp"``, ``"sgd-mlp"``,
+        ``"sgd-linear"``, or one added with :func:`decisionnets.decoders.register_decoder`) or a
+        Decoder object. See :mod:`decisionnets.decoders` for the question each family answers.
     folds : int
         Number K of stratified folds (>= 3; the inner CV uses the other K-1 folds).
     l2_grid : sequence of float, optional
-        Candidate penalties alpha (objective ``sum_i CE_i + alpha/2 ||w||^2``); default
-        :data:`DEFAULT_L2_GRID`.
+        Candidate penalties alpha (objective ``sum_i CE_i + alpha/2 ||w||^2``) of a named family
+        with a penalty; default :data:`DEFAULT_L2_GRID`.
     seed : int
-        Seed of the fold assignment (and of the MLP initialisation).
+        Seed of the fold assignment (and of the decoders' random initialisation / dropout).
     device : str
         torch device ("cpu", "cuda").
     dtype : {"float32", "float64"}
         Precision of the large matmuls (the PCA is always float64).
-    max_iter : int
-        Maximum optimizer iterations per phase (linear: accelerated gradient; mlp: Adam steps).
-    tol : float
-        Convergence threshold on the largest change of a training logit (linear only).
+    max_iter : int, optional
+        Iteration budget of a named family (linear: accelerated gradient before the float64 refit
+        of unconverged fits; mlp: Adam steps); None: the family's default.
+    tol : float, optional
+        Convergence threshold of the linear families (RMS change of a training logit per iteration).
     hidden : int
-        Hidden units of the MLP decoder.
+        Hidden units of the ``mlp`` decoder.
     max_chunk_bytes : int
         Memory budget per chunk of problems.
     standardize : bool
-        True (default): the decoder sees features standardized with the training fold's mean and
-        s.d. (penalty ``alpha/2 ||w'||^2`` on standardized weights): the result does not depend on
-        the units' scales, but a unit that weight decay has shrunk to tiny yet informative values
-        counts as fully usable. False: logistic regression on the raw features, penalty
-        ``alpha/2 ||w||^2`` on raw weights (scikit-learn's default without a scaler): signals
-        carried by small-scale units are penalized as harder to use, and the result changes when
-        units are rescaled. Constant features are dropped either way. **Experimental:** with raw
-        features of very different scales (weight-decayed ReLU layers) the first-order solver does
-        not converge within ``max_iter`` (seen: 0.006 bits at 150 iterations, 0.076 at 600, 0.397
-        for scikit-learn's converged LogisticRegressionCV on the same data), so its numbers are
-        lower bounds there; check against scikit-learn before relying on them.
+        Kept for compatibility: ``decoder="linear", standardize=False`` is ``decoder="linear-raw"``.
+    split : {"kfold", "holdout"}
+        ``"kfold"`` (default): every trial is predicted once by a decoder trained on the other K-1
+        folds. ``"holdout"``: one stratified split, a fraction ``train_fraction`` of the trials for
+        training and the rest for testing (the authors' 25 % / 75 % with ``train_fraction=0.25``);
+        only for decoders without a penalty grid (no nested CV on one split).
+    train_fraction : float
+        Training fraction of ``split="holdout"``; 1/train_fraction must be an integer (>= 2).
 
     Attributes
     ----------
+    decoder_ : Decoder
+        The decoder object used.
     information_ : ndarray (P, V)
         Usable information in bits.
-    information_folds_ : ndarray (P, V, K)
-        Per-fold information in bits.
+    information_folds_ : ndarray (P, V, K')
+        Per-outer-fold information in bits (K' = K, or 1 for the holdout split).
     information_sd_ : ndarray (P, V)
         S.d. across folds of the per-fold information.
     accuracy_ : ndarray (P, V)
         Held-out decoding accuracy.
     ce_prior_, ce_decoder_ : ndarray (P, V)
         Held-out cross-entropies (bits) of the training-fold prior and of the decoder.
-    l2_ : ndarray (P, V, K)
-        Penalty chosen for each outer fold.
+    l2_ : ndarray (P, V, K')
+        Penalty chosen for each outer fold (NaN for decoders without one).
+    converged_ : ndarray (P, V) bool
+        False where some fit of the problem (any inner or outer fit) did not converge even after
+        its refit, or diverged: the number is then not to be trusted.
     n_samples_ : ndarray (P, V)
         Samples used (non-missing labels of classes with >= K samples).
     folds_ : ndarray (P, V, n)
         Fold of each sample (-1: not used).
     n_classes_ : int
-    coef_ : ndarray (P, V, K, d, C') or None
+    coef_ : ndarray (P, V, K', d, C') or None
         Linear decoders in raw feature units (C' = 1 for two classes: logit of class 1).
-    intercept_ : ndarray (P, V, K, C') or None
+    intercept_ : ndarray (P, V, K', C') or None
     """
 
     def __init__(
         self,
-        decoder: str = "linear",
+        decoder="linear",
         folds: int = 5,
         l2_grid: Sequence[float] | None = None,
         seed: int = 0,
         device: str = "cpu",
         dtype: str = "float32",
-        max_iter: int = 150,
-        tol: float = 1e-3,
+        max_iter: int | None = None,
+        tol: float | None = None,
         hidden: int = 32,
         max_chunk_bytes: int = 2**28,
         standardize: bool = True,
+        split: str = "kfold",
+        train_fraction: float = 0.25,
     ):
         self.decoder = decoder
         self.folds = folds
@@ -250,6 +260,8 @@ class UsableInformation:
         self.hidden = hidden
         self.max_chunk_bytes = max_chunk_bytes
         self.standardize = standardize
+        self.split = split
+        self.train_fraction = train_fraction
 
     # ---------------------------------------------------------------- public
     def fit(self, X: np.ndarray, y: np.ndarray, progress=None) -> "UsableInformation":
@@ -270,6 +282,11 @@ class UsableInformation:
         """
         torch = _torch()
         self._check_params()
+        dec = self._make_decoder()
+        self.decoder_ = dec
+        if self.split == "holdout" and dec.penalties is not None:
+            raise UserError(f"split='holdout' is for decoders without a penalty grid (sgd-mlp, sgd-linear); "
+                            f"{dec.name!r} chooses its penalty by nested CV, which needs split='kfold'")
         X = np.asarray(X)
         if X.ndim == 2:
             X = X[None]
@@ -285,43 +302,45 @@ class UsableInformation:
             raise UserError(f"y must have shape (problems, variables, samples) matching X {X.shape}; got {y.shape}")
         P, n, d = X.shape
         V = y.shape[1]
-        K = self.folds
+        holdout = self.split == "holdout"
+        K = int(round(1.0 / self.train_fraction)) if holdout else self.folds
+        KO = 1 if holdout else K  # outer fits per problem
         labels, C = _clean_labels(y, K)
         fold = _stratified_folds(labels, K, C, self.seed)
         self.n_classes_ = max(C, 2)
         self.folds_ = fold
         self.n_samples_ = (labels >= 0).sum(-1)
-        grid = np.asarray(DEFAULT_L2_GRID if self.l2_grid is None else self.l2_grid, dtype=float)
 
-        info_f = np.full((P, V, K), np.nan)
+        info_f = np.full((P, V, KO), np.nan)
         self.information_ = np.full((P, V), np.nan)
         self.accuracy_ = np.full((P, V), np.nan)
         self.ce_prior_ = np.full((P, V), np.nan)
         self.ce_decoder_ = np.full((P, V), np.nan)
-        self.l2_ = np.full((P, V, K), np.nan)
+        self.l2_ = np.full((P, V, KO), np.nan)
+        self.converged_ = np.ones((P, V), dtype=bool)
         Cp = 1 if self.n_classes_ == 2 else self.n_classes_
-        linear = self.decoder == "linear"
-        self.coef_ = np.full((P, V, K, d, Cp), np.nan) if linear else None
-        self.intercept_ = np.full((P, V, K, Cp), np.nan) if linear else None
+        self.coef_ = None
+        self.intercept_ = None
 
-        n_pairs = K * (K - 1) // 2
-        width = V * max(n_pairs * len(grid), K) * Cp * (self.hidden if not linear else 1)
-        per_problem = 4 * n * (d + 1) * 3 + 4 * n * width * 6
+        n_cols = V * max(K * (K - 1) // 2 * len(dec.penalties), K) if dec.penalties is not None else V * KO
+        per_problem = 8 * n * (d + 1) * 3 + n_cols * dec.column_bytes(n, d, self.n_classes_)
         chunk = max(1, min(P, int(self.max_chunk_bytes // max(per_problem, 1))))
         for start in range(0, P, chunk):
             sl = slice(start, min(P, start + chunk))
-            res = _fit_chunk(
-                torch, X[sl], labels[sl], fold[sl], self.n_classes_, K, grid, self, linear
-            )
+            res = _fit_chunk(torch, X[sl], labels[sl], fold[sl], self.n_classes_, K, dec, self, holdout)
             if self.dtype == "float32":
-                self._refit_diverged(torch, res, X[sl], labels[sl], fold[sl], K, grid, linear)
+                self._refit_diverged(torch, res, X[sl], labels[sl], fold[sl], K, dec, holdout)
             info_f[sl] = res["info_folds"]
             self.information_[sl] = res["information"]
             self.accuracy_[sl] = res["accuracy"]
             self.ce_prior_[sl] = res["ce_prior"]
             self.ce_decoder_[sl] = res["ce_decoder"]
             self.l2_[sl] = res["l2"]
-            if linear:
+            self.converged_[sl] = res["converged"]
+            if res.get("coef") is not None:
+                if self.coef_ is None:
+                    self.coef_ = np.full((P, V, KO, d, Cp), np.nan)
+                    self.intercept_ = np.full((P, V, KO, Cp), np.nan)
                 self.coef_[sl] = res["coef"]
                 self.intercept_[sl] = res["intercept"]
             if progress is not None:
@@ -331,17 +350,43 @@ class UsableInformation:
             warnings.simplefilter("ignore", RuntimeWarning)
             sd = np.nanstd(info_f, axis=-1)
         self.information_sd_ = np.where(np.isfinite(self.information_), sd, np.nan)
+        if not self.converged_.all():
+            warnings.warn(
+                f"{int((~self.converged_).sum())} of {self.converged_.size} decoding problems did not converge "
+                f"({dec.name}); see converged_ / the `converged` variable",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return self
 
     # ---------------------------------------------------------------- private
-    def _refit_diverged(self, torch, res, X, labels, fold, K, grid, linear) -> None:
+    def _make_decoder(self):
+        from decisionnets.decoders import Decoder, get_decoder
+
+        if isinstance(self.decoder, Decoder):
+            return self.decoder
+        name = self.decoder
+        if name == "linear" and not self.standardize:
+            name = "linear-raw"
+        kw: dict[str, Any] = {}
+        if name in ("linear", "linear-raw", "mlp"):
+            if self.l2_grid is not None:
+                kw["l2_grid"] = self.l2_grid
+            if self.max_iter is not None:
+                kw["max_iter"] = self.max_iter
+        if name in ("linear", "linear-raw") and self.tol is not None:
+            kw["tol"] = self.tol
+        if name == "mlp":
+            kw["hidden"] = self.hidden
+        return get_decoder(name, **kw)
+
+    def _refit_diverged(self, torch, res, X, labels, fold, K, dec, holdout) -> None:
         """Refit in float64 the problems whose float32 fit diverged, in place in ``res``.
 
-        The float32 accelerated iteration can blow up on near-separable, badly scaled problems
-        (seen on a trained CNN layer: -7e25 bits). A decoder whose L2 strength was chosen by
-        cross-validation cannot lose a whole bit per held-out sample against the prior (the
-        strongest penalty is the prior, nearly), so a fold below -1 bit, or a non-finite one, marks
-        a diverged fit.
+        A decoder whose L2 strength was chosen by cross-validation cannot lose a whole bit per
+        held-out sample against the prior (the strongest penalty is the prior, nearly), so a fold
+        below -1 bit, or a non-finite one, marks a diverged fit; if the float64 refit is no better,
+        the problem is reported as not converged.
         """
         info = res["info_folds"]  # (Q, V, K)
         has = np.isfinite(res["ce_prior"])  # (Q, V)
@@ -351,120 +396,118 @@ class UsableInformation:
         idx = np.flatnonzero(bad)
         est64 = copy.copy(self)
         est64.dtype = "float64"
-        again = _fit_chunk(torch, X[idx], labels[idx], fold[idx], self.n_classes_, K, grid, est64, linear)
+        again = _fit_chunk(torch, X[idx], labels[idx], fold[idx], self.n_classes_, K, dec, est64, holdout)
         for key, value in again.items():
-            res[key][idx] = value
+            if value is not None:
+                res[key][idx] = value
+        info2 = again["info_folds"]
+        still = ((~np.isfinite(info2) | (info2 < -1.0)) & np.isfinite(again["ce_prior"])[..., None]).any(-1)
+        res["converged"][idx] &= ~still
 
     def _check_params(self) -> None:
-        if self.decoder not in _DECODERS:
-            raise UserError(f"decoder must be one of {_DECODERS}; got {self.decoder!r}")
+        from decisionnets.decoders import Decoder, decoder_names
+
+        if not isinstance(self.decoder, Decoder) and self.decoder not in decoder_names():
+            raise UserError(f"decoder must be one of {decoder_names()} or a Decoder object; got {self.decoder!r}")
         if not isinstance(self.folds, (int, np.integer)) or self.folds < 3:
             raise UserError(f"folds must be an integer >= 3 (nested CV uses K-1 inner folds); got {self.folds!r}")
         if self.dtype not in ("float32", "float64"):
             raise UserError(f"dtype must be 'float32' or 'float64'; got {self.dtype!r}")
         if self.l2_grid is not None and (len(self.l2_grid) == 0 or min(self.l2_grid) <= 0):
             raise UserError(f"l2_grid must be a non-empty sequence of positive numbers; got {self.l2_grid!r}")
+        if self.split not in ("kfold", "holdout"):
+            raise UserError(f"split must be 'kfold' or 'holdout'; got {self.split!r}")
+        if self.split == "holdout":
+            k = 1.0 / self.train_fraction if self.train_fraction > 0 else 0
+            if not (0 < self.train_fraction <= 0.5 and abs(k - round(k)) < 1e-9):
+                raise UserError(f"train_fraction must be 1/m for an integer m >= 2 (e.g. 0.25); got {self.train_fraction!r}")
 
 
-def _fit_chunk(torch, X, labels, fold, C, K, grid, est, linear) -> dict[str, np.ndarray]:
-    """Fit all folds, alphas and variables of a chunk of problems (Q, n, d)."""
+def _fit_chunk(torch, X, labels, fold, C, K, dec, est, holdout) -> dict[str, np.ndarray]:
+    """Fit all folds, penalties and variables of a chunk of problems (Q, n, d) with decoder ``dec``."""
     dev = torch.device(est.device)
     fdt = torch.float32 if est.dtype == "float32" else torch.float64
     Q, n, d = X.shape
     V = labels.shape[1]
     Cp = 1 if C == 2 else C
-    L = len(grid)
-
-    # ---- label-free centring, scaling, PCA rotation over the samples used by any variable of the
-    # problem: a preconditioner only. Their Gram matrix, diagonal in this basis, bounds every
-    # training subset's Gram matrix, so the diagonal curvature bound used by the optimizer is safe.
-    Xt = torch.as_tensor(np.asarray(X), dtype=torch.float64, device=dev)
-    Xt = torch.nan_to_num(Xt)
-    used = torch.as_tensor((labels >= 0).any(1), device=dev).to(torch.float64)[..., None]  # (Q, n, 1)
-    n_used = used.sum(1, keepdim=True).clamp_min(1)
-    mu = (Xt * used).sum(1, keepdim=True) / n_used
-    sd = torch.sqrt((((Xt - mu) ** 2) * used).sum(1, keepdim=True) / n_used)
-    # constant features (exactly, or up to float32 rounding of their value) are dropped
-    const = (sd <= 1e-5 * mu.abs()) | (sd <= 1e-30)
-    sd = torch.where(const, torch.ones_like(sd), sd)
-    Xs = torch.where(const, torch.zeros_like(Xt), (Xt - mu) / sd)  # (Q, n, d)
-    Xu = Xs * used
-    evals, evecs = torch.linalg.eigh(Xu.transpose(1, 2) @ Xu)  # (Q, d), (Q, d, d), ascending
-    evals, evecs = evals.flip(-1), evecs.flip(-1)
-    # PCA truncation: directions with < 1e-6 of the largest variance carry nothing usable and only
-    # slow the optimizer; the basis is cut to the largest rank in the chunk (cost scales with it)
-    keep = evals > 1e-6 * evals[:, :1].clamp_min(1e-30)
-    r = max(int(keep.sum(-1).max()), 1) if d else 0
-    evals, evecs, keep = evals[:, :r], evecs[:, :, :r] * keep[:, None, :r], keep[:, :r]
-    Z = Xs @ evecs
-    ones = torch.ones(Q, n, 1, dtype=torch.float64, device=dev)
-    Z1 = torch.cat([Z, ones], dim=2).to(fdt)  # (Q, n, r+1)
-    Xs_f = Xs.to(fdt)
-    evecs_f = evecs.to(fdt)
-    keep_f = torch.cat([keep, torch.ones(Q, 1, dtype=torch.bool, device=dev)], 1)
-    bound = torch.cat([evals.clamp_min(0), n_used[:, 0]], 1).to(fdt)  # (Q, r+1) diag of used Gram
-    # raw-feature penalty (standardize=False): alpha/2 ||w_raw||^2 = alpha/2 sum_j w_j^2 / sd_j^2
-    raw_pen = None if est.standardize else (1.0 / (sd[:, 0] ** 2)).to(fdt)  # (Q, d)
+    Xt = torch.nan_to_num(torch.as_tensor(np.asarray(X), dtype=torch.float64, device=dev))
+    used = torch.as_tensor((labels >= 0).any(1), device=dev)  # (Q, n): label-free sample mask
+    prep = dec.prepare(Xt, used, dtype=fdt, device=dev)
+    seed = int(est.seed)
 
     lab = torch.as_tensor(labels, device=dev)
     fol = torch.as_tensor(fold, device=dev)
     valid = lab >= 0
     onehot = torch.nn.functional.one_hot(lab.clamp_min(0), C).to(fdt) * valid[..., None]  # (Q,V,n,C)
-    counts = onehot.sum(2)  # (Q, V, C)
+    counts = onehot.sum(2)
     present = counts > 0
-    n_present = present.sum(-1)  # (Q, V)
+    n_present = present.sum(-1)
+    conv = torch.ones(Q, V, dtype=torch.bool, device=dev)
 
-    # ---- phase A: pair fits, all alphas
-    pairs = list(itertools.combinations(range(K), 2))
-    pj = torch.tensor([p[0] for p in pairs], device=dev)
-    pk = torch.tensor([p[1] for p in pairs], device=dev)
-    # train mask (Q, V, F, n)
-    trA = valid[:, :, None, :] & (fol[:, :, None, :] != pj[None, None, :, None]) & (
-        fol[:, :, None, :] != pk[None, None, :, None]
-    )
-    # columns: (V, F, L) -> G
-    F = len(pairs)
-    mA = trA[:, :, :, None, :].expand(Q, V, F, L, n).reshape(Q, V * F * L, n)
-    yA = onehot[:, :, None, None].expand(Q, V, F, L, n, C).reshape(Q, V * F * L, n, C)
-    aA = torch.as_tensor(grid, dtype=fdt, device=dev)[None, None, None, :].expand(Q, V, F, L).reshape(Q, -1)
-    presA = present[:, :, None, None, :].expand(Q, V, F, L, C).reshape(Q, V * F * L, C)
-    fitter = _fit_linear if linear else _fit_mlp
-    outA = fitter(torch, Z1, Xs_f, evecs_f, keep_f, mA, yA, aA, presA, est, bound, raw_pen)
-    # per-sample CE (nats) for every column: (Q, G, n)
-    ceA = outA["ce"].reshape(Q, V, F, L, n)
-    # inner score for outer fold k, alpha l: mean over j != k of mean CE on fold j of pair {j,k}
-    inner = torch.zeros(Q, V, K, L, dtype=torch.float64, device=dev)
-    for f, (j, k) in enumerate(pairs):
-        for held, outer in ((j, k), (k, j)):
-            m = (valid & (fol == held)).to(torch.float64)  # (Q, V, n)
-            mean_ce = (ceA[:, :, f].to(torch.float64) * m[:, :, None, :]).sum(-1) / m.sum(-1, keepdim=True).clamp_min(1)
-            inner[:, :, outer] += mean_ce / (K - 1)
-    # ties -> stronger penalty: search from the largest alpha down
-    order = np.argsort(grid)[::-1].copy()
-    inner_sorted = inner[..., torch.as_tensor(order, device=dev)]
-    best = torch.as_tensor(order, device=dev)[inner_sorted.argmin(-1)]  # (Q, V, K)
-    alpha_k = torch.as_tensor(grid, dtype=fdt, device=dev)[best]  # (Q, V, K)
+    KO = 1 if holdout else K
+    if dec.penalties is not None and not holdout:
+        # ---- phase A: pair fits, all penalties. For outer fold k, the inner CV uses the other K-1
+        # folds; the inner fit holding out fold j is trained on all folds but {j, k}: the same fit
+        # serves outer fold j holding out k, so K(K-1)/2 pair fits serve every outer fold.
+        grid = np.asarray(dec.penalties, dtype=float)
+        L = len(grid)
+        pairs = list(itertools.combinations(range(K), 2))
+        F = len(pairs)
+        pj = torch.tensor([p[0] for p in pairs], device=dev)
+        pk = torch.tensor([p[1] for p in pairs], device=dev)
+        trA = valid[:, :, None, :] & (fol[:, :, None, :] != pj[None, None, :, None]) & (
+            fol[:, :, None, :] != pk[None, None, :, None])
+        mA = trA[:, :, :, None, :].expand(Q, V, F, L, n).reshape(Q, V * F * L, n)
+        yA = onehot[:, :, None, None].expand(Q, V, F, L, n, C).reshape(Q, V * F * L, n, C)
+        aA = torch.as_tensor(grid, dtype=fdt, device=dev)[None, None, None, :].expand(Q, V, F, L).reshape(Q, -1)
+        presA = present[:, :, None, None, :].expand(Q, V, F, L, C).reshape(Q, V * F * L, C)
+        fitA = dec.fit(prep, mA, yA, aA, presA, seed=seed)
+        ceA = -(fitA.log_proba * yA).sum(-1).reshape(Q, V, F, L, n).to(torch.float64)
+        convA = fitA.converged.reshape(Q, V, F, L)
+        conv &= convA.all(-1).all(-1)
+        inner = torch.zeros(Q, V, K, L, dtype=torch.float64, device=dev)
+        for f, (j, k) in enumerate(pairs):
+            for held, outer in ((j, k), (k, j)):
+                m = (valid & (fol == held)).to(torch.float64)
+                mean_ce = (ceA[:, :, f] * m[:, :, None, :]).sum(-1) / m.sum(-1, keepdim=True).clamp_min(1)
+                inner[:, :, outer] += mean_ce / (K - 1)
+        # a non-finite inner loss (a diverged fit) must never win the choice: torch's argmin
+        # returns NaN as the minimum
+        inner = torch.where(torch.isfinite(inner), inner, torch.full_like(inner, float("inf")))
+        # ties -> stronger penalty: search from the largest alpha down
+        order = np.argsort(grid)[::-1].copy()
+        inner_sorted = inner[..., torch.as_tensor(order, device=dev)]
+        best = torch.as_tensor(order, device=dev)[inner_sorted.argmin(-1)]  # (Q, V, K)
+        alpha_k = torch.as_tensor(grid, dtype=fdt, device=dev)[best]
+        alphaB = alpha_k.reshape(Q, V * K)
+    else:
+        alpha_k = None
+        alphaB = None
 
-    # ---- phase B: outer fits, chosen alpha
-    ks = torch.arange(K, device=dev)
-    trB = valid[:, :, None, :] & (fol[:, :, None, :] != ks[None, None, :, None])  # (Q, V, K, n)
-    mB = trB.reshape(Q, V * K, n)
-    yB = onehot[:, :, None].expand(Q, V, K, n, C).reshape(Q, V * K, n, C)
-    presB = present[:, :, None, :].expand(Q, V, K, C).reshape(Q, V * K, C)
-    outB = fitter(torch, Z1, Xs_f, evecs_f, keep_f, mB, yB, alpha_k.reshape(Q, V * K), presB, est, bound, raw_pen)
-    ceB = outB["ce"].reshape(Q, V, K, n).to(torch.float64)
-    predB = outB["pred"].reshape(Q, V, K, n)
+    # ---- phase B: outer fits (chosen penalty), scored on the held-out fold
+    if holdout:  # train on fold 0, test on the others
+        trB = (valid & (fol == 0))[:, :, None, :]
+        test = (valid & (fol != 0))[:, :, None, :]
+    else:
+        ks = torch.arange(K, device=dev)
+        trB = valid[:, :, None, :] & (fol[:, :, None, :] != ks[None, None, :, None])  # (Q, V, K, n)
+        test = valid[:, :, None, :] & (fol[:, :, None, :] == ks[None, None, :, None])
+    mB = trB.reshape(Q, V * KO, n)
+    yB = onehot[:, :, None].expand(Q, V, KO, n, C).reshape(Q, V * KO, n, C)
+    presB = present[:, :, None, :].expand(Q, V, KO, C).reshape(Q, V * KO, C)
+    fitB = dec.fit(prep, mB, yB, alphaB, presB, seed=seed + 1)
+    lpB = fitB.log_proba.reshape(Q, V, KO, n, C).to(torch.float64)
+    conv &= fitB.converged.reshape(Q, V, KO).all(-1)
+    ceB = -(lpB * onehot[:, :, None].to(torch.float64)).sum(-1)  # (Q, V, KO, n)
+    predB = lpB.argmax(-1)
 
-    # held-out scores
-    test = valid[:, :, None, :] & (fol[:, :, None, :] == ks[None, None, :, None])  # (Q, V, K, n)
     testf = test.to(torch.float64)
-    # training-fold prior
-    tr_counts = (trB[..., None].to(torch.float64) * onehot[:, :, None].to(torch.float64)).sum(3)  # (Q,V,K,C)
+    tr_counts = (trB[..., None].to(torch.float64) * onehot[:, :, None].to(torch.float64)).sum(3)  # (Q,V,KO,C)
     prior = tr_counts / tr_counts.sum(-1, keepdim=True).clamp_min(1)
     logprior = torch.log(prior.clamp_min(1e-300))
     lab_c = lab.clamp_min(0)
-    ce_prior_s = -torch.gather(logprior, 3, lab_c[:, :, None, :].expand(Q, V, K, n))  # (Q,V,K,n)
-    n_test = testf.sum(-1)  # (Q, V, K)
+    ce_prior_s = -torch.gather(logprior, 3, lab_c[:, :, None, :].expand(Q, V, KO, n))
+    n_test = testf.sum(-1)
     ce_dec_fold = (ceB * testf).sum(-1)
     ce_pri_fold = (ce_prior_s * testf).sum(-1)
     correct = ((predB == lab[:, :, None, :]) & test).sum(-1).sum(-1).to(torch.float64)
@@ -487,236 +530,19 @@ def _fit_chunk(torch, X, labels, fold, C, K, grid, est, linear) -> dict[str, np.
     for a in (info, ce_p, ce_d, acc):
         a[empty] = np.nan
     info_folds[empty] = np.nan
-    l2 = alpha_k.to(torch.float64).cpu().numpy()
-    l2 = np.where((npres >= 2)[..., None], l2, np.nan)
-    out = dict(information=info, info_folds=info_folds, accuracy=acc, ce_prior=ce_p, ce_decoder=ce_d, l2=l2)
-    if linear:
-        coef, icpt = _raw_coefficients(torch, outB["theta"], evecs, keep, mu, sd, const, Q, V, K, Cp, d, r)
-        out["coef"] = coef
-        out["intercept"] = icpt
+    converged = conv.cpu().numpy() | single | empty
+    if alpha_k is None:
+        l2 = np.full((Q, V, KO), np.nan)
+    else:
+        l2 = alpha_k.to(torch.float64).cpu().numpy()
+        l2 = np.where((npres >= 2)[..., None], l2, np.nan)
+    out = dict(information=info, info_folds=info_folds, accuracy=acc, ce_prior=ce_p, ce_decoder=ce_d, l2=l2,
+               converged=converged, coef=None, intercept=None)
+    if fitB.coef is not None:
+        out["coef"] = fitB.coef.reshape(Q, V, KO, d, Cp).cpu().numpy().astype(np.float64)
+        out["intercept"] = fitB.intercept.reshape(Q, V, KO, Cp).cpu().numpy().astype(np.float64)
     return out
 
-
-def _raw_coefficients(torch, theta, evecs, keep, mu, sd, const, Q, V, K, Cp, d, r):
-    """Map decoders from the PCA basis back to raw feature units.
-
-    theta : (Q, r+1, G*Cp) in the rotated (truncated to r axes), globally standardized basis.
-    Returns coef (Q, V, K, d, Cp) and intercept (Q, V, K, Cp) so that logits = x @ coef + intercept.
-    """
-    th = theta.to(torch.float64).reshape(Q, r + 1, V * K, Cp)
-    u = th[:, :r] * keep[:, :, None, None]
-    w_std = torch.einsum("qdk,qkgc->qdgc", evecs, u)  # (Q, d, G, Cp)
-    scale = torch.where(const, torch.zeros_like(sd), 1.0 / sd)[:, 0, :, None, None]  # (Q, d, 1, 1)
-    w_raw = w_std * scale
-    b_raw = th[:, r] - torch.einsum("qd,qdgc->qgc", mu[:, 0], w_raw)
-    coef = w_raw.permute(0, 2, 1, 3).reshape(Q, V, K, d, Cp)
-    icpt = b_raw.reshape(Q, V, K, Cp)
-    return coef.cpu().numpy().astype(np.float64), icpt.cpu().numpy().astype(np.float64)
-
-
-def _train_variance(torch, Xs, m, raw_pen=None):
-    """Penalty weight of each globally standardized feature, (Q, G, d), from masks m (Q, G, n).
-
-    Standardized decoder (``raw_pen`` None): the training-fold variance. A feature (nearly) constant
-    within a training fold (variance < 1e-4 of its all-sample variance, e.g. a sparse ReLU unit
-    active only on held-out trials) cannot be standardized by that fold; as scikit-learn's
-    StandardScaler does, it keeps its scale (weight 1 here) instead of dividing by ~0, so its
-    weight is penalized and held-out logits stay bounded. Raw decoder: ``raw_pen`` (Q, d), the same
-    for every fold.
-    """
-    mf = m.to(Xs.dtype)
-    ntr = mf.sum(-1, keepdim=True).clamp_min(1)
-    if raw_pen is not None:
-        return raw_pen[:, None, :].expand(m.shape[0], m.shape[1], raw_pen.shape[-1]), ntr
-    m1 = (mf @ Xs) / ntr
-    m2 = (mf @ (Xs * Xs)) / ntr
-    var = m2 - m1 * m1
-    return torch.where(var < 1e-4, torch.ones_like(var), var), ntr
-
-
-def _logits_to_ce(torch, logits, y, pres, binary):
-    """Per-sample CE (nats) and prediction; logits (Q, n, G, Cp), y (Q, G, n, C), pres (Q, G, C)."""
-    if binary:
-        z = logits[..., 0]  # (Q, n, G)
-        y1 = y[..., 1].transpose(1, 2)  # (Q, n, G)
-        ce = torch.nn.functional.softplus(z) - y1 * z
-        pred = (z > 0).long()
-        return ce.transpose(1, 2), pred.transpose(1, 2)
-    mask = torch.where(pres, 0.0, -1e4).to(logits.dtype)[:, None]  # (Q, 1, G, C)
-    lp = torch.log_softmax(logits + mask, -1)
-    ce = -(lp * y.permute(0, 2, 1, 3)).sum(-1)
-    pred = lp.argmax(-1)
-    return ce.transpose(1, 2), pred.transpose(1, 2)
-
-
-def _fit_linear(torch, Z1, Xs, evecs, keep, m, y, alpha, pres, est, bound, raw_pen=None):
-    """Batched L2-penalized multinomial/binomial logistic regression.
-
-    Parameters
-    ----------
-    Z1 : (Q, n, r+1) rotated standardized features (r kept principal axes) plus a column of ones.
-    Xs : (Q, n, d) standardized (unrotated) features, for the training-fold variances.
-    evecs : (Q, d, r) rotation (columns = kept principal axes).
-    keep : (Q, r+1) bool, axes with non-zero variance (and the intercept).
-    m : (Q, G, n) bool training masks; y : (Q, G, n, C) one-hot labels; alpha : (Q, G);
-    pres : (Q, G, C) classes present in the problem.
-    bound : (Q, r+1) diagonal (in this basis) of the Gram matrix of all samples used by the
-        problem, which bounds every training subset's Gram matrix.
-
-    Returns
-    -------
-    dict with ``ce`` (Q, G, n) per-sample CE in nats for *all* samples, ``pred`` (Q, G, n),
-    ``theta`` (Q, d+1, G*Cp).
-
-    Minimizes ``sum_{i in train} CE_i + alpha/2 * sum_j var_train_j * w_j^2`` (w on the globally
-    standardized features, i.e. alpha/2 ||w'||^2 on fold-standardized ones) with a free intercept,
-    by Nesterov's accelerated gradient preconditioned by a diagonal (in the PCA basis) upper bound
-    of the Hessian (Boehning's bound with the Gram matrix of all used samples), with gradient-based adaptive restart.
-    """
-    Q, n, d1 = Z1.shape
-    r = d1 - 1  # rotated (truncated) axes
-    G = m.shape[1]
-    C = y.shape[-1]
-    binary = C == 2
-    Cp = 1 if binary else C
-    dt = Z1.dtype
-    GC = G * Cp
-    mf = m.to(dt)
-    var, ntr = _train_variance(torch, Xs, m, raw_pen)  # (Q, G, d), (Q, G, 1)
-    if raw_pen is None:
-        # penalty diagonal in the rotated basis: sum_j V_jk^2 var_j (the training-fold variances of
-        # standardized features are close to 1, so V' diag(var) V is nearly diagonal)
-        pen_diag = var @ (evecs * evecs)  # (Q, G, r)
-    else:
-        # raw features: the penalty weights 1/sd_j^2 span orders of magnitude, V' diag(p) V is far
-        # from diagonal and its diagonal is no bound; its Gershgorin row sums are (same for all fits)
-        pen = evecs.transpose(1, 2) @ (raw_pen[..., None] * evecs)  # (Q, r, r)
-        pen_diag = pen.abs().sum(-1)[:, None, :].expand(Q, G, pen.shape[-1])
-    # Boehning: Hessian of the CE <= c * Z_tr' Z_tr <= c * diag(bound) (bound: Gram of all used samples)
-    curv = (0.25 if binary else 0.5) * bound[:, None, :].expand(Q, G, d1)  # (Q, G, r+1)
-    a = alpha[..., None]
-    precond = curv.clone()
-    precond[..., :r] = precond[..., :r] + a * pen_diag
-    precond = 1.0 / precond.clamp_min(1e-12)
-    precond = precond * keep[:, None, :]
-    precond = precond.transpose(1, 2)[..., None].expand(Q, d1, G, Cp).reshape(Q, d1, GC).contiguous()
-    # initial intercept: log prior of the training fold
-    cnt = (mf[..., None] * y).sum(2)  # (Q, G, C)
-    logp = torch.log((cnt + 1e-3) / (cnt.sum(-1, keepdim=True) + 1e-3 * C))
-    theta = torch.zeros(Q, d1, G, Cp, dtype=dt, device=Z1.device)
-    if binary:
-        theta[:, r, :, 0] = logp[..., 1] - logp[..., 0]
-    else:
-        theta[:, r] = torch.where(pres, logp - logp.mean(-1, keepdim=True), torch.zeros_like(logp))
-    theta = theta.reshape(Q, d1, GC)
-    mT = mf.transpose(1, 2).contiguous()  # (Q, n, G)
-    if binary:
-        ym = (y[..., 1] * mf).transpose(1, 2).contiguous()  # (Q, n, G): label of class 1 on train
-    else:
-        ylab = y.permute(0, 2, 1, 3).contiguous()  # (Q, n, G, C)
-        pmask = torch.where(pres, 0.0, -1e4).to(dt)[:, None]  # (Q, 1, G, C)
-    # alpha * penalty weight, (Q, d, G*Cp)
-    va = (var * a).transpose(1, 2)[..., None].expand(Q, var.shape[-1], G, Cp).reshape(Q, -1, GC).contiguous()
-    evecsT = evecs.transpose(1, 2).contiguous()
-    Z1T = Z1.transpose(1, 2).contiguous()
-    rms = torch.sqrt((Z1 * Z1).mean(1))[..., None]  # (Q, r+1, 1)
-
-    def grad(th):
-        lg = torch.bmm(Z1, th)  # (Q, n, G*Cp)
-        if binary:
-            res = torch.sigmoid_(lg).mul_(mT).sub_(ym)
-        else:
-            res = torch.softmax(lg.reshape(Q, n, G, Cp) + pmask, -1).sub_(ylab).mul_(mT[..., None]).reshape(Q, n, GC)
-        g = torch.bmm(Z1T, res)  # (Q, r+1, G*Cp)
-        if r:
-            w = torch.bmm(evecs, th[:, :r]).mul_(va)  # (Q, d, G*Cp): penalty gradient on std. features
-            g[:, :r] += torch.bmm(evecsT, w)
-        return g
-
-    prev = theta
-    yk = theta
-    t = torch.ones(Q, 1, GC, dtype=dt, device=Z1.device)
-    for it in range(est.max_iter):
-        g = grad(yk)
-        new = yk - precond * g
-        step = new - prev
-        # adaptive restart where the momentum points uphill
-        restart = (g * step).sum(1, keepdim=True) > 0
-        t_new = 0.5 * (1 + torch.sqrt(1 + 4 * t * t))
-        beta = torch.where(restart, 0.0, (t - 1) / t_new)
-        t = torch.where(restart, 1.0, t_new)
-        yk = new + beta * step
-        prev = new
-        if it % 10 == 9:
-            change = (step.abs() * rms).amax()
-            if float(change) < est.tol:
-                break
-    theta = prev
-    lg = (Z1 @ theta).reshape(Q, n, G, Cp)
-    ce, pred = _logits_to_ce(torch, lg, y, pres, binary)
-    return {"ce": ce, "pred": pred, "theta": theta}
-
-
-def _fit_mlp(torch, Z1, Xs, evecs, keep, m, y, alpha, pres, est, bound=None, raw_pen=None):
-    """Batched one-hidden-layer (tanh) decoders, full-batch Adam, L2 on both weight layers.
-
-    Same interface as :func:`_fit_linear` (no ``theta`` returned). The first layer acts on the
-    globally standardized features with the training-fold-variance-weighted penalty, which is the
-    fold-standardized model (see the module docstring).
-    """
-    Q, n, d1 = Z1.shape
-    d = d1 - 1
-    G = m.shape[1]
-    C = y.shape[-1]
-    binary = C == 2
-    Cp = 1 if binary else C
-    H = est.hidden
-    dt = Z1.dtype
-    dev = Z1.device
-    mf = m.to(dt)
-    var, ntr = _train_variance(torch, Xs, m, raw_pen)  # (Q, G, d)
-    gen = torch.Generator(device="cpu").manual_seed(int(est.seed) + 1)
-    W1 = (torch.randn(Q, G, d, H, generator=gen, dtype=torch.float64) / math.sqrt(d)).to(dt).to(dev)
-    b1 = torch.zeros(Q, G, 1, H, dtype=dt, device=dev)
-    W2 = (torch.randn(Q, G, H, Cp, generator=gen, dtype=torch.float64) / math.sqrt(H)).to(dt).to(dev)
-    cnt = (mf[..., None] * y).sum(2)
-    logp = torch.log((cnt + 1e-3) / (cnt.sum(-1, keepdim=True) + 1e-3 * C))
-    if binary:
-        b2 = (logp[..., 1] - logp[..., 0])[..., None, None].clone()
-    else:
-        b2 = torch.where(pres, logp - logp.mean(-1, keepdim=True), torch.zeros_like(logp))[:, :, None, :].clone()
-    params = [W1, b1, W2, b2]
-    for p in params:
-        p.requires_grad_(True)
-    opt = torch.optim.Adam(params, lr=0.01)
-    Xg = Xs[:, None]  # (Q, 1, n, d)
-    pmask = torch.where(pres, 0.0, -1e4).to(dt)[:, :, None, :]  # (Q, G, 1, C)
-    a = alpha[..., None, None]
-    var4 = var[..., None]  # (Q, G, d, 1)
-
-    def forward():
-        h = torch.tanh(Xg @ W1 + b1)  # (Q, G, n, H)
-        return h @ W2 + b2  # (Q, G, n, Cp)
-
-    def per_sample_ce(lg):
-        if binary:
-            z = lg[..., 0]
-            return torch.nn.functional.softplus(z) - y[..., 1] * z, (z > 0).long()
-        lp = torch.log_softmax(lg + pmask, -1)
-        return -(lp * y).sum(-1), lp.argmax(-1)
-
-    steps = max(1, int(est.max_iter))
-    for _ in range(steps):
-        opt.zero_grad()
-        ce, _ = per_sample_ce(forward())
-        loss = (ce * mf).sum(-1) / ntr[..., 0] + 0.5 * (a[..., 0, 0] / ntr[..., 0]) * (
-            (W1 * W1 * var4).sum((-1, -2)) + (W2 * W2).sum((-1, -2))
-        )
-        loss.sum().backward()
-        opt.step()
-    with torch.no_grad():
-        ce, pred = per_sample_ce(forward())
-    return {"ce": ce.detach(), "pred": pred}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -783,17 +609,19 @@ def decoding_scores(
     *,
     sample_dim: str = "trial",
     feature_dim: str = "unit",
-    decoder: str = "linear",
+    decoder="linear",
     folds: int = 5,
     seed: int = 0,
     l2_grid: Sequence[float] | None = None,
     device: str = "cpu",
     dtype: str = "float32",
-    max_iter: int = 150,
+    max_iter: int | None = None,
     progress=None,
     standardize: bool = True,
+    split: str = "kfold",
+    train_fraction: float = 0.25,
 ) -> xr.Dataset:
-    """Cross-validated usable information, its fold spread and decoding accuracy.
+    """Cross-validated usable information, its fold spread, decoding accuracy and convergence.
 
     Parameters
     ----------
@@ -803,27 +631,52 @@ def decoding_scores(
         Integer class indices; < 0 or NaN = missing (dropped for that problem). A mapping gives
         the result a ``variable`` dim.
     sample_dim, feature_dim : str
-    decoder : {"linear", "mlp"}
+    decoder : str, Decoder, or a list of them
+        Decoder family (see :mod:`decisionnets.decoders`); a list gives the result a ``decoder``
+        dim (first), one family after another.
     folds : int
     seed : int
-    l2_grid, device, dtype, max_iter, standardize
-        See :class:`UsableInformation` (``standardize=False``: raw-feature decoder).
+    l2_grid, device, dtype, max_iter, standardize, split, train_fraction
+        See :class:`UsableInformation`.
     progress : callable, optional
         Called with the number of activity problems finished after each chunk (e.g. a tqdm's
-        ``update``); the total is the product of activity's dims other than sample/feature.
+        ``update``); the total is the product of activity's dims other than sample/feature (times
+        the number of decoders).
 
     Returns
     -------
-    Dataset with dims ([variable,] *other dims of activity) [+ fold]:
+    Dataset with dims ([decoder,] [variable,] *other dims of activity) [+ fold]:
         ``information`` (bits), ``information_sd`` (bits, s.d. over folds), ``accuracy``,
-        ``ce_prior``, ``ce_decoder`` (bits), ``n_samples``, ``l2`` (fold).
+        ``ce_prior``, ``ce_decoder`` (bits), ``n_samples``, ``converged`` (bool: False where a fit
+        of the problem did not converge; such a number is not to be trusted), ``l2`` (fold;
+        NaN for decoders without a penalty).
     """
+    if isinstance(decoder, (list, tuple)):
+        if not decoder:
+            raise UserError("decoder list is empty; give at least one decoder name")
+        parts = [
+            decoding_scores(activity, labels, sample_dim=sample_dim, feature_dim=feature_dim, decoder=dd, folds=folds,
+                            seed=seed, l2_grid=l2_grid, device=device, dtype=dtype, max_iter=max_iter,
+                            progress=progress, standardize=standardize, split=split, train_fraction=train_fraction)
+            for dd in decoder
+        ]
+        names = [p.attrs["decoder"] for p in parts]
+        if len(set(names)) != len(names):
+            raise UserError(f"decoder names must be unique; got {names}")
+        descr = [p.attrs.get("decoder_description", "") for p in parts]
+        out = xr.concat(parts, dim="decoder", join="outer", combine_attrs="drop_conflicts")
+        out = out.assign_coords(decoder=names)
+        out["decoder_description"] = ("decoder", descr)
+        out.attrs["decoder"] = ",".join(names)
+        out.attrs.pop("decoder_description", None)
+        return out
     X, y, extra, shape_extra, names, multi, coords, act = _prepare(activity, labels, sample_dim, feature_dim)
     est = UsableInformation(
         decoder=decoder, folds=folds, l2_grid=l2_grid, seed=seed, device=device, dtype=dtype, max_iter=max_iter,
-        standardize=standardize,
+        standardize=standardize, split=split, train_fraction=train_fraction,
     ).fit(X, y, progress=progress)
     V = len(names)
+    KO = est.l2_.shape[-1]
 
     def shaped(a, more=()):
         a = np.asarray(a).reshape(shape_extra + (V,) + more)
@@ -839,7 +692,8 @@ def decoding_scores(
             "ce_prior": (dims, shaped(est.ce_prior_)),
             "ce_decoder": (dims, shaped(est.ce_decoder_)),
             "n_samples": (dims, shaped(est.n_samples_)),
-            "l2": (dims + ["fold"], shaped(est.l2_, (folds,))),
+            "converged": (dims, shaped(est.converged_)),
+            "l2": (dims + ["fold"], shaped(est.l2_, (KO,))),
         },
         coords=coords,
     )
@@ -848,8 +702,12 @@ def decoding_scores(
     for v in ("information", "information_sd", "ce_prior", "ce_decoder"):
         out[v].attrs["units"] = "bits"
     out["accuracy"].attrs["units"] = "fraction correct (held-out)"
-    out.attrs.update(decoder=decoder, folds=int(folds), seed=int(seed), standardize=int(bool(standardize)),
-                     estimator="usable information, nested CV")
+    out["converged"].attrs["long_name"] = "every fit of the problem converged (False: do not trust the number)"
+    dec = est.decoder_
+    out.attrs.update(decoder=dec.name, decoder_description=dec.describe(), folds=int(folds), seed=int(seed),
+                     scale_invariant=int(bool(dec.scale_invariant)), split=str(split),
+                     estimator="usable information, nested CV" if dec.penalties is not None and split == "kfold"
+                     else f"usable information, {split} split")
     return out
 
 
@@ -859,21 +717,25 @@ def usable_information(
     *,
     sample_dim: str = "trial",
     feature_dim: str = "unit",
-    decoder: str = "linear",
+    decoder="linear",
     folds: int = 5,
     seed: int = 0,
     **kwargs: Any,
 ) -> xr.DataArray:
     """Usable information (bits) of ``activity`` about ``labels`` over every remaining dimension.
 
-    A thin wrapper around :func:`decoding_scores` (which also returns the fold spread and the
-    accuracy): returns its ``information`` variable, dims ([variable,] *other dims of activity).
+    A thin wrapper around :func:`decoding_scores` (which also returns the fold spread, the
+    accuracy and the ``converged`` flag): returns its ``information`` variable, dims
+    ([decoder,] [variable,] *other dims of activity). ``decoder``: a registered name
+    (:func:`decisionnets.decoders.decoder_names`), a Decoder object, or a list of them. Where a fit
+    did not converge a RuntimeWarning is raised (see ``decoding_scores(...)["converged"]``).
 
     Examples
     --------
     >>> info = usable_information(ds.hidden, ds.color)           # doctest: +SKIP
     >>> info.dims                                                 # doctest: +SKIP
     ('epoch', 'time')
+    >>> usable_information(ds.hidden, ds.color, decoder=["linear", "sgd-mlp"])  # doctest: +SKIP
     """
     ds = decoding_scores(
         activity, labels, sample_dim=sample_dim, feature_dim=feature_dim, decoder=decoder, folds=folds, seed=seed, **kwargs

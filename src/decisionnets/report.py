@@ -177,7 +177,7 @@ def analyze_run(
     run_dir,
     *,
     variables: Sequence[str] | None = None,
-    decoder: str = "linear",
+    decoder="linear",
     folds: int = 5,
     device: str = "cpu",
     progress: bool = True,
@@ -187,6 +187,7 @@ def analyze_run(
     time_stride: int = 1,
     dtype: str = "float32",
     standardize: bool = True,
+    epochs: Sequence[int] | None = None,
 ) -> list[Path]:
     """Usable information of every recorded layer about the run's label variables, with figures.
 
@@ -197,7 +198,11 @@ def analyze_run(
     variables : list of str, optional
         Label variables (trial coords or (epoch, trial) data vars such as ``choice``); default:
         :func:`label_variables`.
-    decoder : {"linear", "mlp"}
+    decoder : str, Decoder, or a list of them
+        Decoder family (:func:`decisionnets.decoders.decoder_names`: ``linear``, ``linear-raw``,
+        ``mlp``, ``sgd-mlp``, ``sgd-linear``); several give ``information`` (and the error
+        analysis) a ``decoder`` dim and the information figure one row per decoder. The
+        cross-temporal matrix always uses ``linear``.
     folds : int
     device : str — torch device of the decoders.
     progress : bool — show a tqdm progress bar.
@@ -207,8 +212,10 @@ def analyze_run(
     time_stride : int — decode every ``time_stride``-th recorded time step, counted back from the
         last (which is always kept); fewer problems, proportionally faster.
     dtype : {"float32", "float64"} — precision of the decoders' matmuls.
-    standardize : bool — fold-standardized decoder (default) or raw-feature decoder
-        (see :class:`decisionnets.decoding.UsableInformation`).
+    standardize : bool — kept for compatibility: ``decoder="linear", standardize=False`` is
+        ``decoder="linear-raw"``.
+    epochs : list of int, optional — decode only these recorded epochs (default: all); e.g. to
+        afford the SGD decoders. The cross-temporal epoch must be among them.
 
     Returns
     -------
@@ -225,6 +232,17 @@ def analyze_run(
     if not (isinstance(folds, int) and folds >= 2):
         raise UserError(f"folds must be an integer >= 2; got {folds!r}")
     ds = _open_activations(run_dir)
+    if epochs is not None:
+        want = [int(e) for e in epochs]
+        have = set(int(e) for e in ds["epoch"].values)
+        missing = [e for e in want if e not in have]
+        if missing or not want:
+            raise UserError(f"epochs {missing or want} were not recorded; recorded epochs: {sorted(have)}")
+        ds = ds.sel(epoch=want)
+    decoders = list(decoder) if isinstance(decoder, (list, tuple)) else [decoder]
+    if not standardize:
+        decoders = ["linear-raw" if dd == "linear" else dd for dd in decoders]
+    dec_arg = decoders if len(decoders) > 1 else decoders[0]
     if time_stride > 1 and "time" in ds.dims:
         ds = ds.isel(time=np.arange(ds.sizes["time"] - 1, -1, -time_stride)[::-1])
     layers = activity_layers(ds)
@@ -260,19 +278,20 @@ def analyze_run(
                 else n_problems(layer)
         if "time" in ds[layer].dims:
             total += ds.sizes["time"] * len([n for n in names if n != "choice" or "epoch" in labels[n].dims])
+    total *= len(decoders)
     bar = tqdm(total=total, desc=f"analyze {run_dir.name}", unit="problem", disable=not progress)
 
     per_layer = []
     for layer in layers:
         act = ds[layer].load()
         unit = next(d for d in act.dims if d == "unit" or str(d).endswith("_unit"))
-        kw = dict(feature_dim=unit, decoder=decoder, folds=folds, seed=seed, device=device, dtype=dtype,
-                  standardize=standardize)
+        kw = dict(feature_dim=unit, decoder=dec_arg, folds=folds, seed=seed, device=device, dtype=dtype)
         scores = decoding_scores(act, labels, progress=bar.update, **kw)
         out = xr.Dataset({
             "information": scores["information"],
             "information_sd": scores["information_sd"],
             "decoding_accuracy": scores["accuracy"],
+            "converged": scores["converged"],
         })
         if has_errors:
             err_lab = balanced_error_labels(ds["choice"].load(), ds["direction"].load(), folds=folds, seed=seed, valid=valid)
@@ -293,7 +312,7 @@ def analyze_run(
                 lab = lab.sel(epoch=ct_epoch) if "epoch" in lab.dims else lab
                 mats.append(cross_temporal_information(a_e, lab, feature_dim=unit, folds=folds, seed=seed, device=device))
                 ct_names.append(name)
-                bar.update(act.sizes["time"])
+                bar.update(act.sizes["time"] * len(decoders))
             out["cross_temporal"] = xr.concat(mats, dim="variable").assign_coords(variable=ct_names)
             if "period" in act.coords:
                 per = out["information"].assign_coords(period=act["period"])
@@ -319,8 +338,8 @@ def analyze_run(
         tc = ds["target_config"] if "target_config" in ds.variables else None
         result["p_right"] = psychometric(ds["choice"].load(), ds["coherence"].load(), tc, valid=valid)
     attrs = {k: v for k, v in ds.attrs.items() if isinstance(v, (str, int, float, np.integer, np.floating))}
-    attrs.update(analysis_decoder=decoder, analysis_folds=int(folds), analysis_seed=int(seed),
-                 analysis_dtype=dtype, analysis_standardize=int(bool(standardize)),
+    attrs.update(analysis_decoder=",".join(str(getattr(dd, "name", dd)) for dd in decoders), analysis_folds=int(folds), analysis_seed=int(seed),
+                 analysis_dtype=dtype,
                  analysis_exclude_catch=int(exclude_catch),
                  analysis_estimator="usable information, stratified K-fold, nested CV for L2 (decisionnets.decoding)")
     result.attrs = attrs
@@ -381,18 +400,24 @@ def make_figures(info: xr.Dataset, fig_dir: Path) -> list[Path]:
     layers = [str(x) for x in info["layer"].values]
     for layer in layers:
         sfx = "" if len(layers) == 1 else f"_{layer}"
-        li = info.sel(layer=layer)
-        periods = _periods(li)
-        fig = Figure(figsize=(4.2 * len(periods), 3.4), layout="constrained")
-        axes = fig.subplots(1, len(periods), squeeze=False)[0]
-        for ax, per in zip(axes, periods):
-            src = li["period_information"] if per is not None else li["information"]
-            # tasks without time: the band is the s.d. of the information across folds
-            spread = li["information_sd"] if (per is None and "time" not in li["information"].dims) else None
-            plots.plot_information_vs_epoch(ax, src, period=per, spread=spread,
-                                            title=f"{per} period" if per else "usable information vs epoch")
+        li_all = info.sel(layer=layer)
+        periods = _periods(li_all)
+        # several decoder families: one row each in the main figure; the other figures show the first
+        decs = [str(x) for x in li_all["decoder"].values] if "decoder" in li_all["information"].dims else [None]
+        fig = Figure(figsize=(4.2 * len(periods), 3.4 * len(decs)), layout="constrained")
+        grid = fig.subplots(len(decs), len(periods), squeeze=False)
+        for row, dec in zip(grid, decs):
+            li = li_all.sel(decoder=dec) if dec is not None else li_all
+            for ax, per in zip(row, periods):
+                src = li["period_information"] if per is not None else li["information"]
+                # tasks without time: the band is the s.d. of the information across folds
+                spread = li["information_sd"] if (per is None and "time" not in li["information"].dims) else None
+                what = f"{per} period" if per else "usable information vs epoch"
+                plots.plot_information_vs_epoch(ax, src, period=per, spread=spread,
+                                                title=f"{dec}: {what}" if dec is not None else what)
         fig.suptitle(f"{title} — {layer}")
         save(fig, f"information_vs_epoch{sfx}.png")
+        li = li_all.isel(decoder=0) if decs[0] is not None else li_all
 
         if "time" in li["information"].dims:
             names = [str(v) for v in li["variable"].values]
@@ -434,9 +459,10 @@ def make_figures(info: xr.Dataset, fig_dir: Path) -> list[Path]:
         names = [str(v) for v in info["variable"].values]
         fig = Figure(figsize=(4.2 * len(names), 3.4), layout="constrained")
         axes = fig.subplots(1, len(names), squeeze=False)[0]
+        first = info.isel(decoder=0) if "decoder" in info["information"].dims else info
         for ax, name in zip(axes, names):
             for i, layer in enumerate(layers):
-                li = info.sel(layer=layer, variable=[name])
+                li = first.sel(layer=layer, variable=[name])
                 plots.plot_information_vs_epoch(ax, li["information"], spread=li["information_sd"], color=f"C{i}",
                                                 label_prefix=f"{layer}: ", title=name)
             ax.legend(frameon=False, fontsize="small")

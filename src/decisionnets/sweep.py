@@ -25,7 +25,9 @@ A *sweep spec* is a TOML file (or a preset in ``tasks/`` with a top-level ``[swe
     [sweep.analysis]
     variables = ["color", "direction"]  # labels decoded from the recorded layer at every epoch
     layer = "hidden"
-    decoder = "linear"                  # or "mlp"
+    decoder = "linear"                  # a family or a list (a `decoder` dim): linear, linear-raw, mlp,
+                                        # sgd-mlp, sgd-linear (decisionnets.decoders)
+    epochs = []                         # decode only these recorded epochs ([]: all), e.g. for sgd-*
     folds = 5
     period = "decision"                 # time-resolved runs: average the information over this period
     method = "sweep"                    # "sweep": lean decoding (information.nc only); "report": analyze_run
@@ -75,7 +77,7 @@ from decisionnets.errors import ConfigError, UserError
 SPEC_KEYS = ("base", "seeds", "set", "grid", "axes", "analysis", "name")
 POINT_KEYS = ("value", "base", "set", "phases", "init_from", "pretrain")
 ANALYSIS_DEFAULTS = {"variables": ["color", "direction"], "layer": "hidden", "decoder": "linear", "folds": 5,
-                     "period": "decision", "method": "sweep", "epoch_stride": 1}
+                     "period": "decision", "method": "sweep", "epoch_stride": 1, "epochs": []}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -197,6 +199,15 @@ def parse_spec(raw: dict, name: str = "sweep", root: Path | None = None) -> Swee
         raise ConfigError(f"sweep.analysis.epoch_stride must be an integer >= 1; got {analysis['epoch_stride']!r}")
     if not (isinstance(analysis["folds"], int) and analysis["folds"] >= 3):
         raise ConfigError(f"sweep.analysis.folds must be an integer >= 3; got {analysis['folds']!r}")
+    from decisionnets.decoders import decoder_names
+
+    decs = analysis["decoder"] if isinstance(analysis["decoder"], list) else [analysis["decoder"]]
+    bad_dec = [d for d in decs if d not in decoder_names()]
+    if bad_dec or not decs:
+        raise ConfigError(f"sweep.analysis.decoder must be a decoder family or a list of them ({', '.join(decoder_names())}); "
+                          f"got {analysis['decoder']!r}")
+    if not (isinstance(analysis["epochs"], list) and all(isinstance(e, int) for e in analysis["epochs"])):
+        raise ConfigError(f"sweep.analysis.epochs must be a list of integers ([] = all); got {analysis['epochs']!r}")
     name = str(sw.get("name", name))
     if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
         raise ConfigError(f"sweep.name may use letters, digits, '.', '_' and '-' only; got {name!r}")
@@ -354,18 +365,21 @@ def _check_same_config(point: RunPoint) -> None:
 
 
 def analyze_information(run_dir, *, variables=("color", "direction"), layer="hidden", decoder="linear", folds=5,
-                        period="decision", seed=0, epoch_stride=1) -> Path:
+                        period="decision", seed=0, epochs=None, epoch_stride=1) -> Path:
     """Usable information of every recorded epoch's ``layer`` about ``variables``; writes RUN_DIR/information.nc.
 
     A lean analysis for sweeps (no per-run figures): :func:`decisionnets.decoding.decoding_scores`
     in float64 on the recorded layer; for time-resolved runs only the time steps of ``period``
     are decoded (each separately).
 
+    ``decoder``: a family name or a list of them (a ``decoder`` dim); ``epochs``: decode only these
+    recorded epochs (None or []: all).
+
     Returns
     -------
     Path
-        RUN_DIR/information.nc: ``information``, ``information_sd``, ``accuracy`` with dims
-        (variable, epoch[, time]).
+        RUN_DIR/information.nc: ``information``, ``information_sd``, ``accuracy``, ``converged``
+        with dims ([decoder,] variable, epoch[, time]).
     """
     from decisionnets.decoding import decoding_scores
     from decisionnets.io import atomic_path, open_activations
@@ -374,6 +388,12 @@ def analyze_information(run_dir, *, variables=("color", "direction"), layer="hid
     if layer not in ds.data_vars:
         raise ConfigError(f"sweep.analysis.layer: run {run_dir} recorded no {layer!r}; has {', '.join(ds.data_vars)}")
     act = ds[layer]
+    if epochs:
+        have = set(int(e) for e in ds["epoch"].values)
+        missing = [e for e in epochs if int(e) not in have]
+        if missing:
+            raise ConfigError(f"sweep.analysis.epochs: run {run_dir} did not record epochs {missing}")
+        act = act.sel(epoch=[int(e) for e in epochs])
     if epoch_stride > 1:  # every k-th recorded epoch, always the first and the last
         n = act.sizes["epoch"]
         act = act.isel(epoch=sorted({*range(0, n, epoch_stride), n - 1}))
@@ -386,12 +406,8 @@ def analyze_information(run_dir, *, variables=("color", "direction"), layer="hid
     if missing:
         raise ConfigError(f"sweep.analysis.variables: run {run_dir} has no label {missing[0]!r}")
     labels = {v: ds[v].load() for v in variables}
-    # "linear-raw": the shared decoder on unstandardized features (penalty alpha/2 ||w||^2 on raw weights)
-    raw = decoder == "linear-raw"
-    out = decoding_scores(act.load(), labels, feature_dim=feature, decoder="linear" if raw else decoder,
-                          folds=folds, seed=seed, dtype="float64", standardize=not raw)
-    if raw:
-        out.attrs["decoder"] = "linear-raw"
+    out = decoding_scores(act.load(), labels, feature_dim=feature, decoder=decoder, folds=folds, seed=seed,
+                          dtype="float64")
     out = out.drop_vars([c for c in out.coords if c not in out.dims and c != "period"], errors="ignore")
     out.attrs.update(layer=layer, period=str(period or ""), analysis="decisionnets.sweep.analyze_information",
                      target=str(ds.attrs.get("target", "")))
@@ -407,11 +423,11 @@ def _analyze(run_dir, analysis: dict):
         from decisionnets.report import analyze_run
 
         analyze_run(run_dir, variables=list(analysis["variables"]), decoder=analysis["decoder"],
-                    folds=analysis["folds"], progress=False)
+                    folds=analysis["folds"], progress=False, epochs=analysis.get("epochs") or None)
     else:
         analyze_information(run_dir, variables=list(analysis["variables"]), layer=analysis["layer"],
                             decoder=analysis["decoder"], folds=analysis["folds"], period=analysis["period"],
-                            epoch_stride=analysis.get("epoch_stride", 1))
+                            epochs=analysis.get("epochs") or None, epoch_stride=analysis.get("epoch_stride", 1))
 
 
 def run_point(point: RunPoint, analysis: dict | None = None, pretrain_result: dict | None = None,
@@ -858,7 +874,6 @@ def _running_postfix(points) -> str:
 # --------------------------------------------------------------------------------------------------
 def _run_information(run_dir: Path, period: str):
     """(variable, epoch) information and its fold s.d. from a run's information.nc (time averaged)."""
-    import xarray as xr
 
     from decisionnets.io import open_dataset
 
@@ -871,9 +886,9 @@ def _run_information(run_dir: Path, period: str):
             ds = ds.where(ds["period"] == period, drop=True)
         ds = ds.mean("time")
     for d in list(ds.dims):
-        if d not in ("variable", "epoch"):
+        if d not in ("variable", "epoch", "decoder"):
             ds = ds.isel({d: 0})
-    return ds.drop_vars([c for c in ds.coords if c not in ("variable", "epoch")], errors="ignore")
+    return ds.drop_vars([c for c in ds.coords if c not in ("variable", "epoch", "decoder")], errors="ignore")
 
 
 def _ceiling(config_json: str) -> float:
@@ -945,21 +960,30 @@ def gather(sweep_dir, points=None, spec=None):
     if template is not None:
         epochs = sorted({int(e) for i in infos if i is not None for e in i["epoch"].values})
         variables = list(template["variable"].values)
-        arr = np.full((len(index), len(variables), len(epochs)), np.nan)
+        # several decoder families: a `decoder` dim (runs analysed with fewer get NaN there)
+        decoders = list(dict.fromkeys(str(x) for i in infos if i is not None and "decoder" in i.dims
+                                      for x in i["decoder"].values))
+        ddims = ("decoder",) if decoders else ()
+        inner = ddims + ("variable", "epoch")
+        arr = np.full((len(index),) + ((len(decoders),) if decoders else ()) + (len(variables), len(epochs)), np.nan)
         arr_sd = np.full_like(arr, np.nan)
         for k, i in enumerate(infos):
             if i is None:
                 continue
             i = i.reindex(epoch=epochs, variable=variables)
-            arr[k] = i["information"].transpose("variable", "epoch").values
+            if decoders:
+                i = i.reindex(decoder=decoders) if "decoder" in i.dims else None
+                if i is None:
+                    continue
+            arr[k] = i["information"].transpose(*inner).values
             if "information_sd" in i:
-                arr_sd[k] = i["information_sd"].transpose("variable", "epoch").values
+                arr_sd[k] = i["information_sd"].transpose(*inner).values
         step_arr = np.array([[st.get(e, np.nan) for e in epochs] for st in steps], dtype=float)
         data["step"] = (("run", "epoch"), step_arr, {"long_name": "SGD steps taken by the end of the epoch"})
-        data["information"] = (("run", "variable", "epoch"), arr, {"units": "bits"})
-        data["information_sd"] = (("run", "variable", "epoch"), arr_sd,
+        data["information"] = (("run",) + inner, arr, {"units": "bits"})
+        data["information_sd"] = (("run",) + inner, arr_sd,
                                   {"units": "bits", "long_name": "s.d. over decoder folds"})
-        coords = {"variable": variables, "epoch": epochs}
+        coords = {"variable": variables, "epoch": epochs, **({"decoder": decoders} if decoders else {})}
     else:
         coords = {}
     data["status"] = (("run",), np.array([s["status"] for s in scalars], dtype=object))
@@ -972,6 +996,14 @@ def gather(sweep_dir, points=None, spec=None):
     ds.attrs.update(sweep=sweep_dir.name, reduction=f"information averaged over the '{period}' period "
                     "for time-resolved runs")
     return ds
+
+
+def _information(summary, variable, decoder=None):
+    """summary["information"] of one variable (and one decoder family: by default the first)."""
+    info = summary["information"].sel(variable=variable)
+    if "decoder" in info.dims:
+        info = info.sel(decoder=decoder) if decoder is not None else info.isel(decoder=0)
+    return info
 
 
 def regimes(summary):
@@ -996,7 +1028,7 @@ def peak_final(summary, variable="color"):
     import xarray as xr
 
     out = []
-    info = summary["information"].sel(variable=variable)
+    info = _information(summary, variable)
     for reg in regimes(summary):
         x = info.sel(reg)  # (seed, epoch)
         ok = x.notnull().any("epoch")
@@ -1068,7 +1100,7 @@ def plot_information_vs_epoch(ax, summary, variable="color", regs=None, ceiling=
         raise ValueError(f"x must be 'epoch' or 'step'; got {x!r}")
     if x == "step" and "step" not in summary:
         raise ValueError("this summary has no 'step' variable (gathered before steps were recorded)")
-    info = summary["information"].sel(variable=variable)
+    info = _information(summary, variable)
     regs = regimes(summary) if regs is None else regs
     epochs = summary["epoch"].values
     for reg in regs:

@@ -1,0 +1,120 @@
+"""Reference implementations of the decoder families, one problem and one fold at a time.
+
+Slow, plain loops used by the regression tests and ``bench/decode_speed.py`` to check the batched
+estimator (:class:`decisionnets.decoding.UsableInformation`) on the same folds:
+
+* :func:`sklearn_information` — the logistic families with scikit-learn: for each outer fold,
+  ``LogisticRegressionCV`` (``Cs = 1/alpha`` of the same grid, the same inner folds, scored by
+  log-loss, refitted on the whole training fold), on features standardized with the training
+  fold's mean and s.d. (``linear``) or on raw features (``linear-raw``);
+* :func:`torch_sgd_information` — the SGD families with an ``nn.Sequential`` per fold trained by
+  ``torch.optim.SGD`` (its own random initialisation and dropout masks).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+
+from decisionnets.decoders import DEFAULT_L2_GRID, SGDDecoder
+
+__all__ = ["sklearn_information", "torch_sgd_information"]
+
+LN2 = math.log(2.0)
+
+
+def _prior_ce(y_tr, y_te, n_classes):
+    prior = np.bincount(y_tr, minlength=n_classes) / len(y_tr)
+    return -np.log(prior[y_te]).sum()
+
+
+def sklearn_information(X, y, fold, *, standardize=True, grid=DEFAULT_L2_GRID, tol=1e-8, max_iter=10000):
+    """Usable information (bits) of one problem by scikit-learn's L2 logistic regression, nested CV.
+
+    Parameters
+    ----------
+    X : ndarray (n, d); y : ndarray (n,) int labels; fold : ndarray (n,) outer fold of each sample
+        (-1: unused), e.g. ``UsableInformation(...).fit(X, y).folds_[p, v]``.
+    standardize : bool — ``linear`` (True) or ``linear-raw`` (False).
+    grid : sequence of alpha (``C = 1/alpha``).
+
+    Returns
+    -------
+    (information in bits, chosen alpha per outer fold)
+    """
+    from sklearn.linear_model import LogisticRegressionCV
+
+    X = np.asarray(X, np.float64)
+    ok = fold >= 0
+    K = int(fold.max()) + 1
+    C = int(y[ok].max()) + 1
+    ce_d = ce_p = 0.0
+    n_used = 0
+    alphas = []
+    for k in range(K):
+        tr, te = ok & (fold != k), fold == k
+        Xtr, Xte = X[tr], X[te]
+        if standardize:
+            mu, sd = Xtr.mean(0), Xtr.std(0)
+            sd[sd == 0] = 1.0
+            Xtr, Xte = (Xtr - mu) / sd, (Xte - mu) / sd
+        ftr = fold[tr]
+        cv = [(np.flatnonzero(ftr != j), np.flatnonzero(ftr == j)) for j in range(K) if j != k]
+        clf = LogisticRegressionCV(Cs=1 / np.asarray(grid), cv=cv, scoring="neg_log_loss", max_iter=max_iter, tol=tol)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            clf.fit(Xtr, y[tr])
+        p = clf.predict_proba(Xte)
+        cols = np.searchsorted(clf.classes_, y[te])
+        ce_d -= np.log(np.clip(p[np.arange(te.sum()), cols], 1e-300, None)).sum()
+        ce_p += _prior_ce(y[tr], y[te], C)
+        n_used += te.sum()
+        alphas.append(1.0 / float(np.atleast_1d(clf.C_)[0]))
+    return (ce_p - ce_d) / n_used / LN2, np.asarray(alphas)
+
+
+def torch_sgd_information(X, y, fold, decoder: SGDDecoder, *, seed=0):
+    """Usable information (bits) of one problem by the SGD decoder, one ``nn.Sequential`` per fold.
+
+    Parameters
+    ----------
+    X : ndarray (n, d); y : ndarray (n,); fold : ndarray (n,) (-1: unused)
+    decoder : :class:`decisionnets.decoders.SGDDecoder` — its architecture, lr, iterations, dropout.
+    seed : int — torch generator of this loop (it does not reproduce the batched draws).
+    """
+    import torch
+
+    X = np.asarray(X, np.float32)
+    ok = fold >= 0
+    K = int(fold.max()) + 1
+    C = int(y[ok].max()) + 1
+    ce_d = ce_p = 0.0
+    n_used = 0
+    torch.manual_seed(seed)  # nn.Linear's init draws from the global generator; kept local to this loop
+    for k in range(K):
+        tr, te = ok & (fold != k), fold == k
+        sizes = (X.shape[1], *decoder.hidden, C)
+        layers = []
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            layers.append(torch.nn.Linear(a, b))
+            if i < len(sizes) - 2:
+                if decoder.nonlinear:
+                    layers.append(torch.nn.LeakyReLU(0.2))
+                layers.append(torch.nn.Dropout(decoder.dropout))
+        net = torch.nn.Sequential(*layers)
+        opt = torch.optim.SGD(net.parameters(), lr=decoder.lr)
+        xtr, ytr = torch.as_tensor(X[tr]), torch.as_tensor(y[tr], dtype=torch.long)
+        net.train()
+        for _ in range(decoder.iterations):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(net(xtr), ytr).backward()
+            opt.step()
+        net.eval()
+        with torch.no_grad():
+            lp = torch.log_softmax(net(torch.as_tensor(X[te])), -1).numpy()
+        ce_d -= lp[np.arange(te.sum()), y[te]].sum()
+        ce_p += _prior_ce(y[tr], y[te], C)
+        n_used += te.sum()
+    return (ce_p - ce_d) / n_used / LN2
