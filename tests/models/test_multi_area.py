@@ -1,3 +1,6 @@
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -159,3 +162,29 @@ def test_bad_parameters_name_the_rule():
         load_config("color-direction-3area", overrides=["optimizer=rmsprop"])
     with pytest.raises(ConfigError, match="momentum applies to sgd only"):
         load_config("color-direction-3area", overrides=["momentum=0.9"])
+
+
+def test_sweep_preset_plans_seeds_x_dale_x_ff_and_a_point_runs(tmp_path):
+    from decisionnets import sweep
+
+    spec = sweep.load_spec("multi-area-dale")
+    pts = sweep.plan(spec, tmp_path)
+    assert len(pts) == 5 * 2 * 3
+    combos = {(json.loads(p.config_json)["model"]["ff"], json.loads(p.config_json)["model"]["dale"],
+               json.loads(p.config_json)["seed"]) for p in pts}
+    assert combos == {(ff, dale, s) for ff in (0.1, 0.5, 1.0) for dale in (True, False) for s in range(5)}
+    # one point, made tiny, trains and is analysed on area 3 by the sweep's own code
+    raw = {"description": "t", "sweep": {"base": "color-direction-3area", "seeds": [0]}}
+    raw["sweep"]["set"] = {"model.area_size": 10, "train.epochs": 1, "train.n_trials": 96, "train.batch_size": 16,
+                           "record.n_per_condition": 3,
+                           "env.timing": {"fixation": 40, "targets": ["uniform", [100, 200]], "stimulus": 100,
+                                          "decision": 60}}
+    raw["sweep"]["grid"] = {"model.ff": [1.0]}
+    raw["sweep"]["analysis"] = {"layer": "area3", "folds": 3}
+    small = sweep.parse_spec(raw)
+    (point,) = sweep.plan(small, tmp_path / "small")
+    result = sweep.run_point(point, small.analysis)
+    assert result["status"] == "completed", result
+    info = xr.load_dataset(Path(point.run_dir) / "information.nc")
+    assert info.attrs["layer"] == "area3" and set(info["variable"].values) == {"color", "direction"}
+    assert np.isfinite(info["information"].values).all()
