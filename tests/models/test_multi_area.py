@@ -188,3 +188,16 @@ def test_sweep_preset_plans_seeds_x_dale_x_ff_and_a_point_runs(tmp_path):
     info = xr.load_dataset(Path(point.run_dir) / "information.nc")
     assert info.attrs["layer"] == "area3" and set(info["variable"].values) == {"color", "direction"}
     assert np.isfinite(info["information"].values).all()
+
+
+def test_analyze_gives_information_per_area_and_the_area_figure(tmp_path):
+    from decisionnets.report import analyze_run
+
+    train(_cfg("epochs=1", "n_per_condition=3", "record.time_stride=4"), tmp_path / "r", progress=False)
+    paths = analyze_run(tmp_path / "r", variables=["color", "direction"], folds=3, progress=False)
+    info = xr.load_dataset(paths[0])
+    assert list(info["layer"].values) == ["area1", "area2", "area3"]
+    assert info["information"].dims == ("layer", "variable", "epoch", "time")
+    assert np.isfinite(info["information"].values).all()
+    names = {p.name for p in paths}
+    assert {"information_by_layer.png", "information_vs_epoch_area3.png", "information_vs_time_area1.png"} <= names
