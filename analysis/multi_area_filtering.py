@@ -123,6 +123,10 @@ def ceiling(config_json: str) -> float:
     return float(ceiling_for_env(build_task(config_from_json(config_json)).env)["information"])
 
 
+def _pm(x) -> str:
+    return f"{float(x.mean()):.3f} ± {float(x.std()):.3f}"
+
+
 def cmd_summarize(args):
     from matplotlib.figure import Figure
 
@@ -135,34 +139,40 @@ def cmd_summarize(args):
     resp = ds["information"].isel(time=-1)  # the response step (last step of the trial)
     print(f"{PRESET}: {cfg['train']['epochs']} epochs of {cfg['train']['n_trials']} trials, "
           f"{cfg['train']['optimizer']} lr {cfg['train']['lr']}; ideal-observer ceiling {ceil:.3f} bits; "
-          f"response step; mean ± s.d. over seeds")
-    print(f"{'group':<12} {'n':>2} {'area':<6} {'color (bits)':>16} {'direction (bits)':>18} "
-          f"{'color/ceil':>11} {'dir/ceil':>9} {'probe acc':>10}")
-    for g in ds.group.values:
-        r = resp.sel(group=g, epoch=last)
-        n = int(np.isfinite(r.isel(area=0).sel(variable="color")).sum())
-        acc = ds["probe_accuracy"].sel(group=g, epoch=last)
-        for a in ds.area.values:
-            c, d = r.sel(area=a, variable="color"), r.sel(area=a, variable="direction")
-            print(f"{g:<12} {n:>2} {a:<6} {float(c.mean()):>8.3f} ± {float(c.std()):.3f} "
-                  f"{float(d.mean()):>10.3f} ± {float(d.std()):.3f} {float(c.mean()) / ceil:>11.2f} "
-                  f"{float(d.mean()) / ceil:>9.2f} {float(acc.mean()):>6.3f}±{float(acc.std()):.3f}")
-    # over training: max over epochs >= 1 of area-3 color, per group
-    a3 = resp.sel(area="area3", variable="color")
-    print("area-3 color over training (mean over seeds, bits) per epoch:")
-    for g in ds.group.values:
-        m = a3.sel(group=g).mean("seed")
-        print(f"  {g:<12} " + " ".join(f"{int(e)}:{float(v):.2f}" for e, v in zip(ds.epoch.values, m.values)))
+          f"information at the response step, epoch {last}; mean ± s.d. over seeds (n)")
+    for dec in ds.decoder.values:
+        print(f"\ndecoder {dec}")
+        print(f"{'group':<12} {'n':>2} {'area':<6} {'color (bits)':>15} {'direction (bits)':>16} "
+              f"{'color/ceil':>10} {'dir/ceil':>8} {'probe accuracy':>15}")
+        for g in ds.group.values:
+            r = resp.sel(group=g, epoch=last, decoder=dec)
+            ok = np.isfinite(r.sel(area="area1", variable="color")).values
+            r = r.isel(seed=np.flatnonzero(ok))
+            acc = ds["probe_accuracy"].sel(group=g, epoch=last).isel(seed=np.flatnonzero(ok))
+            for a in ds.area.values:
+                c, d = r.sel(area=a, variable="color"), r.sel(area=a, variable="direction")
+                print(f"{g:<12} {int(ok.sum()):>2} {a:<6} {_pm(c):>15} {_pm(d):>16} {float(c.mean()) / ceil:>10.2f} "
+                      f"{float(d.mean()) / ceil:>8.2f} {_pm(acc):>15}")
+        print("area-3 color over training (mean over seeds, bits) epoch:value; peak = max over epochs >= 1 per seed")
+        for g in ds.group.values:
+            a3 = resp.sel(group=g, decoder=dec, area="area3", variable="color")
+            a3 = a3.isel(seed=np.flatnonzero(np.isfinite(a3.isel(epoch=-1)).values))
+            m = a3.mean("seed")
+            peak = a3.sel(epoch=a3.epoch[a3.epoch >= 1]).max("epoch")
+            print(f"  {g:<12} " + " ".join(f"{int(e)}:{float(v):.2f}" for e, v in zip(a3.epoch.values, m.values))
+                  + f"   peak {_pm(peak)}, final - peak {_pm(a3.sel(epoch=last) - peak)}")
     if args.figure:
         from decisionnets.plots import plot_area_information
 
         show = [g for g in ("dale", "nodale", "dale_ff1.0") if g in ds.group.values]
+        lin = resp.sel(decoder="linear")
         fig = Figure(figsize=(4.2 * len(show), 6.4), layout="constrained")
         axes = fig.subplots(2, len(show), squeeze=False, sharey=True)
         for j, g in enumerate(show):
             for i, var in enumerate(("color", "direction")):
-                plot_area_information(axes[i, j], resp.sel(group=g, variable=var), ceiling=ceil,
-                                      title=f"{g}: {var} (n={int(np.isfinite(resp.sel(group=g, variable=var, area='area1', epoch=0)).sum())} seeds)")
+                x = lin.sel(group=g, variable=var)
+                x = x.isel(seed=np.flatnonzero(np.isfinite(x.sel(area="area1").isel(epoch=-1)).values))
+                plot_area_information(axes[i, j], x, ceiling=ceil, title=f"{g}: {var} ({x.sizes['seed']} seeds)")
         fig.suptitle(f"{PRESET}: information at the response step per area (mean ± s.d. over seeds; "
                      f"linear decoder)")
         args.figure.parent.mkdir(parents=True, exist_ok=True)
