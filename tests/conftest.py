@@ -11,6 +11,9 @@ def tiny_overrides(task: str) -> list[str]:
     common = ["epochs=2", "n_trials=96", "batch_size=16"]
     per_task = {
         "color-direction": ["model.hidden_size=8", "n_per_condition=1"],
+        "color-direction-3area": ["model.area_size=10", "n_per_condition=1",
+                                  'env.timing={fixation = 40, targets = ["uniform", [100, 200]], stimulus = 100, '
+                                  'decision = 60}'],
         "color-direction-static": ["model.hidden_sizes=[8, 8]", "n_per_condition=1"],
         "perceptual-dm": ["model.hidden_size=8", "n_per_condition=2"],
         "context-dm": ["model.hidden_size=8", "n_per_condition=1"],

@@ -8,7 +8,7 @@ TOML sections of a preset::
     [env]       name = "ColorDirection", then the env's own parameters (dt, sigma, timing, ...)
     [model]     kind = "leaky_rnn", then the model's own parameters (hidden_size, tau, ...)
     [train]     epochs, lr, batch_size, momentum, weight_decay, grad_clip, n_trials,
-                val_fraction, fresh_trials, [[train.phases]]
+                val_fraction, fresh_trials, optimizer ("sgd"/"adam"), [[train.phases]]
     [record]    schedule, n_per_condition, time_stride, layers, dtype, probe_seed
     [agent]     (optional) algorithm = "a2c" | "reinforce" trains by reward instead of supervision
                 (decisionnets.agents.a2c), with gamma, gae_lambda, entropy, value_coef, optimizer
@@ -73,7 +73,12 @@ class Phase:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """SGD settings. An epoch is one pass over the fixed training set."""
+    """Optimizer settings. An epoch is one pass over the fixed training set.
+
+    ``optimizer`` is "sgd" (the package's default: plain or momentum SGD) or "adam"
+    (``torch.optim.Adam`` with ``lr``, ``weight_decay`` as L2 and default betas; ``momentum``
+    must then be 0).
+    """
 
     epochs: int = 30
     lr: float = 0.05
@@ -86,6 +91,7 @@ class TrainConfig:
     fresh_trials: bool = False  #: draw a new training set every epoch
     phases: tuple = ()  #: tuple of Phase
     init_from: str = ""  #: checkpoint (.pt) or run directory whose final weights initialize the model
+    optimizer: str = "sgd"  #: "sgd" or "adam"
 
 
 @dataclass(frozen=True)
@@ -155,6 +161,7 @@ class Config:
         return json.dumps(self.to_dict(), sort_keys=True)
 
 
+OPTIMIZERS = ("sgd", "adam")
 TOP_KEYS = ("task", "description", "seed", "device", "base")
 SECTIONS = ("env", "model", "train", "record", "agent")
 _FIELDS = {
@@ -164,7 +171,8 @@ _FIELDS = {
 }
 _NUMERIC = {
     "train": {"epochs": int, "lr": float, "batch_size": int, "momentum": float, "weight_decay": float,
-              "grad_clip": float, "n_trials": int, "val_fraction": float, "fresh_trials": bool, "init_from": str},
+              "grad_clip": float, "n_trials": int, "val_fraction": float, "fresh_trials": bool, "init_from": str,
+              "optimizer": str},
     "record": {"n_per_condition": int, "time_stride": int, "dtype": str, "probe_seed": int},
     "agent": {"algorithm": str, "gamma": float, "gae_lambda": float, "entropy": float, "value_coef": float,
               "optimizer": str, "normalize_advantage": bool},
@@ -354,6 +362,11 @@ def _validate_train(t: TrainConfig):
     if t.epochs < 0:
         raise ConfigError(f"train.epochs must be >= 0; got {t.epochs!r}")
     _positive("train.lr", t.lr)
+    if t.optimizer not in OPTIMIZERS:
+        raise ConfigError(f"train.optimizer must be one of {', '.join(OPTIMIZERS)}; got {t.optimizer!r}")
+    if t.optimizer == "adam" and (t.momentum or any(p.momentum for p in t.phases)):
+        raise ConfigError(f"train.momentum applies to sgd only; with optimizer adam it must be 0; got {t.momentum!r}"
+                          + "".join(f", phases[{i}].momentum={p.momentum!r}" for i, p in enumerate(t.phases) if p.momentum))
     if t.batch_size < 1:
         raise ConfigError(f"train.batch_size must be >= 1; got {t.batch_size!r}")
     if not 0 <= t.momentum < 1:

@@ -20,6 +20,7 @@ __all__ = [
     "plot_learning_curve",
     "plot_psychometric",
     "plot_cross_temporal",
+    "plot_area_information",
 ]
 
 _COLORS = {
@@ -304,4 +305,45 @@ def plot_cross_temporal(ax, matrix: xr.DataArray, *, title: str | None = None, c
         clipped = bool(np.nanmin(vals) < -hi) if np.isfinite(vals).any() else False
         ax.figure.colorbar(im, ax=ax, label="usable information (bits)", extend="min" if clipped else "neither")
     ax.set_title(title if title is not None else "cross-temporal generalization")
+    return ax
+
+
+def plot_area_information(ax, info: xr.DataArray, *, dim: str | None = None, ceiling: float | None = None,
+                          title: str | None = None, min_top: float = 1.0):
+    """Usable information (bits) vs training epoch, one line per area (or recorded layer).
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    info : DataArray (area | layer, epoch[, seed])
+        Information in bits of one variable, already reduced over time. With a ``seed`` dim the
+        line is the mean over seeds and the band +-1 s.d. across seeds.
+    dim : str, optional
+        The area dim (default: ``area`` if present, else ``layer``).
+    ceiling : float, optional
+        Ideal-observer information (bits), drawn as a dashed line.
+    title : str, optional
+    min_top : float
+        The y axis spans at least 0..min_top bits.
+    """
+    dim = dim or ("area" if "area" in info.dims else "layer")
+    _information_ylim(ax, info.values, min_top)
+    areas = [str(a) for a in info[dim].values]
+    colors = _epoch_colors(len(areas))[::-1] if len(areas) > 1 else ["C0"]
+    for color, a in zip(colors, areas):
+        y = info.sel({dim: a})
+        x = y["epoch"].values
+        if "seed" in y.dims:
+            m, sd = y.mean("seed"), y.std("seed")
+            (line,) = ax.plot(x, m.values, marker="o", ms=3, color=color, label=a)
+            ax.fill_between(x, (m - sd).values, (m + sd).values, color=line.get_color(), alpha=0.2, lw=0)
+        else:
+            ax.plot(x, y.values, marker="o", ms=3, color=color, label=a)
+    if ceiling is not None:
+        ax.axhline(ceiling, color="0.3", lw=0.9, ls="--", label="ideal observer")
+    ax.axhline(0, color="0.6", lw=0.8, ls=":")
+    ax.set_xlabel("training epoch")
+    ax.set_ylabel("usable information (bits)")
+    ax.set_title(title if title is not None else "information by area")
+    ax.legend(frameon=False, fontsize="small")
     return ax

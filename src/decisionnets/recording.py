@@ -7,7 +7,9 @@ concatenates the epochs):
 ========================  ==================================================
 ``hidden``                (epoch, trial, time, unit) — or (epoch, trial, unit)
                           for tasks without time; other recorded layers
-                          ``L`` have their own unit dim ``L_unit``
+                          ``L`` have their own unit dim ``L_unit``; models
+                          with ``unit_coords`` (multi-area) add coordinates
+                          on it, e.g. ``L_cell_type`` ("E"/"I") on ``L_unit``
 ``logits``                (epoch, trial, time, action) / (epoch, trial, action)
 ``choice``, ``correct``   (epoch, trial): option chosen at the response step
                           (index among the choice actions), and whether it
@@ -160,6 +162,11 @@ class Recorder:
             coords["time"] = ("time", ti * dt, {"units": "ms", "long_name": "time from trial start"})
             if self.probe.period is not None:
                 coords["period"] = ("time", np.asarray(self.probe.period)[ti].astype(str))
+        for name in self.layers:  # per-unit coordinates (e.g. multi-area models: cell_type E/I)
+            if hasattr(model, "unit_coords"):
+                unit = "unit" if name == "hidden" else f"{name}_unit"
+                coords.update({f"{k}" if name == "hidden" else f"{name}_{k}": (unit, np.asarray(v))
+                               for k, v in model.unit_coords(name).items()})
         ds = xr.Dataset(data, coords=coords, attrs={**self.attrs, "format_version": FORMAT_VERSION})
         ds["loss"].attrs["units"] = "nats"
         ds["choice"].attrs["description"] = "index of the chosen option among the choice actions"

@@ -469,6 +469,17 @@ def make_figures(info: xr.Dataset, fig_dir: Path) -> list[Path]:
         fig.suptitle(f"{title} — information by layer (band: s.d. across folds)")
         save(fig, "information_by_layer.png")
 
+    if len(layers) > 1 and "period_information" in info:  # per-area comparison (multi-area RNNs)
+        per = _periods(info)[-1]  # the last period (the response)
+        names = [str(v) for v in info["variable"].values]
+        fig = Figure(figsize=(4.2 * len(names), 3.4), layout="constrained")
+        axes = fig.subplots(1, len(names), squeeze=False)[0]
+        for ax, name in zip(axes, names):
+            plots.plot_area_information(ax, info["period_information"].sel(variable=name, period=per), dim="layer",
+                                        title=f"{name}, {per} period")
+        fig.suptitle(f"{title} — information by layer")
+        save(fig, "information_by_layer.png")
+
     if "probe_loss" in info:
         fig = Figure(figsize=(4.8, 3.4), layout="constrained")
         plots.plot_learning_curve(fig.subplots(), info["probe_loss"], info.get("probe_accuracy"))

@@ -358,8 +358,15 @@ def _is_done(point: RunPoint, analyze: bool) -> str | None:
 
 
 def _check_same_config(point: RunPoint) -> None:
+    """Refuse a run directory holding another config; options added since it was written take their defaults."""
     p = Path(point.run_dir) / "config.json"
-    if p.is_file() and json.loads(p.read_text()) != json.loads(point.config_json):
+    if not p.is_file():
+        return
+    try:  # resolved again: a config.json written before e.g. train.optimizer existed still matches
+        stored = json.loads(_config(p.read_text()).to_json())
+    except (UserError, ValueError):
+        stored = None
+    if stored != json.loads(point.config_json):
         raise ConfigError(f"{point.run_dir} holds a run with another config (was the spec edited?); "
                           "use another --out or delete that run directory")
 

@@ -70,6 +70,16 @@ def phase_settings(train_cfg, epoch: int) -> dict:
     return base
 
 
+def make_optimizer(kind: str, params, settings: dict):
+    """``torch.optim.SGD`` (kind "sgd") or ``torch.optim.Adam`` ("adam") with a phase's ``settings``."""
+    if kind == "adam":
+        return torch.optim.Adam(params, lr=settings["lr"], weight_decay=settings["weight_decay"])
+    if kind == "sgd":
+        return torch.optim.SGD(params, lr=settings["lr"], momentum=settings["momentum"],
+                               weight_decay=settings["weight_decay"])
+    raise ConfigError(f"train.optimizer must be sgd or adam; got {kind!r}")
+
+
 def masked_loss(logits, targets, mask):
     """Mean cross-entropy (nats) over the masked steps; logits (time, batch, out), targets/mask (time, batch)."""
     ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none")
@@ -244,8 +254,7 @@ def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> di
         raise ConfigError(f"record.layers: model {config.model['kind']} has no layer {bad[0]!r}; "
                           f"valid: {', '.join(model.layer_names)}")
     settings = phase_settings(tc, 1)
-    opt = torch.optim.SGD(model.parameters(), lr=settings["lr"], momentum=settings["momentum"],
-                          weight_decay=settings["weight_decay"])
+    opt = make_optimizer(tc.optimizer, model.parameters(), settings)
     order_gen = torch.Generator().manual_seed(_torch_seed(streams["order"]))
     noise_gen = torch.Generator(device=device).manual_seed(_torch_seed(streams["noise"]))
     if hasattr(model, "noise_generator"):
@@ -323,7 +332,9 @@ def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> di
         t0 = time.perf_counter()
         s = phase_settings(tc, epoch)
         for g in opt.param_groups:
-            g["lr"], g["momentum"], g["weight_decay"] = s["lr"], s["momentum"], s["weight_decay"]
+            g["lr"], g["weight_decay"] = s["lr"], s["weight_decay"]
+            if "momentum" in g:  # sgd only
+                g["momentum"] = s["momentum"]
         if tc.fresh_trials and epoch > 1:
             train_set = task.train_set(train_set.n_trials, data_rng)
             x_all = torch.from_numpy(train_set.inputs).to(device)

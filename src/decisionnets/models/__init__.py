@@ -15,6 +15,7 @@ MODELS = {
     "leaky_rnn": "decisionnets.models.rnn:LeakyRNN",
     "gru": "decisionnets.models.rnn:GRU",
     "lstm": "decisionnets.models.rnn:LSTM",
+    "multi_area_rnn": "decisionnets.models.multi_area:MultiAreaRNN",
     "mlp": "decisionnets.models.mlp:MLP",
     "resnet18": "decisionnets.models.cnn:ResNet18",
     "allcnn": "decisionnets.models.cnn:AllCNNC",

@@ -1,0 +1,200 @@
+"""Is color filtered from area 1 to area 3 of a multi-area E/I network? Train, decode, summarize.
+
+    python analysis/multi_area_filtering.py run OUT [--seeds 0 1 2 3 4] [--part 0/2] [--set key=value ...]
+    python analysis/multi_area_filtering.py summarize OUT [--figure docs/figures/x.png]
+
+``run`` trains the ``color-direction-3area`` preset for every seed in three groups, each run in
+``OUT/<group>_seed<N>/`` (finished runs are skipped, interrupted ones resumed):
+
+- ``dale``: Dale's law, ``ff = 0.1`` (the preset);
+- ``nodale``: the control, ``model.dale = false`` (same connectivity, free signs);
+- ``dale_ff0.5``, ``dale_ff1.0``: Dale's law with denser feedforward projections (first
+  ``--ff-seeds`` seeds only).
+
+and decodes color and direction from every area at every recorded epoch, at the time steps of the
+decision period, with the package's default ``linear`` decoder (5-fold, standardized units) and the
+same decoder on raw rates (``linear-raw``: a fixed L2 penalty on raw weights, so units whose
+rates are tiny count for less), into ``RUN/areas_information.nc`` (dims decoder, area, variable,
+epoch, time; bits). ``--part k/n``
+takes every n-th run starting at k, so n processes can share the list.
+
+``summarize`` prints the per-area table at the last epoch (mean ± s.d. over seeds, in bits and as
+fractions of the ideal observer's ceiling) at the response step, and draws information vs epoch
+per area (one panel per variable, one line per group and area).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+PRESET = "color-direction-3area"
+GROUPS = {
+    "dale": [],
+    "nodale": ["model.dale=false"],
+    "dale_ff0.5": ["model.ff=0.5"],
+    "dale_ff1.0": ["model.ff=1.0"],
+}
+
+
+def run_list(seeds, ff_seeds):
+    out = []
+    for s in seeds:
+        for g in ("dale", "nodale"):
+            out.append((g, s))
+    for s in seeds[:ff_seeds]:
+        for g in ("dale_ff0.5", "dale_ff1.0"):
+            out.append((g, s))
+    return out
+
+
+def decode_areas(run_dir: Path, variables=("color", "direction"), folds=5) -> Path:
+    """Usable information (bits) of each area about ``variables`` at every epoch, decision period."""
+    from decisionnets.decoding import decoding_scores
+    from decisionnets.io import open_activations
+
+    ds = open_activations(run_dir)
+    keep = np.flatnonzero(ds["period"].values == "decision")
+    areas = sorted(str(v) for v in ds.data_vars if str(v).startswith("area"))
+    labels = {v: ds[v].load() for v in variables}
+    per = []
+    for a in areas:
+        act = ds[a].isel(time=keep).load()
+        for standardize in (True, False):
+            sc = decoding_scores(act, labels, feature_dim=f"{a}_unit", folds=folds, seed=0, dtype="float64",
+                                 standardize=standardize)
+            sc = sc[["information", "information_sd", "accuracy"]]
+            sc = sc.drop_vars([c for c in sc.coords if c not in sc.dims], errors="ignore")
+            per.append(sc.expand_dims(area=[a], decoder=["linear" if standardize else "linear-raw"]))
+    out = xr.combine_by_coords(per, combine_attrs="drop")
+    out["probe_accuracy"] = ds["accuracy"].load()
+    out.attrs.update(config=ds.attrs["config"], period="decision",
+                     decoders="linear: decisionnets default (standardized units, 5-fold, nested L2); "
+                              "linear-raw: the same on raw rates (scale-sensitive)")
+    path = run_dir / "areas_information.nc"
+    out.to_netcdf(path)
+    ds.close()
+    return path
+
+
+def cmd_run(args):
+    from decisionnets.config import load_config
+    from decisionnets.io import read_status
+    from decisionnets.training import train
+
+    todo = run_list(args.seeds, args.ff_seeds)
+    k, n = (int(x) for x in args.part.split("/"))
+    for group, seed in todo[k::n]:
+        run_dir = args.out / f"{group}_seed{seed}"
+        cfg = load_config(PRESET, overrides=[*GROUPS[group], *args.set], seed=seed)
+        done = (run_dir / "status.json").is_file() and read_status(run_dir).get("status") == "completed"
+        if not done:
+            train(cfg, run_dir, progress=False, resume=(run_dir / "config.json").is_file())
+        if not (run_dir / "areas_information.nc").is_file():
+            decode_areas(run_dir)
+        print(f"{run_dir} done", flush=True)
+
+
+def gather(out: Path) -> xr.Dataset:
+    """(group, seed, area, variable, epoch, time) information from every finished run under ``out``."""
+    rows = {}
+    for p in sorted(out.glob("*_seed*/areas_information.nc")):
+        group, _, seed = p.parent.name.rpartition("_seed")
+        rows.setdefault(group, {})[int(seed)] = xr.load_dataset(p)
+    groups = [g for g in GROUPS if g in rows]
+    per_group = []
+    for g in groups:
+        seeds = sorted(rows[g])
+        per_group.append(xr.concat([rows[g][s] for s in seeds], dim="seed", join="outer")
+                         .assign_coords(seed=seeds).expand_dims(group=[g]))
+    return xr.concat(per_group, dim="group", join="outer")
+
+
+def ceiling(config_json: str) -> float:
+    from decisionnets.build import build_task
+    from decisionnets.config import config_from_json
+    from decisionnets.ideal_observer import ceiling_for_env
+
+    return float(ceiling_for_env(build_task(config_from_json(config_json)).env)["information"])
+
+
+def _pm(x) -> str:
+    return f"{float(x.mean()):.3f} ± {float(x.std()):.3f}"
+
+
+def cmd_summarize(args):
+    from matplotlib.figure import Figure
+
+    ds = gather(args.out)
+    first = next(iter(args.out.glob("dale_seed*/areas_information.nc")))
+    cfg_json = xr.open_dataset(first).attrs["config"]
+    ceil = ceiling(cfg_json)
+    cfg = json.loads(cfg_json)
+    last = int(ds.epoch.max())
+    resp = ds["information"].isel(time=-1)  # the response step (last step of the trial)
+    print(f"{PRESET}: {cfg['train']['epochs']} epochs of {cfg['train']['n_trials']} trials, "
+          f"{cfg['train']['optimizer']} lr {cfg['train']['lr']}; ideal-observer ceiling {ceil:.3f} bits; "
+          f"information at the response step, epoch {last}; mean ± s.d. over seeds (n)")
+    for dec in ds.decoder.values:
+        print(f"\ndecoder {dec}")
+        print(f"{'group':<12} {'n':>2} {'area':<6} {'color (bits)':>15} {'direction (bits)':>16} "
+              f"{'color/ceil':>10} {'dir/ceil':>8} {'probe accuracy':>15}")
+        for g in ds.group.values:
+            r = resp.sel(group=g, epoch=last, decoder=dec)
+            ok = np.isfinite(r.sel(area="area1", variable="color")).values
+            r = r.isel(seed=np.flatnonzero(ok))
+            acc = ds["probe_accuracy"].sel(group=g, epoch=last).isel(seed=np.flatnonzero(ok))
+            for a in ds.area.values:
+                c, d = r.sel(area=a, variable="color"), r.sel(area=a, variable="direction")
+                print(f"{g:<12} {int(ok.sum()):>2} {a:<6} {_pm(c):>15} {_pm(d):>16} {float(c.mean()) / ceil:>10.2f} "
+                      f"{float(d.mean()) / ceil:>8.2f} {_pm(acc):>15}")
+        print("area-3 color over training (mean over seeds, bits) epoch:value; peak = max over epochs >= 1 per seed")
+        for g in ds.group.values:
+            a3 = resp.sel(group=g, decoder=dec, area="area3", variable="color")
+            a3 = a3.isel(seed=np.flatnonzero(np.isfinite(a3.isel(epoch=-1)).values))
+            m = a3.mean("seed")
+            peak = a3.sel(epoch=a3.epoch[a3.epoch >= 1]).max("epoch")
+            print(f"  {g:<12} " + " ".join(f"{int(e)}:{float(v):.2f}" for e, v in zip(a3.epoch.values, m.values))
+                  + f"   peak {_pm(peak)}, final - peak {_pm(a3.sel(epoch=last) - peak)}")
+    if args.figure:
+        from decisionnets.plots import plot_area_information
+
+        show = [g for g in ("dale", "nodale", "dale_ff1.0") if g in ds.group.values]
+        lin = resp.sel(decoder="linear")
+        fig = Figure(figsize=(4.2 * len(show), 6.4), layout="constrained")
+        axes = fig.subplots(2, len(show), squeeze=False, sharey=True)
+        for j, g in enumerate(show):
+            for i, var in enumerate(("color", "direction")):
+                x = lin.sel(group=g, variable=var)
+                x = x.isel(seed=np.flatnonzero(np.isfinite(x.sel(area="area1").isel(epoch=-1)).values))
+                plot_area_information(axes[i, j], x, ceiling=ceil, title=f"{g}: {var} ({x.sizes['seed']} seeds)")
+        fig.suptitle(f"{PRESET}: information at the response step per area (mean ± s.d. over seeds; "
+                     f"linear decoder)")
+        args.figure.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(args.figure, dpi=110, bbox_inches="tight")
+        print(f"figure: {args.figure}")
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("out", type=Path)
+    r.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    r.add_argument("--ff-seeds", type=int, default=3, help="seeds (the first k) of the ff comparison")
+    r.add_argument("--part", default="0/1")
+    r.add_argument("--set", action="append", default=[], help="config override for every run")
+    s = sub.add_parser("summarize")
+    s.add_argument("out", type=Path)
+    s.add_argument("--figure", type=Path, default=None)
+    args = ap.parse_args(argv)
+    return cmd_run(args) if args.cmd == "run" else cmd_summarize(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
