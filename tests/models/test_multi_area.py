@@ -79,7 +79,7 @@ def test_masks_are_drawn_from_the_init_stream_and_saved_with_the_checkpoint(tmp_
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_dale_signs_unchanged_after_training(optimizer, tmp_path):
     lr = "lr=0.5" if optimizer == "sgd" else "lr=0.05"  # large steps: plenty of chances to flip a sign
-    cfg = _cfg(f"optimizer={optimizer}", lr, "epochs=3")
+    cfg = _cfg(f"train.optimizer={optimizer}", lr, "epochs=3")
     with torch.random.fork_rng(devices=[]):
         from decisionnets.build import build_model as build_for, build_task
         from decisionnets.training import _torch_seed
@@ -159,7 +159,7 @@ def test_bad_parameters_name_the_rule():
     with pytest.raises(ConfigError, match="no layer"):
         MultiAreaRNN(5, 3, area_size=4)(torch.zeros(2, 1, 5), layers=("area4",))
     with pytest.raises(ConfigError, match="optimizer must be one of sgd, adam; got 'rmsprop'"):
-        load_config("color-direction-3area", overrides=["optimizer=rmsprop"])
+        load_config("color-direction-3area", overrides=["train.optimizer=rmsprop"])
     with pytest.raises(ConfigError, match="momentum applies to sgd only"):
         load_config("color-direction-3area", overrides=["momentum=0.9"])
 
