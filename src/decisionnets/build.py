@@ -16,7 +16,7 @@ def env_class(name: str):
         return importlib.import_module("decisionnets.images").ImageTask
     from decisionnets.trials import make_env_class
 
-    return make_env_class(name)
+    return make_env_class(name, other_names=IMAGE_DATASETS)
 
 
 def build_task(config):

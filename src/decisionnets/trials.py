@@ -249,8 +249,12 @@ NEUROGYM_ENVS = {
 }
 
 
-def make_env_class(name: str):
-    """The env class for config name ``name``; :class:`ConfigError` naming the valid ones otherwise."""
+def make_env_class(name: str, other_names=()):
+    """The env class for config name ``name``; :class:`ConfigError` naming the valid ones otherwise.
+
+    ``other_names``: more valid ``[env]`` names to list in that error (the image datasets, which
+    :mod:`decisionnets.build` serves without an env class here).
+    """
     import importlib
 
     import gymnasium
@@ -264,9 +268,7 @@ def make_env_class(name: str):
 
         env_id = NEUROGYM_ENVS.get(name, name)
         if env_id not in gymnasium.registry:
-            from decisionnets.build import IMAGE_DATASETS
-
-            valid = sorted(ENV_IDS) + sorted(NEUROGYM_ENVS) + list(IMAGE_DATASETS)
+            valid = sorted(ENV_IDS) + sorted(NEUROGYM_ENVS) + list(other_names)
             raise ConfigError(
                 f"unknown env {name!r}; valid: {', '.join(valid)} (or any neurogym env id, e.g. GoNogo-v0)"
             )
