@@ -28,6 +28,7 @@ def build_task(config):
         return ImageTask(dataset=name, **env)
     from decisionnets.trials import EnvTask
 
+    env_class(name)  # an unknown name: the error lists every valid one, image datasets included
     return EnvTask(name, env, n_per_condition=config.record.n_per_condition)
 
 
