@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from decisionnets.decoder_reference import sklearn_information, torch_sgd_information
+from decisionnets.decoder_reference import sklearn_information, sklearn_mlp_information, torch_sgd_information
 from decisionnets.decoders import get_decoder
 from decisionnets.decoding import UsableInformation
 
@@ -85,6 +85,18 @@ def test_logistic_family_stable_and_matches_sklearn(family, layer, variable, req
     assert all(e.converged_.all() for e in ests)
     ref, _ = sklearn_information(X, y, ests[0].folds_[0, 0], standardize=family == "linear")
     assert abs(vals[0] - ref) <= 0.03 if family == "linear" else abs(vals[0] - ref) <= 0.02
+    assert np.ptp(vals) <= 0.03
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layer, variable", CASES)
+def test_mlp_family_stable_and_matches_sklearn_mlp(layer, variable):
+    """``mlp`` vs scikit-learn's MLPClassifier (same recipe, own initialisation) on the same folds."""
+    X, y = load_layer(layer, variable)
+    ests = [UsableInformation(decoder="mlp", seed=s).fit(X, y) for s in range(3)]
+    vals = np.array([e.information_[0, 0] for e in ests])
+    ref, _ = sklearn_mlp_information(X, y, ests[0].folds_[0, 0])
+    assert abs(vals[0] - ref) <= 0.03
     assert np.ptp(vals) <= 0.03
 
 
