@@ -14,7 +14,8 @@ in plans that can be run (and resumed) one after another:
     every run of the signature rows (weight decay 1e-2, every regime; weight decay 0, the paper's
     regime and the matched-steps control): color, and direction where a row reports it.
 ``timecourse``
-    ``linear`` and ``linear-raw``: color at every 6th recorded epoch of the same rows (the fall).
+    ``linear`` and ``linear-raw``: color at every 6th recorded epoch of the paper's regime and the
+    matched-steps control (weight decay 1e-2 and 0): when the fall happens.
 ``mlp``
     ``mlp`` (one hidden layer, nested CV): the ``core`` problems of the paper's regime (weight decay 1e-2 and 0)
     and the color-pretrained start.
@@ -69,7 +70,7 @@ def tasks(sweep_dir: Path, plan: str) -> list[tuple[str, str, str, str, list[str
         vars_ = ["color", "direction"] if direction else ["color"]
         if plan == "core" and sig:
             out += [(rid, d, plan, "ends", vars_) for d in ("linear", "linear-raw", *SGD)]
-        elif plan == "timecourse" and sig:
+        elif plan == "timecourse" and sig and c["regime"] in ("lr0.05-b32", "lr0.05-b512-steps"):
             out += [(rid, d, plan, "every6", ["color"]) for d in ("linear", "linear-raw")]
         elif plan == "mlp" and sig and c["regime"] in ("lr0.05-b32", "color-pretrained"):
             out.append((rid, "mlp", plan, "ends", vars_))
