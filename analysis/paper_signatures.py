@@ -13,7 +13,8 @@ only and writes into ``--out`` (default ``SWEEP_DIR/signatures``):
 
 Per seed, a run's *peak* is its largest color information over the recorded epochs, its *final*
 the value at its last recorded epoch, and its *fall step* the first recorded step after the peak
-at which color is below half the peak (NaN when it never is). Means and s.d. are over seeds.
+at which color is below half the peak (NaN when it never is, or when the run was decoded at fewer
+than 3 epochs, e.g. an expensive decoder family at its first and last epoch only). Means and s.d. are over seeds.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import xarray as xr  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 PAPER = "lr0.05-b32"
+MIN_EPOCHS_FOR_FALL = 3  # decoded epochs a run needs for its fall step to mean something
 
 
 def per_seed(info: xr.DataArray, step: xr.DataArray) -> dict[str, np.ndarray]:
@@ -59,7 +61,8 @@ def per_seed(info: xr.DataArray, step: xr.DataArray) -> dict[str, np.ndarray]:
         out["init"][i], out["peak"][i], out["final"][i] = row[0], row[p], row[-1]
         out["ratio"][i] = row[-1] / row[p] if row[p] > 0 else np.nan
         below = np.flatnonzero(row[p:] < 0.5 * row[p])
-        out["fall_step"][i] = srow[p + below[0]] if len(below) else np.nan
+        if len(ok) >= MIN_EPOCHS_FOR_FALL:  # a run decoded at its first and last epoch only has no fall step
+            out["fall_step"][i] = srow[p + below[0]] if len(below) else np.nan
     return out
 
 

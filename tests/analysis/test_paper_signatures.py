@@ -53,6 +53,14 @@ def test_per_seed_statistics(script):
     assert np.isnan(kept["fall_step"]).all()
 
 
+def test_a_run_decoded_at_two_epochs_has_no_fall_step(script):
+    s = _summary()
+    s["information"].loc[dict(regime="lr0.05-b32", weight_decay=0.01, epoch=[1, 2, 3])] = np.nan
+    st = script.stats(s, None, "lr0.05-b32", 0.01)
+    np.testing.assert_allclose(st["final"][:2], 0.06)  # first and last epoch still give init / final
+    assert np.isnan(st["fall_step"]).all()
+
+
 @pytest.mark.parametrize("decoders", [None, ["linear", "sgd-mlp"]])
 def test_writes_tables_and_figures(tmp_path, script, decoders):
     _summary(decoders).to_netcdf(tmp_path / "summary.nc")
