@@ -66,7 +66,7 @@ def per_seed(info: xr.DataArray, step: xr.DataArray) -> dict[str, np.ndarray]:
     return out
 
 
-def _ms(x: np.ndarray, fmt: str = "{:.2f}") -> str:
+def _ms(x: np.ndarray, fmt: str = "{:.3f}") -> str:
     x = np.asarray(x, float)
     n = int(np.isfinite(x).sum())
     if n == 0:

@@ -66,7 +66,7 @@ def test_writes_tables_and_figures(tmp_path, script, decoders):
     _summary(decoders).to_netcdf(tmp_path / "summary.nc")
     assert script.main([str(tmp_path)]) == 0
     sig = (tmp_path / "signatures" / "signatures.md").read_text()
-    assert "0.10 ± 0.00" in sig  # final / peak of the discarding regime
+    assert "0.100 ± 0.000" in sig  # final / peak of the discarding regime
     assert "300 ± 0" in sig  # the step of the fall
     if decoders:
         assert "sgd-mlp" in sig.splitlines()[0]
