@@ -14,8 +14,8 @@ in plans that can be run (and resumed) one after another:
     every run of the signature rows (weight decay 1e-2, every regime; weight decay 0, the paper's
     regime and the matched-steps control): color, and direction where a row reports it.
 ``timecourse``
-    ``linear`` and ``linear-raw``: color at every 6th recorded epoch of the paper's regime and the
-    matched-steps control (weight decay 1e-2 and 0): when the fall happens.
+    ``linear`` and ``linear-raw``: color at every 3rd recorded epoch of the paper's regime and the
+    matched-steps control at weight decay 1e-2: when the fall happens.
 ``mlp``
     ``mlp`` (one hidden layer, nested CV): the ``core`` problems of the paper's regime (weight decay 1e-2 and 0)
     and the color-pretrained start.
@@ -61,7 +61,7 @@ def _is_sig(c: dict) -> bool:
 
 
 def tasks(sweep_dir: Path, plan: str) -> list[tuple[str, str, str, str, list[str]]]:
-    """(run_id, decoder, plan, epochs ("ends" or "every6"), variables) to decode for one plan."""
+    """(run_id, decoder, plan, epochs ("ends" or "everyK": every K-th recorded), variables) for one plan."""
     out = []
     for r in _runs(sweep_dir):
         c, rid = r["coords"], r["run_id"]
@@ -70,8 +70,9 @@ def tasks(sweep_dir: Path, plan: str) -> list[tuple[str, str, str, str, list[str
         vars_ = ["color", "direction"] if direction else ["color"]
         if plan == "core" and sig:
             out += [(rid, d, plan, "ends", vars_) for d in ("linear", "linear-raw", *SGD)]
-        elif plan == "timecourse" and sig and c["regime"] in ("lr0.05-b32", "lr0.05-b512-steps"):
-            out += [(rid, d, plan, "every6", ["color"]) for d in ("linear", "linear-raw")]
+        elif plan == "timecourse" and float(c["weight_decay"]) == SIG_WD and c["regime"] in ("lr0.05-b32",
+                                                                                              "lr0.05-b512-steps"):
+            out += [(rid, d, plan, "every3", ["color"]) for d in ("linear", "linear-raw")]
         elif plan == "mlp" and sig and c["regime"] in ("lr0.05-b32", "color-pretrained"):
             out.append((rid, "mlp", plan, "ends", vars_))
         elif plan == "rest" and not sig:
@@ -87,7 +88,7 @@ def decode(sweep_dir: Path, run_id: str, decoder: str, epochs: str, variables: l
     ds = open_activations(sweep_dir / "runs" / run_id)
     act = ds["hidden"]
     n = act.sizes["epoch"]
-    idx = [0, n - 1] if epochs == "ends" else sorted({*range(0, n, 6), n - 1})
+    idx = [0, n - 1] if epochs == "ends" else sorted({*range(0, n, int(epochs[len("every"):])), n - 1})
     act = act.isel(epoch=idx).load()
     labels = {v: ds[v].load() for v in variables}
     kw = {"split": "holdout", "train_fraction": 0.25} if decoder in SGD else {}
