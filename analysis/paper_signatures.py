@@ -31,6 +31,7 @@ import xarray as xr  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 PAPER = "lr0.05-b32"
+MIN_PEAK = 0.05  # bits: below it a run carries no color to discard, and final / peak is noise
 MIN_EPOCHS_FOR_FALL = 3  # decoded epochs a run needs for its fall step to mean something
 
 
@@ -59,7 +60,7 @@ def per_seed(info: xr.DataArray, step: xr.DataArray) -> dict[str, np.ndarray]:
         row, srow = v[i, ok], s[i, ok]
         p = int(np.argmax(row))
         out["init"][i], out["peak"][i], out["final"][i] = row[0], row[p], row[-1]
-        out["ratio"][i] = row[-1] / row[p] if row[p] > 0 else np.nan
+        out["ratio"][i] = row[-1] / row[p] if row[p] > MIN_PEAK else np.nan  # no ratio of noise
         below = np.flatnonzero(row[p:] < 0.5 * row[p])
         if len(ok) >= MIN_EPOCHS_FOR_FALL:  # a run decoded at its first and last epoch only has no fall step
             out["fall_step"][i] = srow[p + below[0]] if len(below) else np.nan
