@@ -62,7 +62,7 @@ def per_seed(info: xr.DataArray, step: xr.DataArray) -> dict[str, np.ndarray]:
         out["init"][i], out["peak"][i], out["final"][i] = row[0], row[p], row[-1]
         out["ratio"][i] = row[-1] / row[p] if row[p] > MIN_PEAK else np.nan  # no ratio of noise
         below = np.flatnonzero(row[p:] < 0.5 * row[p])
-        if len(ok) >= MIN_EPOCHS_FOR_FALL:  # a run decoded at its first and last epoch only has no fall step
+        if len(ok) >= MIN_EPOCHS_FOR_FALL and row[p] > MIN_PEAK:  # a run decoded at its first and last epoch only has no fall step
             out["fall_step"][i] = srow[p + below[0]] if len(below) else np.nan
     return out
 
