@@ -1,6 +1,6 @@
 """The ICLR 2021 signatures from a `paper-signatures` sweep: tables and figures.
 
-    python analysis/paper_signatures.py SWEEP_DIR [--out DIR] [--wd 0.01]
+    python analysis/paper_signatures.py SWEEP_DIR [--out DIR] [--wd 0.01] [--figure-wd 0 0.01]
 
 Reads ``SWEEP_DIR/summary.nc`` (written by ``decisionnets sweep paper-signatures``) with xarray
 only and writes into ``--out`` (default ``SWEEP_DIR/signatures``):
@@ -130,9 +130,13 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
-def figure(summary: xr.Dataset, decoders, x: str, path: Path) -> Path:
-    """Color (solid) and direction (dashed) vs epoch or step; rows: decoders, columns: weight decay."""
-    wds = [float(w) for w in summary["weight_decay"].values]
+def figure(summary: xr.Dataset, decoders, x: str, path: Path, wds=None) -> Path:
+    """Color (solid) and direction (dashed) vs epoch or step; rows: decoders, columns: weight decay.
+
+    A series decoded at fewer than ``MIN_EPOCHS_FOR_FALL`` epochs (an expensive family at its first
+    and last epoch) is drawn as markers only: no line is invented between them.
+    """
+    wds = [float(w) for w in summary["weight_decay"].values] if wds is None else [float(w) for w in wds]
     regs = [str(r) for r in summary["regime"].values]
     fig = Figure(figsize=(4.2 * len(wds), 3.2 * len(decoders)), layout="constrained")
     axes = fig.subplots(len(decoders), len(wds), squeeze=False, sharey=True)
@@ -147,13 +151,17 @@ def figure(summary: xr.Dataset, decoders, x: str, path: Path) -> Path:
                     xs = ds["step"].mean("seed").values if x == "step" else ds["epoch"].values.astype(float)
                     xs = np.maximum(xs, 1 if x == "step" else 0.5)
                     ok = np.isfinite(m) & np.isfinite(xs)
-                    ax.plot(xs[ok], m[ok], ls=ls, color=f"C{k}", lw=1.2,
+                    sparse = ok.sum() < MIN_EPOCHS_FOR_FALL
+                    ax.plot(xs[ok], m[ok], ls="none" if sparse else ls, color=f"C{k}", lw=1.2,
+                            marker=("o" if var == "color" else "x") if sparse else None, ms=4,
                             label=r if var == "color" else None)
             ax.set_xscale("log")
             ax.set_ylim(-0.05, max(0.8, float(summary["ceiling"].max()) + 0.1))
             ax.set_xlabel("SGD steps (0 at 1)" if x == "step" else "epoch (0 at 0.5)")
             ax.set_ylabel("usable information (bits)")
             ax.set_title(f"weight decay {wd:g}" + (f", decoder {dec}" if dec is not None else ""), fontsize=9)
+            if j == 0 and dec is not None and (ds["information"].notnull().sum("epoch") < MIN_EPOCHS_FOR_FALL).all():
+                ax.text(0.02, 0.02, "first and last epoch only", transform=ax.transAxes, fontsize=7)
     axes[0, -1].legend(fontsize=6, loc="lower left", title="color (solid), direction (dashed)", title_fontsize=6)
     fig.savefig(path, dpi=100)
     return path
@@ -164,6 +172,7 @@ def main(argv=None) -> int:
     ap.add_argument("sweep_dir", type=Path)
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument("--wd", type=float, default=0.01, help="weight decay of the signature table (default 0.01)")
+    ap.add_argument("--figure-wd", type=float, nargs="+", help="weight decays drawn in the figures (default: all)")
     args = ap.parse_args(argv)
     path = args.sweep_dir / "summary.nc"
     if not path.is_file():
@@ -191,8 +200,8 @@ def main(argv=None) -> int:
     reg = markdown_table(["decoder", "regime", "wd", "color epoch 0", "color peak", "color final", "final / peak",
                           "fall step", "direction final", "val. accuracy"], reg_rows)
     (out / "regimes.md").write_text(reg + "\n")
-    figure(summary, decoders, "epoch", out / "color_vs_epoch.png")
-    figure(summary, decoders, "step", out / "color_vs_step.png")
+    figure(summary, decoders, "epoch", out / "color_vs_epoch.png", args.figure_wd)
+    figure(summary, decoders, "step", out / "color_vs_step.png", args.figure_wd)
     print(sig)
     print(f"\nwrote {out}/signatures.md, regimes.md, color_vs_epoch.png, color_vs_step.png")
     return 0
