@@ -128,7 +128,8 @@ def test_quick_sweep_on_local_cluster_and_rerun_skips(tmp_path):
     assert np.isfinite(ds["information"].values).all()
     assert float(ds["ceiling"].max()) == pytest.approx(0.676, abs=0.01)
     assert (sweep_dir / "figures" / "information_vs_epoch.png").is_file()
-    assert (sweep_dir / "figures" / "color_vs_lr_batch.png").is_file()
+    assert (sweep_dir / "figures" / "color_vs_lr.png").is_file()
+    assert (sweep_dir / "figures" / "color_vs_batch_size.png").is_file()
     assert (sweep_dir / "figures" / "information_vs_step.png").is_file()
     # SGD steps per epoch: 360 training samples at batch 16 -> 23 steps, at batch 128 -> 3
     steps = ds["step"].sel(seed=0, lr=ds["lr"].values[0])
@@ -252,7 +253,8 @@ def test_raw_linear_decoder_writes_information(tmp_path):
     import xarray as xr
 
     with xr.open_dataset(Path(p.run_dir) / "information.nc") as ds:
-        assert ds["information"].dims == ("variable", "epoch")
+        assert ds["information"].dims == ("layer", "variable", "epoch")  # the layout of `decisionnets analyze`
+        assert ds.attrs["analysis_decoder"] == "linear-raw"
         assert np.isfinite(ds["information"].values).all()
         assert (ds["information"].values <= 1.0).all()
 

@@ -186,7 +186,7 @@ def test_sweep_preset_plans_seeds_x_dale_x_ff_and_a_point_runs(tmp_path):
     result = sweep.run_point(point, small.analysis)
     assert result["status"] == "completed", result
     info = xr.load_dataset(Path(point.run_dir) / "information.nc")
-    assert info.attrs["layer"] == "area3" and set(info["variable"].values) == {"color", "direction"}
+    assert list(info["layer"].values) == ["area3"] and set(info["variable"].values) == {"color", "direction"}
     assert np.isfinite(info["information"].values).all()
 
 
