@@ -99,7 +99,7 @@ class _Member:
     def __init__(self, config, run_dir, resume: bool, ensemble_size: int):
         from decisionnets import training as tr
         from decisionnets.recording import Recorder, record_epochs
-        from decisionnets.rundir import RunDir
+        from decisionnets.rundir import RunDir, restore
         from decisionnets.threads import thread_info
 
         self.config, self.run_dir = config, Path(run_dir)
@@ -121,12 +121,9 @@ class _Member:
         self.start_epoch, self.step, self.momentum_bufs = 0, 0, None
         ckpt = run.open(device)
         if ckpt is not None:
-            self.model.load_state_dict(ckpt["model"])
-            self.opt.load_state_dict(ckpt["optimizer"])
+            restore(ckpt, model=self.model, optimizer=self.opt, order_gen=self.order_gen, noise_gen=self.noise_gen,
+                    data_rng=self.data_rng)
             self.momentum_bufs = [self.opt.state.get(p, {}).get("momentum_buffer") for p in self.model.parameters()]
-            self.order_gen.set_state(ckpt["order_gen"])
-            self.noise_gen.set_state(ckpt["noise_gen"].to(self.noise_gen.get_state().device))
-            self.data_rng.bit_generator.state = ckpt["data_rng"]
             self.start_epoch, self.step = ckpt["epoch"], ckpt["step"]
         run.start(self.start_epoch, self.step, **thread_info(), ensemble_size=ensemble_size)
 
@@ -144,12 +141,13 @@ class _Member:
 
     def state(self, epoch, bufs=None) -> dict:
         """Solo-format checkpoint state; ``bufs``: this member's momentum buffers (None: none yet)."""
+        from decisionnets.rundir import snapshot
+
         if bufs is not None:
             for p, b in zip(self.model.parameters(), bufs):
                 self.opt.state[p]["momentum_buffer"] = b.clone()
-        return {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "epoch": epoch,
-                "step": self.step, "order_gen": self.order_gen.get_state(),
-                "noise_gen": self.noise_gen.get_state().cpu(), "data_rng": self.data_rng.bit_generator.state}
+        return {**snapshot(model=self.model, optimizer=self.opt, order_gen=self.order_gen, noise_gen=self.noise_gen,
+                           data_rng=self.data_rng), "epoch": epoch, "step": self.step}
 
     def write_status(self, **kw):
         self.run.update_status(**kw)

@@ -16,11 +16,11 @@ A trainer's life with it, top to bottom::
 
     run = RunDir(run_dir, config, resume=resume, log_fields=LOG_FIELDS)
     ckpt = run.open(device)          # fresh: config.json; resumed: checks, the last checkpoint (or None)
-    ...restore model, optimizer and generators from ckpt...
+    if ckpt is not None: restore(ckpt, model=model, optimizer=opt, ...generators...)
     run.start(epoch, step)           # status.json "running", the log read back to that epoch
     for epoch in ...:
         ...train, record...
-        run.end_epoch(row, state)    # log row, checkpoint, status
+        run.end_epoch(row, {**snapshot(model=model, ...), "epoch": epoch, "step": step})
     run.finish(weights, epoch, step) # final.pt, status "completed"
 
 :func:`writing` holds the writer lock around all of it and turns a failed write into a
@@ -34,6 +34,7 @@ import csv
 import io as _io
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from decisionnets import __version__
@@ -177,6 +178,31 @@ class RunDir:
                         "decisionnets_version": __version__}, tmp)
         self.update_status(status="completed", epoch=epoch, step=step)
         return self.status
+
+
+def snapshot(**objects) -> dict:
+    """The checkpointable state of each object, by name: ``state_dict()`` of modules and optimizers,
+    ``get_state()`` of torch generators, the bit generator's state of numpy generators."""
+    out = {}
+    for name, obj in objects.items():
+        if isinstance(obj, np.random.Generator):
+            out[name] = obj.bit_generator.state
+        elif isinstance(obj, torch.Generator):
+            out[name] = obj.get_state().cpu()
+        else:
+            out[name] = obj.state_dict()
+    return out
+
+
+def restore(ckpt: dict, **objects) -> None:
+    """Set each object to its state in ``ckpt`` (the inverse of :func:`snapshot`)."""
+    for name, obj in objects.items():
+        if isinstance(obj, np.random.Generator):
+            obj.bit_generator.state = ckpt[name]
+        elif isinstance(obj, torch.Generator):
+            obj.set_state(ckpt[name].to(obj.get_state().device))
+        else:
+            obj.load_state_dict(ckpt[name])
 
 
 def note_write_failure(run_dir, err: WriteFailed) -> None:

@@ -30,7 +30,7 @@ from decisionnets.config import Config, config_from_json
 from decisionnets.errors import ConfigError, DataFileError, TrainingDiverged
 from decisionnets.io import IDENTITY_ATTR, read_status, write_epoch
 from decisionnets.recording import Recorder, record_epochs
-from decisionnets.rundir import RunDir, RunLog, note_write_failure, read_log, writing
+from decisionnets.rundir import RunDir, RunLog, note_write_failure, read_log, restore, snapshot, writing
 from decisionnets.threads import thread_info
 
 STREAMS = ("data", "probe", "init", "order", "noise")
@@ -240,8 +240,7 @@ def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> di
 
     # --- task, data, probe set, model, optimizer, generators, recorder --------
     r = setup_run(config, device)
-    task, model, data_rng, order_gen, noise_gen, train_set = r.task, r.model, r.data_rng, r.order_gen, r.noise_gen, \
-        r.train_set
+    task, model, train_set, data_rng, order_gen = r.task, r.model, r.train_set, r.data_rng, r.order_gen
     opt = make_optimizer(tc.optimizer, model.parameters(), phase_settings(tc, 1))
     run = RunDir(run_dir, config, resume=resume, log_fields=LOG_FIELDS)
     recorder = Recorder(r.probe, task, r.layers, rc.time_stride, rc.dtype, dataset_attrs(config, task, run.identity))
@@ -251,11 +250,7 @@ def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> di
     start_epoch, step = 0, 0
     ckpt = run.open(device)
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        order_gen.set_state(ckpt["order_gen"])
-        noise_gen.set_state(ckpt["noise_gen"].to(noise_gen.get_state().device))
-        data_rng.bit_generator.state = ckpt["data_rng"]
+        restore(ckpt, model=model, optimizer=opt, order_gen=order_gen, noise_gen=r.noise_gen, data_rng=data_rng)
         start_epoch, step = ckpt["epoch"], ckpt["step"]
         # with fresh_trials, epoch start_epoch + 1 >= 2 draws its own set from the restored stream
     run.start(start_epoch, step, **thread_info())  # threads: explains a slow run
@@ -266,9 +261,8 @@ def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> di
         return float(ds.loss[0]), float(ds.accuracy[0])
 
     def state(epoch):
-        return {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": step,
-                "order_gen": order_gen.get_state(), "noise_gen": noise_gen.get_state().cpu(),
-                "data_rng": data_rng.bit_generator.state}
+        return {**snapshot(model=model, optimizer=opt, order_gen=order_gen, noise_gen=r.noise_gen, data_rng=data_rng),
+                "epoch": epoch, "step": step}
 
     if start_epoch == 0 and not run.has_epoch(0):
         record(0)

@@ -36,7 +36,7 @@ from decisionnets.build import build_model, build_task
 from decisionnets.errors import ConfigError, TrainingDiverged
 from decisionnets.io import write_epoch
 from decisionnets.recording import record_epochs
-from decisionnets.rundir import RunDir
+from decisionnets.rundir import RunDir, restore, snapshot
 from decisionnets.training import _torch_seed, phase_settings, seed_streams
 from decisionnets.trials import condition_grid
 
@@ -187,12 +187,8 @@ def train_agent(config, run_dir, *, progress: bool = True, resume: bool = False)
     start_epoch, step = 0, 0
     ckpt = run.open(device)
     if ckpt is not None:
-        model.load_state_dict(ckpt["model"])
-        value_head.load_state_dict(ckpt["value_head"])
-        opt.load_state_dict(ckpt["optimizer"])
-        act_gen.set_state(ckpt["act_gen"])
-        noise_gen.set_state(ckpt["noise_gen"].to(noise_gen.get_state().device))
-        data_rng.bit_generator.state = ckpt["data_rng"]
+        restore(ckpt, model=model, value_head=value_head, optimizer=opt, act_gen=act_gen, noise_gen=noise_gen,
+                data_rng=data_rng)
         start_epoch, step = ckpt["epoch"], ckpt["step"]
     run.start(start_epoch, step)
 
@@ -205,9 +201,8 @@ def train_agent(config, run_dir, *, progress: bool = True, resume: bool = False)
         return ds
 
     def state(epoch):
-        return {"model": model.state_dict(), "value_head": value_head.state_dict(), "optimizer": opt.state_dict(),
-                "epoch": epoch, "step": step, "act_gen": act_gen.get_state(),
-                "noise_gen": noise_gen.get_state().cpu(), "data_rng": data_rng.bit_generator.state}
+        return {**snapshot(model=model, value_head=value_head, optimizer=opt, act_gen=act_gen, noise_gen=noise_gen,
+                           data_rng=data_rng), "epoch": epoch, "step": step}
 
     if start_epoch == 0 and not run.has_epoch(0):
         record(0)
