@@ -182,7 +182,9 @@ class RunDir:
 
 def snapshot(**objects) -> dict:
     """The checkpointable state of each object, by name: ``state_dict()`` of modules and optimizers,
-    ``get_state()`` of torch generators, the bit generator's state of numpy generators."""
+    ``get_state()`` of torch generators, the bit generator's state of numpy generators. Module and
+    optimizer states reference the live tensors (as ``state_dict()`` does): save them before training
+    goes on."""
     out = {}
     for name, obj in objects.items():
         if isinstance(obj, np.random.Generator):
