@@ -40,10 +40,11 @@ def analysis_epochs(recorded, analysis: dict) -> list[int] | None:
 
 
 def _recorded_epochs(run_dir) -> list[int]:
-    from decisionnets.io import open_activations
+    """The run's recorded epochs, from its activation files' names (``activations/epoch_00012.nc``)."""
+    from decisionnets.io import epoch_path
 
-    with open_activations(run_dir) as ds:
-        return [int(e) for e in ds["epoch"].values]
+    folder = epoch_path(run_dir, 0).parent
+    return sorted(int(f.stem.partition("_")[2]) for f in folder.glob("epoch_*.nc") if f.stem.partition("_")[2].isdigit())
 
 
 def analyze_kwargs(run_dir, analysis: dict) -> dict:
