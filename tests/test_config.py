@@ -76,3 +76,20 @@ def test_ambiguous_bare_key_is_refused():
     raw = {"env": {"name": "ColorDirection"}, "model": {"kind": "leaky_rnn"}}
     with pytest.raises(ConfigError, match="ambiguous"):
         apply_override(raw, "dt=10")  # both the env and the leaky RNN take dt
+
+
+def test_set_value_takes_python_values_as_set_takes_toml_text():
+    from decisionnets.config import from_dict, merge, raw_config, read_toml, set_value
+
+    raw, task = raw_config("color-direction-static")
+    assert task == "color-direction-static" and "base" not in raw
+    for key, value, text in (("lr", 0.1, "0.1"), ("model.hidden_sizes", [8, 8], "[8, 8]"),
+                             ("env.timing", {"stimulus": 100}, "{stimulus = 100}"), ("seed", 3, "3")):
+        assert set_value(raw, key, value) == apply_override(raw, f"{key}={text}")
+    phased = set_value(raw, "train.phases", [{"epochs": 1, "lr": 0.5}])  # --set refuses phases; Python may set them
+    assert from_dict(phased).train.phases[0].lr == 0.5
+    with pytest.raises(ConfigError, match="phases cannot be set with --set"):
+        apply_override(raw, "train.phases=[]")
+    assert merge({"train": {"lr": 1, "epochs": 2}}, {"train": {"lr": 3}}) == {"train": {"lr": 3, "epochs": 2}}
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        read_toml("a = ", "spec x")

@@ -128,7 +128,8 @@ def test_quick_sweep_on_local_cluster_and_rerun_skips(tmp_path):
     assert np.isfinite(ds["information"].values).all()
     assert float(ds["ceiling"].max()) == pytest.approx(0.676, abs=0.01)
     assert (sweep_dir / "figures" / "information_vs_epoch.png").is_file()
-    assert (sweep_dir / "figures" / "color_vs_lr_batch.png").is_file()
+    assert (sweep_dir / "figures" / "color_vs_lr.png").is_file()
+    assert (sweep_dir / "figures" / "color_vs_batch_size.png").is_file()
     assert (sweep_dir / "figures" / "information_vs_step.png").is_file()
     # SGD steps per epoch: 360 training samples at batch 16 -> 23 steps, at batch 128 -> 3
     steps = ds["step"].sel(seed=0, lr=ds["lr"].values[0])
@@ -252,7 +253,8 @@ def test_raw_linear_decoder_writes_information(tmp_path):
     import xarray as xr
 
     with xr.open_dataset(Path(p.run_dir) / "information.nc") as ds:
-        assert ds["information"].dims == ("variable", "epoch")
+        assert ds["information"].dims == ("layer", "variable", "epoch")  # the layout of `decisionnets analyze`
+        assert ds.attrs["analysis_decoder"] == "linear-raw"
         assert np.isfinite(ds["information"].values).all()
         assert (ds["information"].values <= 1.0).all()
 
@@ -303,3 +305,42 @@ def test_worker_leaves_a_run_another_process_writes_alone(tmp_path):
         holder.kill()
         holder.wait()
     assert sweep.run_point(p, None)["status"] == "completed"  # the lock of the killed holder is taken over
+
+
+# --- one analysis: new options re-analyse finished runs without retraining; summaries of runs as they are --
+def test_new_analysis_options_reanalyse_without_retraining_and_summary_only(tmp_path):
+    import xarray as xr
+
+    from decisionnets.sweep.analysis import is_analyzed
+    from decisionnets.sweep.summary import run_information
+
+    spec = tmp_path / "re.toml"
+    spec.write_text('[sweep]\nbase = "color-direction-static"\nseeds = [0]\n[sweep.set]\n"train.epochs" = 2\n'
+                    '"train.n_trials" = 100\n"model.hidden_sizes" = [8]\n"record.n_per_condition" = 2\n'
+                    '"record.schedule" = "all"\n[sweep.analysis]\nvariables = ["color", "direction"]\nfolds = 3\n')
+    sp = sweep.load_spec(spec)
+    (p,) = sweep.plan(sp, tmp_path / "out" / sp.name)
+    assert sweep.run_point(p, sp.analysis)["action"] == "trained+analyzed"
+    run = Path(p.run_dir)
+    trained = {f: f.stat().st_mtime_ns for f in [run / "log.csv", *run.glob("checkpoints/*"), *run.glob("activations/*")]}
+    two = sweep.parse_spec({"sweep": {"base": "x", "analysis": {**sp.analysis, "decoder": ["linear", "linear-raw"]}}}).analysis
+    assert is_analyzed(run, sp.analysis) and not is_analyzed(run, two)
+    assert sweep.run_point(p, two)["action"] == "analyzed"  # decoded again, not retrained
+    assert trained == {f: f.stat().st_mtime_ns for f in trained}
+    info = xr.load_dataset(run / "information.nc")
+    assert list(info["decoder"].values) == ["linear", "linear-raw"]
+    assert sweep.run_point(p, two)["action"] == "skipped"
+    # the former sweep-only layout (no layer dim, `accuracy`) is read by the summary and analysed again by a rerun
+    old = info.isel(layer=0).sel(decoder="linear").rename(decoding_accuracy="accuracy")
+    old = old[["information", "information_sd", "accuracy"]]
+    old.attrs = {"analysis": "decisionnets.sweep.analyze_information"}
+    old.to_netcdf(run / "information.nc")
+    assert not is_analyzed(run, sp.analysis)
+    assert run_information(run)["information"].dims == ("variable", "epoch")
+    text = sweep.run_sweep(spec, out=tmp_path / "out", summary_only=True, summary_dir=tmp_path / "summary")
+    assert "nothing trained or analysed" in text
+    assert not (tmp_path / "out" / sp.name / "summary.nc").exists()  # the sweep folder is left as it was
+    summary = xr.load_dataset(tmp_path / "summary" / "summary.nc")
+    np.testing.assert_array_equal(summary["information"].sel(seed=0).transpose("variable", "epoch").values,
+                                  old["information"].values)
+    assert (tmp_path / "summary" / "summary.txt").read_text().startswith("regime | n | color:")

@@ -10,7 +10,8 @@
     decisionnets demo [--out DIR]          train the color-direction demo, then analyze it
     decisionnets rollout RUN_DIR [--env NAME] [--trials N] [--seed S] [--policy greedy|sample]
                          [--align onset|response] [--out FILE]     closed-loop behaviour -> rollout.nc
-    decisionnets sweep SPEC.toml [--scheduler tcp://HOST:PORT]
+    decisionnets sweep SPEC.toml [--scheduler tcp://HOST:PORT] [--analysis key=value ...]
+                       [--summary-only] [--summary-to DIR]
 
 Exit codes: 0 success; 2 bad input (unknown task, key or value, unreadable
 file, a run directory in use by another process), printed as one line without a
@@ -86,6 +87,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="one run per Dask task (default: compatible FC runs trained together as ensembles)")
     s.add_argument("--force", action="store_true",
                    help="take over sweep and run locks held by processes on other hosts (if they no longer run)")
+    s.add_argument("--analysis", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a [sweep.analysis] option (value as TOML), e.g. --analysis 'decoder=[\"linear\", "
+                        "\"mlp\"]'; finished runs lacking it are analysed again, not retrained")
+    s.add_argument("--summary-only", action="store_true",
+                   help="train and analyse nothing: rebuild summary.nc, summary.txt and figures from the runs as they are")
+    s.add_argument("--summary-to", metavar="DIR", help="write the summary files here instead of the sweep directory")
     return p
 
 
@@ -228,8 +235,17 @@ def _cmd_rollout(args) -> int:
 def _cmd_sweep(args) -> int:
     from decisionnets.sweep import run_sweep
 
+    from decisionnets.config import parse_value
+
+    analysis = {}
+    for a in args.analysis:
+        if "=" not in a:
+            raise UserError(f"--analysis takes key=value; got {a!r}")
+        key, _, text = a.partition("=")
+        analysis[key.strip()] = parse_value(text.strip())
     summary = run_sweep(args.spec, out=args.out, scheduler=args.scheduler, n_workers=args.workers,
-                        analyze=not args.no_analyze, ensemble=not args.no_ensemble, force=args.force)
+                        analyze=not args.no_analyze, ensemble=not args.no_ensemble, force=args.force,
+                        analysis=analysis, summary_only=args.summary_only, summary_dir=args.summary_to)
     print(summary)
     return 0
 

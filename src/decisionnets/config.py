@@ -185,18 +185,22 @@ def _preset_files() -> dict:
     return {p.name[:-5]: p for p in root.iterdir() if p.name.endswith(".toml")}
 
 
-def _read_toml(text: str, where: str) -> dict:
+def read_toml(text: str, where: str) -> dict:
+    """Parse TOML ``text``; ``where`` names its source in the :class:`ConfigError` for invalid TOML."""
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{where} is not valid TOML: {e}") from None
 
 
+_read_toml = read_toml  # the name used before read_toml was public
+
+
 def preset_names(kind: str = "task") -> list[str]:
     """Names of the installed presets; ``kind="sweep"`` lists sweep specs instead."""
     out = []
     for name, p in sorted(_preset_files().items()):
-        is_sweep = "sweep" in _read_toml(p.read_text(), f"preset {name}")
+        is_sweep = "sweep" in read_toml(p.read_text(), f"preset {name}")
         if is_sweep == (kind == "sweep"):
             out.append(name)
     return out
@@ -207,12 +211,12 @@ def read_preset(name: str, _seen: tuple = ()) -> dict:
     files = _preset_files()
     if name not in files:
         raise ConfigError(f"unknown task {name!r}; valid: {', '.join(preset_names())}")
-    raw = _read_toml(files[name].read_text(), f"preset {name}")
+    raw = read_toml(files[name].read_text(), f"preset {name}")
     base = raw.pop("base", None) if "sweep" not in raw else None
     if base:
         if base in _seen or base == name:
             raise ConfigError(f"preset {name}: base presets form a loop ({' -> '.join((*_seen, name, base))})")
-        raw = _merge(read_preset(base, (*_seen, name)), raw)
+        raw = merge(read_preset(base, (*_seen, name)), raw)
     return raw
 
 
@@ -225,14 +229,43 @@ def preset_path(name: str):
 
 
 # --- merging and overrides -------------------------------------------------
-def _merge(base: dict, over: dict) -> dict:
+def merge(base: dict, over: dict) -> dict:
+    """Raw config ``over`` laid over ``base`` (a new dict): tables merge key by key, other values
+    (and an env's ``timing`` table, which is replaced whole) are replaced."""
     out = copy.deepcopy(base)
     for k, v in over.items():
         if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "timing":
-            out[k] = _merge(out[k], v)
+            out[k] = merge(out[k], v)
         else:
             out[k] = copy.deepcopy(v)
     return out
+
+
+_merge = merge  # the name used before merge was public
+
+
+def raw_config(source: str, root=None) -> tuple[dict, str]:
+    """The raw (TOML-shaped) config of a preset name or a config ``.toml`` file, and its task name.
+
+    A file's ``base = "preset"`` is merged under it (and removed); relative file paths are taken
+    relative to ``root`` when given. The task name is the preset's name or the file's stem.
+
+    Raises
+    ------
+    ConfigError
+        For an unknown preset, a missing file or invalid TOML.
+    """
+    if str(source).endswith(".toml"):
+        p = Path(source)
+        p = p if p.is_absolute() or root is None else Path(root) / p
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}")
+        raw = read_toml(p.read_text(), f"config file {p}")
+        parent = raw.pop("base", None)
+        return (merge(read_preset(parent), raw) if parent else raw), p.stem
+    raw = read_preset(str(source))
+    raw.pop("base", None)
+    return raw, str(source)
 
 
 def parse_value(text: str):
@@ -264,12 +297,23 @@ def _param_names(section: str, raw: dict) -> list[str]:
 
 
 def apply_override(raw: dict, assignment: str) -> dict:
-    """Apply one ``key=value`` to a raw config dict; returns the new dict."""
+    """Apply one ``key=value`` (``--set`` syntax, the value as TOML) to a raw config dict; returns the new dict."""
     if "=" not in assignment:
         raise ConfigError(f"--set takes key=value; got {assignment!r}")
     key, _, text = assignment.partition("=")
     key = key.strip()
-    value = parse_value(text.strip())
+    if key in ("train.phases", "phases"):
+        raise ConfigError("train.phases cannot be set with --set; put [[train.phases]] in a --config file")
+    return set_value(raw, key, parse_value(text.strip()))
+
+
+def set_value(raw: dict, key: str, value) -> dict:
+    """Set one config value (a Python value, not TOML text) in a raw config dict; returns the new dict.
+
+    ``key`` is dotted (``train.lr``, ``env.timing``, ``train.phases`` with a list of tables) or a
+    bare name when unambiguous (``lr``, ``seed``; an env or model parameter when only one of them
+    has it), as for ``--set``. Values are validated later, by :func:`from_dict`.
+    """
     if "." in key:
         section, _, name = key.partition(".")
         if section not in SECTIONS:
@@ -288,9 +332,7 @@ def apply_override(raw: dict, assignment: str) -> dict:
         section, name = owners[0], key
     new = copy.deepcopy(raw)
     new.setdefault(section, {})
-    if section == "train" and name == "phases":
-        raise ConfigError("train.phases cannot be set with --set; put [[train.phases]] in a --config file")
-    new[section][name] = value
+    new[section][name] = copy.deepcopy(value)
     return new
 
 
@@ -478,10 +520,10 @@ def load_config(task: str | None = None, config_file=None, overrides=(), seed=No
         path = Path(config_file)
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
-        file_raw = _read_toml(path.read_text(), f"config file {path}")
+        file_raw = read_toml(path.read_text(), f"config file {path}")
         base = file_raw.pop("base", None)
         name = name or base or file_raw.get("task")
-        raw = _merge(read_preset(name), file_raw) if (task or base) else file_raw
+        raw = merge(read_preset(name), file_raw) if (task or base) else file_raw
         name = name or path.stem
     elif task is not None:
         raw = read_preset(task)

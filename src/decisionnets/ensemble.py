@@ -35,11 +35,9 @@ import json
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-from decisionnets import __version__
-from decisionnets.errors import ConfigError, DataFileError, UserError
+from decisionnets.errors import UserError
 
 #: model kinds that can be trained as an ensemble
 ENSEMBLE_MODELS = ("mlp",)
@@ -95,92 +93,43 @@ def group_configs(configs, max_size: int = 32) -> list[list[int]]:
 # one member: the solo run's setup, bookkeeping and files
 # --------------------------------------------------------------------------------------------------
 class _Member:
-    """Everything of one member that ``training.train`` keeps per run (data, module, generators, files)."""
+    """One member: what ``training.train`` builds and keeps per run (:func:`~decisionnets.training.setup_run`,
+    :class:`~decisionnets.rundir.RunDir`), with a real SGD on its own module for solo-format checkpoints."""
 
     def __init__(self, config, run_dir, resume: bool, ensemble_size: int):
         from decisionnets import training as tr
-        from decisionnets.build import build_model, build_task
-        from decisionnets.io import clean_temporaries, write_json, write_text
         from decisionnets.recording import Recorder, record_epochs
+        from decisionnets.rundir import RunDir, restore
         from decisionnets.threads import thread_info
 
         self.config, self.run_dir = config, Path(run_dir)
         tc, rc = config.train, config.record
         self.device = device = torch.device(config.device)
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ConfigError("device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
-        streams = tr.seed_streams(config.seed)
-        self.task = task = build_task(config)
-        self.data_rng = np.random.default_rng(streams["data"])
-        n_val = round(tc.n_trials * tc.val_fraction)
-        data = task.train_set(tc.n_trials, self.data_rng)
-        order = self.data_rng.permutation(data.n_trials)
-        self.val_set = data.subset(order[:n_val]) if n_val else None
-        self.train_set = data.subset(order[n_val:])
-        probe_ss = tr.probe_stream(config)
-        probe = task.probe_set(np.random.default_rng(probe_ss))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(tr._torch_seed(streams["init"]))
-            self.model = model = build_model(config, task)
-        if tc.init_from:
-            tr.load_init_weights(model, tc.init_from)
-        model.to(device)
-        self.layers = layers = rc.layers or model.default_layers
-        bad = [name for name in layers if name not in model.layer_names]
-        if bad:
-            raise ConfigError(f"record.layers: model {config.model['kind']} has no layer {bad[0]!r}; "
-                              f"valid: {', '.join(model.layer_names)}")
+        r = tr.setup_run(config, device)
+        self.task, self.model, self.layers = r.task, r.model, r.layers
+        self.data_rng, self.train_set, self.val_set = r.data_rng, r.train_set, r.val_set
+        self.order_gen, self.noise_gen = r.order_gen, r.noise_gen
         s = tr.phase_settings(tc, 1)
         # a real SGD on the member's module: its state_dict is the checkpoint format of a solo run
-        self.opt = torch.optim.SGD(model.parameters(), lr=s["lr"], momentum=s["momentum"],
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=s["lr"], momentum=s["momentum"],
                                    weight_decay=s["weight_decay"])
-        self.order_gen = torch.Generator().manual_seed(tr._torch_seed(streams["order"]))
-        self.noise_gen = torch.Generator(device=device).manual_seed(tr._torch_seed(streams["noise"]))
-        from decisionnets.io import IDENTITY_ATTR, check_run_files, run_identity
-
-        # the run's identity, as training.train: from config.json when resuming
-        stored = self.run_dir / "config.json"
-        self.identity = identity = run_identity(stored.read_text() if resume and stored.is_file() else config.to_json())
-        attrs = {"task": config.task, "env": config.env["name"], "model": config.model["kind"], "seed": config.seed,
-                 IDENTITY_ATTR: identity,
-                 "dt": float(task.dt) if getattr(task, "dt", None) else 0.0, "config": config.to_json(),
-                 "decisionnets_version": __version__, "target": task.target_label,
-                 "choice_actions": np.asarray(task.choice_actions, dtype=np.int64), "time_units": "ms"}
-        if hasattr(task, "attrs"):
-            attrs.update(task.attrs())
-        self.recorder = Recorder(probe, task, layers, rc.time_stride, rc.dtype, attrs)
+        self.run = run = RunDir(self.run_dir, config, resume=resume, log_fields=tr.LOG_FIELDS)
+        self.identity = run.identity
+        self.recorder = Recorder(r.probe, self.task, self.layers, rc.time_stride, rc.dtype,
+                                 tr.dataset_attrs(config, self.task, run.identity))
         self.schedule = set(record_epochs(rc.schedule, tc.epochs))
-        self.ckpt_path = self.run_dir / "checkpoints" / "last.pt"
-        self.start_epoch, self.step, log_rows = 0, 0, []
-        momentum_bufs = None
-        if resume:
-            check_run_files(self.run_dir, identity)  # no epoch file of another run in the folder
-            clean_temporaries(self.run_dir)
-            if self.ckpt_path.is_file():
-                try:
-                    ckpt = torch.load(self.ckpt_path, map_location=device, weights_only=False)
-                except (RuntimeError, EOFError, OSError) as e:
-                    raise DataFileError(f"cannot read checkpoint {self.ckpt_path}: {e}") from None
-                if ckpt.get(IDENTITY_ATTR, identity) != identity:
-                    raise DataFileError(f"{self.ckpt_path} comes from another run (run identity "
-                                        f"{ckpt[IDENTITY_ATTR]}; this run's is {identity}); move it out of this folder")
-                model.load_state_dict(ckpt["model"])
-                self.opt.load_state_dict(ckpt["optimizer"])
-                momentum_bufs = [self.opt.state.get(p, {}).get("momentum_buffer") for p in model.parameters()]
-                self.order_gen.set_state(ckpt["order_gen"])
-                self.noise_gen.set_state(ckpt["noise_gen"].to(self.noise_gen.get_state().device))
-                self.data_rng.bit_generator.state = ckpt["data_rng"]
-                self.start_epoch, self.step = ckpt["epoch"], ckpt["step"]
-            log_rows = tr._read_log(self.run_dir / "log.csv", self.start_epoch)
-        else:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            write_text(self.run_dir / "config.json", config.to_json())
-        self.momentum_bufs = momentum_bufs
-        self.log = tr._Log(self.run_dir / "log.csv", log_rows)
-        self.status = {"status": "running", "epoch": self.start_epoch, "step": self.step,
-                       "run_dir": str(self.run_dir), "decisionnets_version": __version__, **thread_info(),
-                       "ensemble_size": ensemble_size}
-        write_json(self.run_dir / "status.json", self.status)
+        self.start_epoch, self.step, self.momentum_bufs = 0, 0, None
+        ckpt = run.open(device)
+        if ckpt is not None:
+            restore(ckpt, model=self.model, optimizer=self.opt, order_gen=self.order_gen, noise_gen=self.noise_gen,
+                    data_rng=self.data_rng)
+            self.momentum_bufs = [self.opt.state.get(p, {}).get("momentum_buffer") for p in self.model.parameters()]
+            self.start_epoch, self.step = ckpt["epoch"], ckpt["step"]
+        run.start(self.start_epoch, self.step, **thread_info(), ensemble_size=ensemble_size)
+
+    @property
+    def status(self) -> dict:
+        return self.run.status
 
     # --- files ------------------------------------------------------------------------------------
     def record(self, epoch):
@@ -190,35 +139,27 @@ class _Member:
         write_epoch(ds, self.run_dir, epoch)
         return float(ds.loss[0]), float(ds.accuracy[0])
 
-    def save_checkpoint(self, epoch, bufs=None):
-        """Solo-format checkpoint; ``bufs``: this member's momentum buffers (None: none yet)."""
-        from decisionnets.io import atomic_path
+    def state(self, epoch, bufs=None) -> dict:
+        """Solo-format checkpoint state; ``bufs``: this member's momentum buffers (None: none yet)."""
+        from decisionnets.rundir import snapshot
 
         if bufs is not None:
             for p, b in zip(self.model.parameters(), bufs):
                 self.opt.state[p]["momentum_buffer"] = b.clone()
-        ckpt = {"model": self.model.state_dict(), "optimizer": self.opt.state_dict(), "epoch": epoch,
-                "step": self.step, "order_gen": self.order_gen.get_state(),
-                "noise_gen": self.noise_gen.get_state().cpu(), "data_rng": self.data_rng.bit_generator.state,
-                "config": self.config.to_json(), "format_version": 1, "decisionnets_version": __version__,
-                "run_identity": self.identity}
-        with atomic_path(self.ckpt_path) as tmp:
-            torch.save(ckpt, tmp)
+        return {**snapshot(model=self.model, optimizer=self.opt, order_gen=self.order_gen, noise_gen=self.noise_gen,
+                           data_rng=self.data_rng), "epoch": epoch, "step": self.step}
 
     def write_status(self, **kw):
-        from decisionnets.io import write_json
+        self.run.update_status(**kw)
 
-        self.status.update(kw)
-        write_json(self.run_dir / "status.json", self.status)
+    def end_epoch(self, epoch, row, bufs=None):
+        """The epoch's log row, solo-format checkpoint and status (as RunDir.end_epoch, status last)."""
+        self.run.log.append(row)
+        self.run.save_checkpoint(self.state(epoch, bufs))
+        self.write_status(epoch=epoch, step=self.step)
 
     def finish(self):
-        from decisionnets.io import atomic_path
-
-        tc = self.config.train
-        with atomic_path(self.run_dir / "checkpoints" / "final.pt") as tmp:
-            torch.save({"model": self.model.state_dict(), "epoch": tc.epochs, "step": self.step,
-                        "config": self.config.to_json(), "decisionnets_version": __version__}, tmp)
-        self.write_status(status="completed", epoch=tc.epochs, step=self.step)
+        self.run.finish({"model": self.model.state_dict()}, self.config.train.epochs, self.step)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -331,7 +272,6 @@ def train_ensemble(configs, run_dirs, *, progress: bool = True, resume: bool = F
     """
     from tqdm.auto import tqdm
 
-    from decisionnets.io import epoch_path
     from decisionnets.training import _evaluate, phase_settings
 
     configs, run_dirs = list(configs), [Path(d) for d in run_dirs]
@@ -400,9 +340,9 @@ def train_ensemble(configs, run_dirs, *, progress: bool = True, resume: bool = F
 
     if start_epoch == 0:
         for m in members:
-            if not epoch_path(m.run_dir, 0).is_file():
+            if not m.run.has_epoch(0):
                 m.record(0)
-            m.save_checkpoint(0)
+            m.run.save_checkpoint(m.state(0))
 
     all_members, results = list(members), {}
     choices = torch.as_tensor(members[0].task.choice_actions, device=device)
@@ -488,9 +428,7 @@ def train_ensemble(configs, run_dirs, *, progress: bool = True, resume: bool = F
                 row["probe_loss"], row["probe_accuracy"] = m.record(epoch)
             row["seconds"] = round(seconds + time.perf_counter() - t1, 4)
             row["threads"] = torch.get_num_threads()
-            m.log.append(row)
-            m.save_checkpoint(epoch, member_bufs(k))
-            m.write_status(epoch=epoch, step=m.step)
+            m.end_epoch(epoch, row, member_bufs(k))
         bar.set_postfix(members=len(members), loss=f"{float(loss_sum.mean()) / n_seen:.3f}")
     bar.close()
     for m in members:

@@ -188,6 +188,9 @@ def analyze_run(
     dtype: str = "float32",
     standardize: bool = True,
     epochs: Sequence[int] | None = None,
+    layers: Sequence[str] | None = None,
+    periods: Sequence[str] | None = None,
+    figures: bool = True,
 ) -> list[Path]:
     """Usable information of every recorded layer about the run's label variables, with figures.
 
@@ -216,6 +219,10 @@ def analyze_run(
         ``decoder="linear-raw"``.
     epochs : list of int, optional — decode only these recorded epochs (default: all); e.g. to
         afford the SGD decoders. The cross-temporal epoch must be among them.
+    layers : list of str, optional — decode only these recorded layers (default: every one).
+    periods : list of str, optional — time-resolved runs: decode only the time steps of these task
+        periods (default: every step); e.g. ``["decision"]`` for a sweep.
+    figures : bool — draw the figures (False: only ``information.nc``).
 
     Returns
     -------
@@ -245,9 +252,19 @@ def analyze_run(
     dec_arg = decoders if len(decoders) > 1 else decoders[0]
     if time_stride > 1 and "time" in ds.dims:
         ds = ds.isel(time=np.arange(ds.sizes["time"] - 1, -1, -time_stride)[::-1])
-    layers = activity_layers(ds)
-    if not layers:
+    if periods and "time" in ds.dims and "period" in ds.coords:
+        keep = np.isin(np.asarray(ds["period"].values).astype(str), list(periods))
+        if not keep.any():
+            raise UserError(f"periods {list(periods)} match no recorded time step; periods: "
+                            f"{sorted(set(np.asarray(ds['period'].values).astype(str)))}")
+        ds = ds.isel(time=np.flatnonzero(keep))
+    recorded = activity_layers(ds)
+    if not recorded:
         raise DataFileError(f"no activation variable (dims with 'unit') in {run_dir}; data vars: {list(ds.data_vars)}")
+    layers = recorded if not layers else list(layers)
+    if set(layers) - set(recorded):
+        raise UserError(f"layer {sorted(set(layers) - set(recorded))[0]!r} was not recorded in {run_dir}; "
+                        f"recorded: {', '.join(recorded)}")
     names = list(variables) if variables is not None else label_variables(ds)
     if not names:
         raise UserError(f"no label variable to decode in {run_dir}; pass variables=[...]")
@@ -347,7 +364,7 @@ def analyze_run(
     info_path = out_dir / "information.nc"
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_netcdf(result, info_path)
-    figs = make_figures(result, out_dir / "figures")
+    figs = make_figures(result, out_dir / "figures") if figures else []
     return [info_path, *figs]
 
 

@@ -9,14 +9,15 @@ is left as it was. Same config and seed => bit-identical activations on CPU.
 
 A checkpoint (a plain dict) is written atomically after every epoch, holding
 model, optimizer and every generator's state, so ``train(..., resume=True)``
-continues exactly where a killed run stopped.
+continues exactly where a killed run stopped. The run directory's bookkeeping
+(config, status, log, checkpoints, resume checks, the writer lock) is
+:mod:`decisionnets.rundir`; :func:`setup_run` builds what a run starts from.
 """
 
 from __future__ import annotations
 
-import csv
+import dataclasses
 import importlib
-import io as _io
 import time
 from pathlib import Path
 
@@ -26,10 +27,10 @@ import torch
 from decisionnets import __version__
 from decisionnets.build import build_model, build_task
 from decisionnets.config import Config, config_from_json
-from decisionnets.errors import ConfigError, DataFileError, TrainingDiverged, WriteFailed
-from decisionnets.io import (IDENTITY_ATTR, atomic_path, check_run_files, clean_temporaries, epoch_path, read_status,
-                             run_identity, write_epoch, write_json, write_text)
+from decisionnets.errors import ConfigError, DataFileError, TrainingDiverged
+from decisionnets.io import IDENTITY_ATTR, read_status, write_epoch
 from decisionnets.recording import Recorder, record_epochs
+from decisionnets.rundir import RunDir, RunLog, note_write_failure, read_log, restore, snapshot, writing
 from decisionnets.threads import thread_info
 
 STREAMS = ("data", "probe", "init", "order", "noise")
@@ -120,26 +121,9 @@ def load_init_weights(model, source: str) -> None:
         raise DataFileError(f"train.init_from: cannot read checkpoint {p}: {e}") from None
 
 
-class _Log:
-    """The CSV training log, rewritten atomically (so a kill never leaves a half row)."""
-
-    def __init__(self, path: Path, rows: list[dict]):
-        self.path, self.rows = path, rows
-
-    def append(self, row: dict) -> None:
-        self.rows.append(row)
-        buf = _io.StringIO()
-        w = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
-        w.writeheader()
-        w.writerows(self.rows)
-        write_text(self.path, buf.getvalue())
-
-
-def _read_log(path: Path, upto_epoch: int) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return [r for r in csv.DictReader(f) if int(r["epoch"]) <= upto_epoch]
+_Log = RunLog  # the names used before run-directory bookkeeping moved to decisionnets.rundir
+_read_log = read_log
+_note_write_failure = note_write_failure
 
 
 def train(config: Config, run_dir, *, progress: bool = True, resume: bool = False, force: bool = False) -> dict:
@@ -178,70 +162,41 @@ def train(config: Config, run_dir, *, progress: bool = True, resume: bool = Fals
         status.json says ``write_failed`` with the file and cause (when it can be written);
         the run resumes from its last checkpoint once the cause is fixed.
     """
-    from decisionnets.locks import run_lock
-
-    run_dir = Path(run_dir)
-    with run_lock(run_dir, force=force):
-        try:
-            return _train(config, run_dir, progress=progress, resume=resume)
-        except WriteFailed as e:
-            _note_write_failure(run_dir, e)
-            raise
+    with writing(run_dir, force=force):
+        return _train(config, Path(run_dir), progress=progress, resume=resume)
 
 
-def _note_write_failure(run_dir: Path, err: WriteFailed) -> None:
-    """Record a failed write in status.json (if it can be written) and say how to go on in ``err.note``."""
-    try:
-        status = read_status(run_dir)
-    except DataFileError:
-        status = {}
-    where = "training stopped before its first checkpoint"
-    try:  # where a resume will continue from
-        ckpt = torch.load(run_dir / "checkpoints" / "last.pt", map_location="cpu", weights_only=False)
-        status.update(epoch=int(ckpt["epoch"]), step=int(ckpt["step"]))
-        where = f"training stopped; its last checkpoint is of epoch {status['epoch']} (step {status['step']})"
-    except Exception:  # noqa: BLE001 - no (readable) checkpoint yet
-        pass
-    try:
-        rel = str(Path(err.path).relative_to(run_dir))
-    except ValueError:
-        rel = str(err.path)
-    status.update(status="write_failed", file=rel, error=err.cause, run_dir=str(run_dir))
-    try:
-        write_json(run_dir / "status.json", status)
-    except WriteFailed:
-        where += " (status.json could not be written either)"
-    if (run_dir / "config.json").is_file():
-        err.note = f"{where}; fix that, then continue with: decisionnets train --resume {run_dir}"
-    else:
-        err.note = f"{where}; fix that, then run the same command again"
+@dataclasses.dataclass
+class RunSetup:
+    """What a run is built from, each part from its own seed stream (:func:`seed_streams`)."""
+
+    task: object
+    data_rng: np.random.Generator  #: the training-data stream (fresh_trials draw from it)
+    train_set: object  #: TrialBatch
+    val_set: object  #: TrialBatch or None
+    probe: object  #: TrialBatch, from :func:`probe_stream`
+    model: torch.nn.Module  #: initialized (or from ``train.init_from``), on the device
+    layers: tuple  #: recorded layers
+    order_gen: torch.Generator  #: batch order (and augmentation)
+    noise_gen: torch.Generator  #: recurrent noise
 
 
-def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> dict:
-    """The body of :func:`train`, run while holding the run directory's lock."""
-    if config.agent.algorithm != "supervised":  # trained by reward: a trainer of TRAINERS
-        mod, _, name = TRAINERS[config.agent.algorithm].partition(":")
-        return getattr(importlib.import_module(mod), name)(config, run_dir, progress=progress, resume=resume)
-    from tqdm.auto import tqdm
+def setup_run(config: Config, device) -> RunSetup:
+    """Task, training/validation split, probe set, initialized model and generators of a run.
 
-    run_dir = Path(run_dir)
+    Shared by :func:`train` and the members of :func:`decisionnets.ensemble.train_ensemble`, so
+    a member is built exactly as its solo run.
+    """
     tc, rc = config.train, config.record
-    device = torch.device(config.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError("device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
     streams = seed_streams(config.seed)
-
-    # --- task, data, probe set ------------------------------------------------
     task = build_task(config)
     data_rng = np.random.default_rng(streams["data"])
     n_val = round(tc.n_trials * tc.val_fraction)
     data = task.train_set(tc.n_trials, data_rng)
     order = data_rng.permutation(data.n_trials)
-    val_set = data.subset(order[:n_val]) if n_val else None
-    train_set = data.subset(order[n_val:])
     probe = task.probe_set(np.random.default_rng(probe_stream(config)))
-
-    # --- model, optimizer, generators ---------------------------------------
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_torch_seed(streams["init"]))
         model = build_model(config, task)
@@ -253,16 +208,16 @@ def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> di
     if bad:
         raise ConfigError(f"record.layers: model {config.model['kind']} has no layer {bad[0]!r}; "
                           f"valid: {', '.join(model.layer_names)}")
-    settings = phase_settings(tc, 1)
-    opt = make_optimizer(tc.optimizer, model.parameters(), settings)
     order_gen = torch.Generator().manual_seed(_torch_seed(streams["order"]))
     noise_gen = torch.Generator(device=device).manual_seed(_torch_seed(streams["noise"]))
     if hasattr(model, "noise_generator"):
         model.noise_generator = noise_gen
+    return RunSetup(task, data_rng, data.subset(order[n_val:]), data.subset(order[:n_val]) if n_val else None,
+                    probe, model, tuple(layers), order_gen, noise_gen)
 
-    # the run's identity: from its config.json when resuming, so a resumed run keeps the identity it began with
-    stored = run_dir / "config.json"
-    identity = run_identity(stored.read_text() if resume and stored.is_file() else config.to_json())
+
+def dataset_attrs(config: Config, task, identity: str) -> dict:
+    """The attributes of every recorded activation file of a run (DESIGN.md section 3)."""
     attrs = {"task": config.task, "env": config.env["name"], "model": config.model["kind"], "seed": config.seed,
              IDENTITY_ATTR: identity,
              "dt": float(task.dt) if getattr(task, "dt", None) else 0.0, "config": config.to_json(),
@@ -270,62 +225,53 @@ def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> di
              "choice_actions": np.asarray(task.choice_actions, dtype=np.int64), "time_units": "ms"}
     if hasattr(task, "attrs"):  # e.g. image tasks: class names, fine -> coarse map, normalization
         attrs.update(task.attrs())
-    recorder = Recorder(probe, task, layers, rc.time_stride, rc.dtype, attrs)
+    return attrs
+
+
+def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> dict:
+    """The body of :func:`train`, run while holding the run directory's lock."""
+    if config.agent.algorithm != "supervised":  # trained by reward: a trainer of TRAINERS
+        mod, _, name = TRAINERS[config.agent.algorithm].partition(":")
+        return getattr(importlib.import_module(mod), name)(config, run_dir, progress=progress, resume=resume)
+    from tqdm.auto import tqdm
+
+    tc, rc = config.train, config.record
+    device = torch.device(config.device)
+
+    # --- task, data, probe set, model, optimizer, generators, recorder --------
+    r = setup_run(config, device)
+    task, model, train_set, data_rng, order_gen = r.task, r.model, r.train_set, r.data_rng, r.order_gen
+    opt = make_optimizer(tc.optimizer, model.parameters(), phase_settings(tc, 1))
+    run = RunDir(run_dir, config, resume=resume, log_fields=LOG_FIELDS)
+    recorder = Recorder(r.probe, task, r.layers, rc.time_stride, rc.dtype, dataset_attrs(config, task, run.identity))
     schedule = set(record_epochs(rc.schedule, tc.epochs))
 
-    # --- run directory: fresh or resumed --------------------------------------
-    ckpt_path = run_dir / "checkpoints" / "last.pt"
-    start_epoch, step, log_rows = 0, 0, []
-    if resume:
-        check_run_files(run_dir, identity)  # no epoch file of another run in the folder
-        clean_temporaries(run_dir)
-        if ckpt_path.is_file():
-            try:
-                ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-            except (RuntimeError, EOFError, OSError) as e:
-                raise DataFileError(f"cannot read checkpoint {ckpt_path}: {e}") from None
-            if ckpt.get(IDENTITY_ATTR, identity) != identity:
-                raise DataFileError(f"{ckpt_path} comes from another run (run identity {ckpt[IDENTITY_ATTR]}; "
-                                    f"this run's is {identity}); move it out of this folder")
-            model.load_state_dict(ckpt["model"])
-            opt.load_state_dict(ckpt["optimizer"])
-            order_gen.set_state(ckpt["order_gen"])
-            noise_gen.set_state(ckpt["noise_gen"].to(noise_gen.get_state().device))
-            data_rng.bit_generator.state = ckpt["data_rng"]
-            start_epoch, step = ckpt["epoch"], ckpt["step"]
-            # with fresh_trials, epoch start_epoch + 1 >= 2 draws its own set from the restored stream
-        log_rows = _read_log(run_dir / "log.csv", start_epoch)
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text(run_dir / "config.json", config.to_json())
-    log = _Log(run_dir / "log.csv", log_rows)
-    status = {"status": "running", "epoch": start_epoch, "step": step, "run_dir": str(run_dir),
-              "decisionnets_version": __version__, **thread_info()}  # threads: explains a slow run
-    write_json(run_dir / "status.json", status)
+    # --- run directory: fresh, or resumed from its last checkpoint -----------
+    start_epoch, step = 0, 0
+    ckpt = run.open(device)
+    if ckpt is not None:
+        restore(ckpt, model=model, optimizer=opt, order_gen=order_gen, noise_gen=r.noise_gen, data_rng=data_rng)
+        start_epoch, step = ckpt["epoch"], ckpt["step"]
+        # with fresh_trials, epoch start_epoch + 1 >= 2 draws its own set from the restored stream
+    run.start(start_epoch, step, **thread_info())  # threads: explains a slow run
 
     def record(epoch):
         ds = recorder.dataset(model, epoch, step, device)
         write_epoch(ds, run_dir, epoch)
         return float(ds.loss[0]), float(ds.accuracy[0])
 
-    def save_checkpoint(epoch):
-        ckpt = {"model": model.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch, "step": step,
-                "order_gen": order_gen.get_state(), "noise_gen": noise_gen.get_state().cpu(),
-                "data_rng": data_rng.bit_generator.state,
-                "config": config.to_json(), "format_version": 1, "decisionnets_version": __version__,
-                IDENTITY_ATTR: identity}
-        with atomic_path(ckpt_path) as tmp:
-            torch.save(ckpt, tmp)
+    def state(epoch):
+        return {**snapshot(model=model, optimizer=opt, order_gen=order_gen, noise_gen=r.noise_gen, data_rng=data_rng),
+                "epoch": epoch, "step": step}
 
-    if start_epoch == 0 and not epoch_path(run_dir, 0).is_file():
+    if start_epoch == 0 and not run.has_epoch(0):
         record(0)
     if start_epoch == 0:
-        save_checkpoint(0)
+        run.save_checkpoint(state(0))
 
+    # --- the loop -------------------------------------------------------------
     choices = torch.as_tensor(task.choice_actions, device=device)
-    x_all = torch.from_numpy(train_set.inputs).to(device)
-    y_all = torch.from_numpy(train_set.targets).to(device)
-    m_all = torch.from_numpy(train_set.mask).to(device)
+    x_all, y_all, m_all = (torch.from_numpy(a).to(device) for a in (train_set.inputs, train_set.targets, train_set.mask))
     bar = tqdm(range(start_epoch + 1, tc.epochs + 1), desc=f"train {config.task}", unit="epoch",
                disable=not progress, initial=start_epoch, total=tc.epochs, dynamic_ncols=True)
     for epoch in bar:
@@ -337,9 +283,8 @@ def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> di
                 g["momentum"] = s["momentum"]
         if tc.fresh_trials and epoch > 1:
             train_set = task.train_set(train_set.n_trials, data_rng)
-            x_all = torch.from_numpy(train_set.inputs).to(device)
-            y_all = torch.from_numpy(train_set.targets).to(device)
-            m_all = torch.from_numpy(train_set.mask).to(device)
+            x_all, y_all, m_all = (torch.from_numpy(a).to(device)
+                                   for a in (train_set.inputs, train_set.targets, train_set.mask))
         model.train()
         perm = torch.randperm(train_set.n_trials, generator=order_gen).to(device)
         loss_sum, n_correct, n_seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
@@ -350,8 +295,7 @@ def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> di
             logits, _ = model(x, layers=())
             loss = masked_loss(logits, y, m)
             if not torch.isfinite(loss):
-                status.update(status="diverged", epoch=epoch, step=step, loss=loss.item())
-                write_json(run_dir / "status.json", status)
+                run.diverged(epoch, step, loss.item())
                 bar.close()
                 raise TrainingDiverged(epoch, step, loss.item())
             opt.zero_grad(set_to_none=True)
@@ -366,25 +310,17 @@ def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> di
             n_seen += len(idx)
         row = {"epoch": epoch, "step": step, "lr": s["lr"], "batch_size": s["batch_size"],
                "train_loss": float(loss_sum) / n_seen, "train_accuracy": float(n_correct) / n_seen}
-        if val_set is not None:
-            row["val_loss"], row["val_accuracy"] = _evaluate(model, val_set, task, device)
+        if r.val_set is not None:
+            row["val_loss"], row["val_accuracy"] = _evaluate(model, r.val_set, task, device)
         if epoch in schedule:
             row["probe_loss"], row["probe_accuracy"] = record(epoch)
         row["seconds"] = round(time.perf_counter() - t0, 4)
         row["threads"] = torch.get_num_threads()
-        log.append(row)
-        save_checkpoint(epoch)
-        status.update(epoch=epoch, step=step)
-        write_json(run_dir / "status.json", status)
+        run.end_epoch(row, state(epoch))
         bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_accuracy']:.3f}",
                         val=f"{row.get('val_accuracy', float('nan')):.3f}")
     bar.close()
-    with atomic_path(run_dir / "checkpoints" / "final.pt") as tmp:
-        torch.save({"model": model.state_dict(), "epoch": tc.epochs, "step": step, "config": config.to_json(),
-                    "decisionnets_version": __version__}, tmp)
-    status.update(status="completed", epoch=tc.epochs, step=step)
-    write_json(run_dir / "status.json", status)
-    return status
+    return run.finish({"model": model.state_dict()}, tc.epochs, step)
 
 
 @torch.no_grad()

@@ -24,8 +24,6 @@ at every recorded epoch and stored as activations (DESIGN.md section 3 plus ``ac
 
 from __future__ import annotations
 
-import csv
-import io as _io
 import time
 from pathlib import Path
 
@@ -35,9 +33,10 @@ import torch
 from decisionnets import __version__
 from decisionnets.agents.rollout import as_epoch, episodes_dataset, is_vectorized, play_trials
 from decisionnets.build import build_model, build_task
-from decisionnets.errors import ConfigError, DataFileError, TrainingDiverged
-from decisionnets.io import atomic_path, clean_temporaries, epoch_path, write_epoch, write_json, write_text
+from decisionnets.errors import ConfigError, TrainingDiverged
+from decisionnets.io import write_epoch
 from decisionnets.recording import record_epochs
+from decisionnets.rundir import RunDir, restore, snapshot
 from decisionnets.training import _torch_seed, phase_settings, seed_streams
 from decisionnets.trials import condition_grid
 
@@ -129,21 +128,6 @@ def _thin(ds, stride: int, dtype: str):
     return ds
 
 
-def _write_log(path: Path, rows: list[dict]) -> None:
-    buf = _io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=LOG_FIELDS)
-    w.writeheader()
-    w.writerows(rows)
-    write_text(path, buf.getvalue())
-
-
-def _read_log(path: Path, upto_epoch: int) -> list[dict]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as f:
-        return [r for r in csv.DictReader(f) if int(r["epoch"]) <= upto_epoch]
-
-
 def train_agent(config, run_dir, *, progress: bool = True, resume: bool = False) -> dict:
     """Train ``config`` (with ``[agent] algorithm = "a2c"`` or ``"reinforce"``) by reward into ``run_dir``.
 
@@ -198,30 +182,15 @@ def train_agent(config, run_dir, *, progress: bool = True, resume: bool = False)
              "algorithm": agent.algorithm, "policy": "greedy"}
     schedule = set(record_epochs(rc.schedule, tc.epochs))
 
-    # --- run directory: fresh or resumed ----------------------------------------
-    ckpt_path = run_dir / "checkpoints" / "last.pt"
-    start_epoch, step, rows = 0, 0, []
-    if resume:
-        clean_temporaries(run_dir)
-        if ckpt_path.is_file():
-            try:
-                ckpt = torch.load(ckpt_path, map_location=device, weights_only=False)
-            except (RuntimeError, EOFError, OSError) as e:
-                raise DataFileError(f"cannot read checkpoint {ckpt_path}: {e}") from None
-            model.load_state_dict(ckpt["model"])
-            value_head.load_state_dict(ckpt["value_head"])
-            opt.load_state_dict(ckpt["optimizer"])
-            act_gen.set_state(ckpt["act_gen"])
-            noise_gen.set_state(ckpt["noise_gen"].to(noise_gen.get_state().device))
-            data_rng.bit_generator.state = ckpt["data_rng"]
-            start_epoch, step = ckpt["epoch"], ckpt["step"]
-        rows = _read_log(run_dir / "log.csv", start_epoch)
-    else:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_text(run_dir / "config.json", config.to_json())
-    status = {"status": "running", "epoch": start_epoch, "step": step, "run_dir": str(run_dir),
-              "decisionnets_version": __version__}
-    write_json(run_dir / "status.json", status)
+    # --- run directory: fresh, or resumed from its last checkpoint -------------
+    run = RunDir(run_dir, config, resume=resume, log_fields=LOG_FIELDS, identity=False)
+    start_epoch, step = 0, 0
+    ckpt = run.open(device)
+    if ckpt is not None:
+        restore(ckpt, model=model, value_head=value_head, optimizer=opt, act_gen=act_gen, noise_gen=noise_gen,
+                data_rng=data_rng)
+        start_epoch, step = ckpt["epoch"], ckpt["step"]
+    run.start(start_epoch, step)
 
     def record(epoch):
         model.eval()
@@ -231,18 +200,14 @@ def train_agent(config, run_dir, *, progress: bool = True, resume: bool = False)
         write_epoch(_thin(ds, rc.time_stride, rc.dtype), run_dir, epoch)
         return ds
 
-    def save_checkpoint(epoch):
-        ckpt = {"model": model.state_dict(), "value_head": value_head.state_dict(), "optimizer": opt.state_dict(),
-                "epoch": epoch, "step": step, "act_gen": act_gen.get_state(),
-                "noise_gen": noise_gen.get_state().cpu(), "data_rng": data_rng.bit_generator.state,
-                "config": config.to_json(), "format_version": 1, "decisionnets_version": __version__}
-        with atomic_path(ckpt_path) as tmp:
-            torch.save(ckpt, tmp)
+    def state(epoch):
+        return {**snapshot(model=model, value_head=value_head, optimizer=opt, act_gen=act_gen, noise_gen=noise_gen,
+                           data_rng=data_rng), "epoch": epoch, "step": step}
 
-    if start_epoch == 0 and not epoch_path(run_dir, 0).is_file():
+    if start_epoch == 0 and not run.has_epoch(0):
         record(0)
     if start_epoch == 0:
-        save_checkpoint(0)
+        run.save_checkpoint(state(0))
 
     model.train()
     bar = tqdm(range(start_epoch + 1, tc.epochs + 1), desc=f"{agent.algorithm} {config.task}", unit="epoch",
@@ -262,8 +227,7 @@ def train_agent(config, run_dir, *, progress: bool = True, resume: bool = False)
             ep = play_trials(model, env, trials, policy="sample", generator=act_gen, grad=True, device=device)
             loss, _ = policy_loss(ep, value_head, agent)
             if not torch.isfinite(loss):
-                status.update(status="diverged", epoch=epoch, step=step, loss=float(loss))
-                write_json(run_dir / "status.json", status)
+                run.diverged(epoch, step, float(loss))
                 bar.close()
                 raise TrainingDiverged(epoch, step, float(loss))
             opt.zero_grad(set_to_none=True)
@@ -289,17 +253,8 @@ def train_agent(config, run_dir, *, progress: bool = True, resume: bool = False)
             row.update(probe_accuracy=float(ds["accuracy"][0]), probe_reward=float(ds["mean_reward"][0]),
                        probe_reaction_time=float(ds["mean_reaction_time"][0]))
         row["seconds"] = round(time.perf_counter() - t0, 4)
-        rows.append(row)
-        _write_log(run_dir / "log.csv", rows)
-        save_checkpoint(epoch)
-        status.update(epoch=epoch, step=step)
-        write_json(run_dir / "status.json", status)
+        run.end_epoch(row, state(epoch))
         bar.set_postfix(reward=f"{row['mean_reward']:.3f}", acc=f"{row['train_accuracy']:.3f}",
                         probe=f"{row.get('probe_accuracy', float('nan')):.3f}")
     bar.close()
-    with atomic_path(run_dir / "checkpoints" / "final.pt") as tmp:
-        torch.save({"model": model.state_dict(), "value_head": value_head.state_dict(), "epoch": tc.epochs,
-                    "step": step, "config": config.to_json(), "decisionnets_version": __version__}, tmp)
-    status.update(status="completed", epoch=tc.epochs, step=step)
-    write_json(run_dir / "status.json", status)
-    return status
+    return run.finish({"model": model.state_dict(), "value_head": value_head.state_dict()}, tc.epochs, step)
