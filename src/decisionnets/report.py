@@ -71,7 +71,7 @@ def analyze_run(
         A run directory with ``activations/*.nc``.
     variables : list of str, optional
         Label variables (trial coords or (epoch, trial) data vars such as ``choice``); default:
-        :func:`label_variables`.
+        :func:`label_variables` (the task's declared ``decode_labels``, then ``choice``).
     decoder : str, Decoder, or a list of them
         Decoder family (:func:`decisionnets.decoders.decoder_names`: ``linear``, ``linear-raw``,
         ``mlp``, ``sgd-mlp``, ``sgd-linear``); several give ``information`` (and the error

@@ -1,4 +1,6 @@
-"""The task protocol: every task declares itself; EnvTask asks the env's trial source."""
+"""The task protocol (decisionnets.task): every task declares itself; EnvTask asks the env's trial source.
+
+Named apart from tests/images/test_task.py (pytest needs unique basenames without __init__ files)."""
 
 import json
 
