@@ -135,6 +135,21 @@ def analyze_run(
         per_layer.append(out.expand_dims(layer=[layer]))
     bar.close()
 
+    result = _combine(per_layer, ds, ct_epoch)
+    if "psychometric" in todo:
+        result["p_right"] = analyses.psychometric_curve(ds, valid=valid)["p_right"]
+    result.attrs = _analysis_attrs(ds.attrs, decoders, folds, seed, dtype, exclude_catch)
+
+    info_path = out_dir / "information.nc"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_netcdf(result, info_path)
+    figs = make_figures(result, out_dir / "figures")
+    return [info_path, *figs]
+
+
+def _combine(per_layer: list, ds: xr.Dataset, ct_epoch: int) -> xr.Dataset:
+    """The layers' analyses as one Dataset (in information.nc's layout), with units, the period of
+    each time step (coord ``time_period``) and the probe-set loss and accuracy."""
     result = xr.merge(per_layer, compat="no_conflicts", join="outer") if len(per_layer) > 1 else per_layer[0]
     result = result[[v for v in _ORDER if v in result] + [v for v in result.data_vars if v not in _ORDER]]
     if "period" in ds.coords and "time" in result.dims:
@@ -150,15 +165,7 @@ def analyze_run(
         result["probe_loss"] = ds["loss"].load()
     if "accuracy" in ds:
         result["probe_accuracy"] = ds["accuracy"].load()
-    if "psychometric" in todo:
-        result["p_right"] = analyses.psychometric_curve(ds, valid=valid)["p_right"]
-    result.attrs = _analysis_attrs(ds.attrs, decoders, folds, seed, dtype, exclude_catch)
-
-    info_path = out_dir / "information.nc"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    _write_netcdf(result, info_path)
-    figs = make_figures(result, out_dir / "figures")
-    return [info_path, *figs]
+    return result
 
 
 def _select(ds: xr.Dataset, epochs, time_stride: int) -> xr.Dataset:
