@@ -17,6 +17,7 @@ def tiny_overrides(task: str) -> list[str]:
         "color-direction-static": ["model.hidden_sizes=[8, 8]", "n_per_condition=1"],
         "perceptual-dm": ["model.hidden_size=8", "n_per_condition=2"],
         "context-dm": ["model.hidden_size=8", "n_per_condition=1"],
+        "neurogym": ["model.hidden_size=8", "n_per_condition=2"],
         "color-direction-rl": ["model.hidden_size=8", "n_per_condition=1"],
         "color-direction-rt": ["model.hidden_size=8", "n_per_condition=1"],
         "digits-coarse": ["model.channels=4", "model.hidden=8", "n_trials=64"],

@@ -4,7 +4,7 @@ import xarray as xr
 from decisionnets.decoding import decoding_scores
 from decisionnets.envs import ColorDirection
 from decisionnets.ideal_observer import ceiling_for_env, color_direction_ceiling
-from decisionnets.trials import EnvTask
+from decisionnets.task import EnvTask
 
 
 def test_ceiling_limits_and_monotonic_in_noise():

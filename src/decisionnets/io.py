@@ -1,5 +1,7 @@
 """Run directories on disk: atomic writes, activation files, status, and :func:`open_activations`.
 
+Data flow: recording -> **netCDF** (here: one file per recorded epoch) -> decoding -> analyses.
+
 A run directory holds::
 
     config.json           the resolved config

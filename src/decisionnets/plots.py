@@ -1,7 +1,12 @@
-"""Figures over saved xarray objects. Each function takes a matplotlib ``ax``, draws, returns it.
+"""Figures over saved xarray objects: the end of the data flow (analyses -> **figures**).
 
-Nothing here computes information or saves files: compute with :mod:`decisionnets.decoding` /
-:mod:`decisionnets.report`, draw here, save in the caller.
+Two layers: ``plot_*`` functions take a matplotlib ``ax``, draw one thing and return the ax;
+``figure_*`` functions and :func:`run_figures` assemble them into the standard figures of an
+analysed run and return :class:`matplotlib.figure.Figure` objects (no pyplot, no backend
+switching). Nothing here computes information or saves files: compute with
+:mod:`decisionnets.analyses`, draw here, save in the caller (:mod:`decisionnets.report`).
+Variables without a color of their own in ``_COLORS`` get the default color cycle, so a new
+env's labels need nothing here.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ __all__ = [
     "plot_psychometric",
     "plot_cross_temporal",
     "plot_area_information",
+    "run_figures",
+    "demo_figure",
 ]
 
 _COLORS = {
@@ -347,3 +354,181 @@ def plot_area_information(ax, info: xr.DataArray, *, dim: str | None = None, cei
     ax.set_title(title if title is not None else "information by area")
     ax.legend(frameon=False, fontsize="small")
     return ax
+
+
+# ------------------------------------------------------------------------- figures of a run
+# Figure assembly: each function below lays out one figure of an analysed run (an information.nc
+# dataset, :mod:`decisionnets.report`) from the ax-level functions above and returns it unsaved.
+
+
+def _new_figure(ncols: int = 1, nrows: int = 1, *, width: float = 4.2, height: float = 3.4):
+    """A constrained-layout Figure (no pyplot state, no backend switching) and its axes grid (rows, cols)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width * ncols, height * nrows), layout="constrained")
+    return fig, fig.subplots(nrows, ncols, squeeze=False)
+
+
+def _periods(info: xr.Dataset) -> list[str | None]:
+    """The task periods of ``period_information`` in trial order ([None] without periods)."""
+    if "period_information" in info:
+        order = []
+        for p in info["time_period"].values.astype(str) if "time_period" in info.coords else []:
+            if p not in order:
+                order.append(p)
+        pv = [str(p) for p in info["period_information"]["period"].values]
+        return [p for p in order if p in pv] or pv
+    return [None]
+
+
+def _first_decoder(li: xr.Dataset) -> xr.Dataset:
+    return li.isel(decoder=0) if "decoder" in li["information"].dims else li
+
+
+def figure_information_vs_epoch(li: xr.Dataset, title: str):
+    """One layer's information vs epoch: a panel per task period, a row per decoder family.
+
+    ``li``: an information.nc dataset at one layer (``information`` ([decoder,] variable, epoch[, time])).
+    """
+    periods = _periods(li)
+    decs = [str(x) for x in li["decoder"].values] if "decoder" in li["information"].dims else [None]
+    fig, grid = _new_figure(len(periods), len(decs))
+    for row, dec in zip(grid, decs):
+        lid = li.sel(decoder=dec) if dec is not None else li
+        for ax, per in zip(row, periods):
+            src = lid["period_information"] if per is not None else lid["information"]
+            # tasks without time: the band is the s.d. of the information across folds
+            spread = lid["information_sd"] if (per is None and "time" not in lid["information"].dims) else None
+            what = f"{per} period" if per else "usable information vs epoch"
+            plot_information_vs_epoch(ax, src, period=per, spread=spread,
+                                      title=f"{dec}: {what}" if dec is not None else what)
+    fig.suptitle(title)
+    return fig
+
+
+def figure_information_vs_time(li: xr.Dataset, title: str):
+    """One layer's information vs time in the trial, a panel per variable (first decoder)."""
+    li = _first_decoder(li)
+    names = [str(v) for v in li["variable"].values]
+    fig, axes = _new_figure(len(names))
+    for ax, name in zip(axes[0], names):
+        plot_information_vs_time(ax, li["information"], variable=name, title=name)
+    fig.suptitle(f"{title}: information vs time in trial")
+    return fig
+
+
+def figure_cross_temporal(li: xr.Dataset, title: str):
+    """One layer's cross-temporal matrices, a panel per variable, on one color scale."""
+    ct = _first_decoder(li)["cross_temporal"]
+    names = [str(v) for v in ct["variable"].values]
+    fig, axes = _new_figure(len(names), width=4.0, height=3.6)
+    axes = axes[0]
+    # one scale for all panels, set by the positive values; confidently wrong cells (many bits
+    # below 0 far from the training time) are clipped, as plot_cross_temporal explains
+    vals = ct.values
+    vmax = float(np.nanmax(vals)) if np.isfinite(vals).any() else 1.0
+    for ax, name in zip(axes, names):
+        plot_cross_temporal(ax, ct.sel(variable=name), title=name, vmax=max(vmax, 0.1), colorbar=ax is axes[-1])
+    fig.suptitle(f"{title}: cross-temporal generalization, epoch {ct.attrs.get('epoch', '')}")
+    return fig
+
+
+def figure_choice_vs_direction(li: xr.Dataset, title: str):
+    """One layer's choice vs direction information on error + matched correct trials (at the response)."""
+    ei = _first_decoder(li)["error_information"].rename(error_variable="variable")
+    where = "whole trial"
+    if "error_time" in ei.dims:  # the response: last recorded step
+        ei = ei.isel(error_time=-1)
+        where = "response step"
+    ei = ei.drop_vars([c for c in ei.coords if c not in ("variable", "epoch")])
+    fig, ax = _new_figure(width=4.8)
+    plot_information_vs_epoch(ax[0, 0], ei, title=f"error + matched correct trials ({where})")
+    fig.suptitle(f"{title}: choice vs direction")
+    return fig
+
+
+def figure_information_by_layer(info: xr.Dataset, title: str):
+    """Information vs epoch of every layer, a panel per variable (runs without time, e.g. CNNs)."""
+    layers = [str(x) for x in info["layer"].values]
+    names = [str(v) for v in info["variable"].values]
+    fig, axes = _new_figure(len(names))
+    first = _first_decoder(info)
+    for ax, name in zip(axes[0], names):
+        for i, layer in enumerate(layers):
+            li = first.sel(layer=layer, variable=[name])
+            plot_information_vs_epoch(ax, li["information"], spread=li["information_sd"], color=f"C{i}",
+                                      label_prefix=f"{layer}: ", title=name)
+        ax.legend(frameon=False, fontsize="small")
+    fig.suptitle(f"{title} — information by layer (band: s.d. across folds)")
+    return fig
+
+
+def figure_area_information(info: xr.Dataset, title: str):
+    """Each layer's information in the last period (the response) vs epoch, a panel per variable
+    (multi-area RNNs)."""
+    per = _periods(info)[-1]
+    names = [str(v) for v in info["variable"].values]
+    fig, axes = _new_figure(len(names))
+    for ax, name in zip(axes[0], names):
+        plot_area_information(ax, info["period_information"].sel(variable=name, period=per), dim="layer",
+                              title=f"{name}, {per} period")
+    fig.suptitle(f"{title} — information by layer")
+    return fig
+
+
+def run_figures(info: xr.Dataset) -> list[tuple[str, Any]]:
+    """The standard figures of an analysed run, as (file name, Figure) pairs, in drawing order.
+
+    Parameters
+    ----------
+    info : xr.Dataset
+        An ``information.nc`` dataset (:func:`decisionnets.report.analyze_run`): ``information``
+        (layer, [decoder,] variable, epoch[, time]) and whichever of ``period_information``,
+        ``cross_temporal``, ``error_information``, ``probe_loss``, ``p_right`` the analysis wrote.
+    """
+    title = run_title(info.attrs)
+    out = []
+    layers = [str(x) for x in info["layer"].values]
+    for layer in layers:
+        sfx = "" if len(layers) == 1 else f"_{layer}"
+        li = info.sel(layer=layer)
+        out.append((f"information_vs_epoch{sfx}.png", figure_information_vs_epoch(li, f"{title} — {layer}")))
+        if "time" in li["information"].dims:
+            out.append((f"information_vs_time{sfx}.png", figure_information_vs_time(li, f"{title} — {layer}")))
+        if "cross_temporal" in li:
+            out.append((f"cross_temporal{sfx}.png", figure_cross_temporal(li, f"{title} — {layer}")))
+        if "error_information" in li:
+            out.append((f"choice_vs_direction{sfx}.png", figure_choice_vs_direction(li, f"{title} — {layer}")))
+    if len(layers) > 1 and "time" not in info["information"].dims:  # per-layer comparison (e.g. CNNs)
+        out.append(("information_by_layer.png", figure_information_by_layer(info, title)))
+    if len(layers) > 1 and "period_information" in info:  # per-area comparison (multi-area RNNs)
+        out.append(("information_by_layer.png", figure_area_information(info, title)))
+    if "probe_loss" in info:
+        fig, ax = _new_figure(width=4.8)
+        plot_learning_curve(ax[0, 0], info["probe_loss"], info.get("probe_accuracy"))
+        fig.suptitle(title)
+        out.append(("learning_curve.png", fig))
+    if "p_right" in info:
+        fig, ax = _new_figure(width=4.8)
+        plot_psychometric(ax[0, 0], info["p_right"])
+        fig.suptitle(title)
+        out.append(("psychometric.png", fig))
+    return out
+
+
+def demo_figure(infos: Sequence[xr.Dataset], *, variables=("color", "direction", "target_config"),
+                layer: str = "hidden", period: str = "decision"):
+    """One panel per analysed run (information.nc datasets): information vs epoch, side by side.
+
+    Time-resolved runs show the mean over ``period``; runs without time the fold s.d. as a band.
+    """
+    fig, axes = _new_figure(len(infos), width=4.6, height=3.6)
+    for ax, info in zip(axes[0], infos):
+        li = info.sel(layer=layer) if "layer" in info.dims else info
+        timed = "time" in li["information"].dims
+        src = li["period_information"] if timed and "period_information" in li else li["information"]
+        spread = None if timed else li.get("information_sd")
+        plot_information_vs_epoch(ax, src, period=period if timed else None, variables=list(variables),
+                                  spread=spread, title=run_title(info.attrs)
+                                  + (f"\n{layer}, {period} period" if timed else f"\n{layer}"))
+    return fig

@@ -1,4 +1,10 @@
-"""Run the fixed probe set through a network and return the activation dataset of one epoch.
+"""Recording: run the fixed probe set through a network and return the activation dataset of one epoch.
+
+Data flow: training -> **recording** (here) -> netCDF (:mod:`decisionnets.io`) -> decoding ->
+analyses. The loss and the choice are those of :mod:`decisionnets.metrics`; the task's
+declarations (:func:`decisionnets.task.declaration_attrs`: its target, the labels ``analyze``
+decodes by default, its task-specific analyses) go into the dataset's attributes, so the
+analysis needs nothing but the dataset.
 
 The dataset follows DESIGN.md §3 (dims given for one recorded epoch; the
 ``epoch`` dim has length 1 and :func:`decisionnets.io.open_activations`
@@ -29,6 +35,8 @@ import torch
 import xarray as xr
 
 from decisionnets.io import FORMAT_VERSION
+from decisionnets.metrics import choice_index, masked_cross_entropy_sum
+from decisionnets.task import declaration_attrs
 from decisionnets.trials import TrialBatch
 
 
@@ -58,8 +66,9 @@ class Recorder:
     ----------
     probe : TrialBatch
         The fixed probe set (fixed timing).
-    task : task object
-        Gives ``choice_actions``, ``target_label`` and ``has_time``.
+    task : Task
+        Gives ``choice_actions``, ``target_label``, ``has_time`` and the declarations written to
+        the attrs (:func:`decisionnets.task.declaration_attrs`).
     layers : sequence of str
         Layers to record (names from the model's ``layer_names``).
     time_stride : int
@@ -67,7 +76,8 @@ class Recorder:
     dtype : str
         Storage dtype of activity and logits.
     attrs : dict
-        Dataset attributes (task, env, model, seed, dt, config JSON, ...).
+        Dataset attributes (task, env, model, seed, dt, config JSON, ...); the task's
+        declarations are added to them.
     chunk : int
         Probe trials per forward pass.
     """
@@ -77,7 +87,7 @@ class Recorder:
         self.task = task
         self.layers = tuple(layers)
         self.dtype = dtype
-        self.attrs = dict(attrs or {})
+        self.attrs = {**declaration_attrs(task), **dict(attrs or {})}
         self.chunk = chunk
         T = probe.n_time
         self.time_index = np.arange(T - 1, -1, -time_stride)[::-1].copy()
@@ -109,8 +119,7 @@ class Recorder:
             x = self._inputs[:, sl].to(device)
             out, activity = model(x, layers=self.layers)
             y, m = self._targets[:, sl].to(device), self._mask[:, sl].to(device)
-            ce = torch.nn.functional.cross_entropy(out.flatten(0, 1), y.flatten(), reduction="none")
-            loss_sum += float((ce * m.flatten()).sum())
+            loss_sum += float(masked_cross_entropy_sum(out, y, m))
             n_mask += float(m.sum())
             logits.append(out.cpu().numpy())
             for name in self.layers:
@@ -119,7 +128,7 @@ class Recorder:
         logits = np.concatenate(logits, axis=1)
         trial = np.arange(self.probe.n_trials)
         at_resp = logits[self.resp, trial]  # (trial, action)
-        choice = np.argmax(at_resp[:, self.task.choice_actions], axis=1)
+        choice = choice_index(at_resp, self.task.choice_actions)
         correct = np.where(self.catch, np.argmax(at_resp, axis=1) == 0, choice == self.target)
         valid = ~self.catch
         out = {

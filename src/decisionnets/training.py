@@ -1,4 +1,7 @@
-"""One readable SGD loop: fixed training set, phases, recording, checkpoints, resume.
+"""Training: one readable SGD loop: fixed training set, phases, recording, checkpoints, resume.
+
+Data flow: task -> batches -> model -> **training** (the loss of :mod:`decisionnets.metrics`)
+-> recording (the probe set, every recorded epoch) -> netCDF.
 
 Read :func:`train` top to bottom. The run's single seed is split with
 :class:`numpy.random.SeedSequence` into independent streams (:func:`seed_streams`):
@@ -29,6 +32,8 @@ from decisionnets.build import build_model, build_task
 from decisionnets.config import Config, config_from_json
 from decisionnets.errors import ConfigError, DataFileError, TrainingDiverged
 from decisionnets.io import IDENTITY_ATTR, read_status, write_epoch
+from decisionnets.metrics import masked_cross_entropy as masked_loss  # noqa: F401  (the name tests patch)
+from decisionnets.metrics import n_correct_choices
 from decisionnets.recording import Recorder, record_epochs
 from decisionnets.rundir import RunDir, RunLog, note_write_failure, read_log, restore, snapshot, writing
 from decisionnets.threads import thread_info
@@ -79,26 +84,6 @@ def make_optimizer(kind: str, params, settings: dict):
         return torch.optim.SGD(params, lr=settings["lr"], momentum=settings["momentum"],
                                weight_decay=settings["weight_decay"])
     raise ConfigError(f"train.optimizer must be sgd or adam; got {kind!r}")
-
-
-def masked_loss(logits, targets, mask):
-    """Mean cross-entropy (nats) over the masked steps; logits (time, batch, out), targets/mask (time, batch)."""
-    ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none")
-    m = mask.flatten()
-    return (ce * m).sum() / m.sum().clamp_min(1.0)
-
-
-def n_correct_choices(logits, targets, mask, choice_actions):
-    """Number of trials (a 0-dim tensor) whose choice at the response step equals the target there.
-
-    The response step is the trial's last masked step; trials are aligned on their last step, so it
-    is the last step for every trial whose decision period ends the trial (all tasks here). The
-    choice is the argmax over the ``choice_actions`` outputs (a tensor of indices).
-    """
-    at = logits[-1]
-    y = targets[-1]
-    chosen = choice_actions[at[:, choice_actions].argmax(dim=1)]
-    return (chosen == y).sum()
 
 
 def load_init_weights(model, source: str) -> None:

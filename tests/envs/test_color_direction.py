@@ -126,7 +126,7 @@ def test_static_variant_is_one_step():
 
 
 def test_report_color_trains_on_the_dominant_color():
-    from decisionnets.trials import EnvTask
+    from decisionnets.task import EnvTask
 
     b = sample_color_direction(50, np.random.default_rng(0), report="color")
     np.testing.assert_array_equal(b.targets[-1], b.labels["color"] + 1)

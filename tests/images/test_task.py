@@ -33,6 +33,11 @@ def test_digits_task_protocol(digits):
     assert digits.choice_actions == [0, 1]
     assert digits.target_label == "coarse_label" and digits.has_time is False
     assert digits.input_shape == (1, 8, 8) and digits.n_probe == 500
+    from decisionnets.task import Task, declaration_attrs
+
+    assert isinstance(digits, Task)  # the task protocol, declared by the image task itself
+    assert declaration_attrs(digits)["decode_labels"] == '["fine_label", "coarse_label"]'
+    assert digits.probe_conditions() == [{"fine_label": k} for k in range(10)]
 
 
 def test_digits_probe_set_is_fixed_and_labelled(digits):

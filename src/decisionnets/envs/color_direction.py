@@ -14,12 +14,14 @@ contract says.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 from neurogym.core import TrialEnv
 from neurogym.utils import spaces
 
+from decisionnets.envs.timing import draw_ms
 from decisionnets.errors import ConfigError
 
 #: Red-square counts R on the 15x15 board (225 squares) of the reference task.
@@ -48,31 +50,11 @@ DEFAULT_TIMING = {
 def _period_steps(value, dt: float, rng: np.random.Generator | None, n: int, name: str):
     """Number of time steps of one period for ``n`` trials, shape (n,).
 
-    ``value`` is a duration in ms, ``("uniform", (lo, hi))`` or
-    ``("choice", [a, b, ...])``. With ``rng=None`` the period is fixed at its
-    mean (uniform) or median (choice), as the probe set needs.
+    ``value`` is a period duration in any form of :mod:`decisionnets.envs.timing` (ms,
+    ``("uniform", (lo, hi))``, ``("choice", [a, b, ...])``, ...). With ``rng=None`` the period is
+    fixed at its typical value (mean of a uniform, median of a choice), as the probe set needs.
     """
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        ms = np.full(n, float(value))
-    elif (
-        isinstance(value, (tuple, list))
-        and len(value) == 2
-        and value[0] in ("uniform", "choice")
-        and isinstance(value[1], (tuple, list))
-    ):
-        dist, args = value
-        if dist == "uniform":
-            lo, hi = map(float, args)
-            ms = np.full(n, (lo + hi) / 2) if rng is None else rng.uniform(lo, hi, size=n)
-        else:
-            args = np.asarray(args, dtype=float)
-            ms = np.full(n, float(np.median(args))) if rng is None else rng.choice(args, size=n)
-    else:
-        raise ConfigError(
-            f"timing[{name!r}] must be a duration in ms, ('uniform', (lo, hi)) or "
-            f"('choice', [ms, ...]); got {value!r}"
-        )
-    steps = np.floor(ms / dt).astype(np.int64)
+    steps = np.floor(draw_ms(value, rng, n, name) / dt).astype(np.int64)
     if np.any(steps < 0):
         raise ConfigError(f"timing[{name!r}] must be >= 0 ms; got {value!r}")
     return steps
@@ -241,7 +223,43 @@ class _SeededTrialEnv(TrialEnv):
         return super().reset(seed=seed, options=options)
 
 
-class ColorDirection(_SeededTrialEnv):
+class _CheckerboardTask:
+    """The task protocol (:mod:`decisionnets.task`) of the checkerboard envs, declared once for all three.
+
+    Probe conditions: every signed coherence x target configuration, plus (with ``catch_prob`` > 0)
+    one catch condition per target configuration. Labels: ``color``, ``direction``,
+    ``target_config`` (decoded by default), ``coherence`` and ``catch``. Target: what the env
+    ``report``s (``direction`` by default). Task-specific analyses: the network's choice vs the
+    correct direction on error trials, and the psychometric curve over signed coherence.
+    Subclasses set ``has_time`` and ``periods``, and ``sample`` the trials.
+    """
+
+    label_names = ("color", "direction", "target_config", "coherence", "catch")
+    decode_labels = ("color", "direction", "target_config")
+    analyses = ("choice_vs_direction", "psychometric")
+
+    @property
+    def target_label(self) -> str:
+        """The label the network is trained on: the env's ``report`` (``direction`` or ``color``)."""
+        return self.report
+
+    def probe_conditions(self) -> list[dict]:
+        """The conditions of the probe set (each repeated ``n_per_condition`` times by the task)."""
+        conds = [{"coherence": c, "target_config": t, "catch": 0}
+                 for c, t in itertools.product(self.coherences, (0, 1))]
+        if getattr(self, "catch_prob", 0) > 0:
+            # catch trials: the coherence is irrelevant (no board); any non-zero value
+            conds += [{"coherence": self.coherences[0], "target_config": t, "catch": 1} for t in (0, 1)]
+        return conds
+
+    def probe_timing(self) -> dict:
+        """Duration (ms) of each period on the probe set (its fixed timing)."""
+        b = self.sample(1, np.random.default_rng(0), fixed_timing=True)
+        per = np.asarray(b.period[:, 0])
+        return {p: float(np.sum(per == p) * self.dt) for p in self.periods}
+
+
+class ColorDirection(_CheckerboardTask, _SeededTrialEnv):
     """Checkerboard color-direction task (Chandrasekaran et al. 2017; Kleinman et al. 2021).
 
     Two targets, one red and one green, appear left and right (which side is
@@ -285,6 +303,8 @@ class ColorDirection(_SeededTrialEnv):
         "paper_name": "Laminar differences in decision-related neural activity in dorsal premotor cortex",
         "tags": ["perceptual", "two-alternative", "supervised", "context"],
     }
+    has_time = True
+    periods = PERIODS
 
     def __init__(
         self,
@@ -380,7 +400,7 @@ class ColorDirection(_SeededTrialEnv):
         return reward, responded | last, responded
 
 
-class ColorDirectionStatic(_SeededTrialEnv):
+class ColorDirectionStatic(_CheckerboardTask, _SeededTrialEnv):
     """Static checkerboard task: one sample per trial, no time (the ICLR 2021 FC setting).
 
     Each trial is a single observation of four channels: ``left_target``
@@ -407,6 +427,8 @@ class ColorDirectionStatic(_SeededTrialEnv):
         "paper_name": "Usable Information and Evolution of Optimal Representations During Training",
         "tags": ["perceptual", "two-alternative", "supervised", "static"],
     }
+    has_time = False
+    periods = ("decision",)
 
     def __init__(self, coherences=COHERENCES, sigma: float = 0.2, dt: float = 100, report: str = "direction") -> None:
         super().__init__(dt=dt)

@@ -15,6 +15,7 @@ from neurogym.utils import spaces
 from decisionnets.envs.color_direction import (
     COHERENCES,
     ColorDirectionTrials,
+    _CheckerboardTask,
     _check_params,
     _check_report,
     _period_steps,
@@ -76,7 +77,7 @@ def sample_color_direction_rt(
     return ColorDirectionTrials(x, targets, stim.astype(np.float32), b.period, b.labels)
 
 
-class ColorDirectionRT(_SeededTrialEnv):
+class ColorDirectionRT(_CheckerboardTask, _SeededTrialEnv):
     """Reaction-time checkerboard task (Chandrasekaran et al. 2017): reach whenever decided.
 
     Fixation and targets as in :class:`~decisionnets.envs.ColorDirection`: the agent holds
@@ -117,6 +118,8 @@ class ColorDirectionRT(_SeededTrialEnv):
         "paper_name": "Laminar differences in decision-related neural activity in dorsal premotor cortex",
         "tags": ["perceptual", "two-alternative", "reaction time", "context"],
     }
+    has_time = True
+    periods = PERIODS_RT
 
     def __init__(self, dt: float = 20, timing: dict | None = None, coherences=COHERENCES, sigma: float = 4.0,
                  rewards: dict | None = None, report: str = "direction") -> None:

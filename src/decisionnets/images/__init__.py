@@ -1,5 +1,9 @@
 """Image datasets (digits embedded; CIFAR-10/100 from local files) and coarse/fine label tasks.
 
+The image side of "tasks -> envs -> batches": :class:`ImageTask` implements the task protocol
+(:class:`decisionnets.task.Task`) and hands the trainer :class:`~decisionnets.trials.TrialBatch`es
+of one step per image.
+
 >>> from decisionnets.images import ImageTask
 >>> task = ImageTask("digits", grouping="small-large")      # no download needed
 >>> probe = task.probe_set(rng)          # TrialBatch; labels fine_label, coarse_label

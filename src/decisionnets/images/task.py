@@ -1,7 +1,6 @@
 """Coarse/fine image classification as a decisionnets task.
 
-:class:`ImageTask` implements the task protocol the trainer consumes (see
-``decisionnets.trials``): each image is one *trial* with a single time step,
+:class:`ImageTask` implements the task protocol (:class:`decisionnets.task.Task`): each image is one *trial* with a single time step,
 its pixels flattened to ``C*H*W`` features (the CNNs in
 ``decisionnets.models.cnn`` reshape them back). The network is trained on the
 coarse label (by default); the probe set carries ``fine_label`` (the original
@@ -81,6 +80,12 @@ class ImageTask:
     """
 
     has_time = False
+    dt = None
+    periods = ("decision",)
+    label_names = ("fine_label", "coarse_label")
+    #: both labels are decoded by default (with the network's choice)
+    decode_labels = ("fine_label", "coarse_label")
+    analyses: tuple[str, ...] = ()
 
     def __init__(self, dataset: str = "digits", *, grouping: str | None = None,
                  target: str = "coarse", root: str | os.PathLike | None = None,
@@ -140,6 +145,14 @@ class ImageTask:
     def __repr__(self) -> str:
         return (f"ImageTask(dataset={self.dataset!r}, grouping={self.grouping.name!r}, "
                 f"target={self.target_label!r}, n_outputs={self.n_outputs}, n_probe={self.n_probe})")
+
+    def probe_conditions(self) -> list[dict]:
+        """The probe set's conditions: the fine classes (the probe images are balanced over them)."""
+        return [{"fine_label": k} for k in range(len(self.fine_names))]
+
+    def probe_timing(self) -> None:
+        """Images have no time (one step each)."""
+        return None
 
     # ------------------------------------------------------------------ batches
 

@@ -1,4 +1,6 @@
-"""Network models. All take inputs (time, batch, feature) and return ``(logits, activity)``.
+"""Models: the networks. All take inputs (time, batch, feature) and return ``(logits, activity)``.
+
+Data flow: batches (:mod:`decisionnets.trials`) -> **models** (here) -> training / recording.
 
 Use :func:`build_model` with a config's ``[model]`` section; ``kind`` picks the class.
 """

@@ -1,0 +1,325 @@
+"""Analyses of an activation dataset: small functions, each returning an :class:`xarray.Dataset`.
+
+Data flow: netCDF (activations) -> decoding (:mod:`decisionnets.decoding`) -> **analyses** (here)
+-> figures (:mod:`decisionnets.plots`); :func:`decisionnets.report.analyze_run` runs them on a run
+directory and writes ``information.nc``.
+
+Every task gets the information analyses:
+
+* :func:`information` (variable, epoch[, time]): usable information (bits) about each label on
+  every recorded epoch and time step, its fold spread and held-out accuracy, and its mean over
+  each task period (``period_information``);
+* :func:`cross_temporal` (variable, train_time, test_time): temporal generalization at one epoch.
+
+A task lists in its declaration (dataset attr ``analyses``, see :mod:`decisionnets.task`) the
+task-specific ones, from :data:`TASK_ANALYSES`:
+
+* ``choice_vs_direction`` -> :func:`choice_vs_direction` (error_variable, epoch[, error_time]):
+  the network's choice vs the correct direction, decoded on error trials and as many matched
+  correct trials, so the two are independent;
+* ``psychometric`` -> :func:`psychometric_curve` (epoch, evidence): fraction of "right" choices
+  vs the signed coherence toward the right target.
+
+Adding an analysis: a function here returning a Dataset (and, if it is task-specific, its name in
+:data:`TASK_ANALYSES` and in the declaring task's ``analyses``), a call in
+:func:`decisionnets.report.analyze_run`, a figure in :mod:`decisionnets.plots`.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Callable, Sequence
+
+import numpy as np
+import xarray as xr
+
+from decisionnets.decoding import cross_temporal_information, decoding_scores
+from decisionnets.errors import UserError
+
+__all__ = [
+    "TASK_ANALYSES", "activity_layers", "label_variables", "task_analyses", "trial_labels", "period_ends",
+    "unit_dim", "information", "cross_temporal", "choice_vs_direction", "balanced_error_labels",
+    "psychometric", "psychometric_curve",
+]
+
+#: Default labels and task-specific analyses of datasets recorded before the tasks declared them
+#: (no ``decode_labels`` / ``analyses`` attrs): what ``analyze`` did for them then.
+_UNDECLARED_LABELS = ("color", "direction", "target_config", "fine_label", "coarse_label")
+
+
+# ------------------------------------------------------------------------------------ the dataset
+def activity_layers(ds: xr.Dataset) -> list[str]:
+    """Data variables holding activations: those with a ``unit`` or ``<layer>_unit`` dim."""
+    return [
+        str(k) for k, v in ds.data_vars.items()
+        if "trial" in v.dims and any(d == "unit" or str(d).endswith("_unit") for d in v.dims)
+    ]
+
+
+def unit_dim(act: xr.DataArray) -> str:
+    """The unit dim of an activation variable (``unit`` or ``<layer>_unit``)."""
+    return next(str(d) for d in act.dims if d == "unit" or str(d).endswith("_unit"))
+
+
+def _declared(ds: xr.Dataset, attr: str) -> list[str] | None:
+    """A JSON list the task declared in the dataset's attrs, or None for an undeclared dataset."""
+    if attr not in ds.attrs:
+        return None
+    try:
+        value = json.loads(ds.attrs[attr])
+    except (TypeError, ValueError):
+        return None
+    return [str(v) for v in value] if isinstance(value, list) else None
+
+
+def label_variables(ds: xr.Dataset) -> list[str]:
+    """Default label variables of a run: the task's declared ``decode_labels``, then ``choice``.
+
+    Datasets recorded before the tasks declared their labels get those of
+    color/direction/target_config and fine_label/coarse_label present (``ground_truth`` when none
+    is, as for neurogym envs).
+    """
+    declared = _declared(ds, "decode_labels")
+    if declared is not None:
+        names = [v for v in declared if v in ds.variables]
+    else:
+        names = [v for v in _UNDECLARED_LABELS if v in ds.variables]
+        if not names and "ground_truth" in ds.variables:
+            names.append("ground_truth")
+    if "choice" in ds.variables:
+        names.append("choice")
+    return names
+
+
+def task_analyses(ds: xr.Dataset) -> list[str]:
+    """The task-specific analyses to run on ``ds`` (names of :data:`TASK_ANALYSES`) whose inputs it holds.
+
+    The task's declared ``analyses``; for an undeclared dataset, each one whose variables it holds.
+    """
+    declared = _declared(ds, "analyses")
+    names = list(TASK_ANALYSES) if declared is None else declared
+    unknown = [n for n in names if n not in TASK_ANALYSES]
+    if unknown:
+        raise UserError(f"the task declares unknown analyses {unknown}; known: {sorted(TASK_ANALYSES)}")
+    return [n for n in names if all(v in ds.variables for v in TASK_ANALYSES[n][1])]
+
+
+def trial_labels(ds: xr.Dataset, names: Sequence[str], exclude_catch: bool) -> dict[str, xr.DataArray]:
+    """The labels ``names`` as float DataArrays ((trial) or (epoch, trial)); catch trials set to -1
+    (left out of every decoding problem) when ``exclude_catch``."""
+    out = {}
+    catch = ds["catch"].values.astype(bool) if (exclude_catch and "catch" in ds.variables) else None
+    for name in names:
+        if name not in ds.variables:
+            raise UserError(f"variable {name!r} is not in the activation dataset; available: {sorted(map(str, ds.variables))}")
+        da = ds[name]
+        if "trial" not in da.dims:
+            raise UserError(f"variable {name!r} has no 'trial' dim (dims {da.dims}); it cannot be decoded")
+        da = da.load().astype(float)
+        da = da.drop_vars([c for c in da.coords if c not in da.dims])
+        if catch is not None:
+            da = da.where(~xr.DataArray(catch, dims="trial"), -1.0)
+        out[name] = da
+    return out
+
+
+def valid_trials(ds: xr.Dataset, exclude_catch: bool) -> np.ndarray | None:
+    """Bool (trial) of the non-catch trials, or None when every trial counts."""
+    return ~ds["catch"].values.astype(bool) if (exclude_catch and "catch" in ds.variables) else None
+
+
+def period_ends(ds: xr.Dataset) -> list[int]:
+    """Indices of the last time step of each task period (just the last step without periods)."""
+    T = ds.sizes["time"]
+    if "period" not in ds.coords or ds["period"].dims != ("time",):
+        return [T - 1]
+    p = np.asarray(ds["period"].values).astype(str)
+    return [i for i in range(T) if i == T - 1 or p[i + 1] != p[i]]
+
+
+# ----------------------------------------------------------------------------- information
+def information(act: xr.DataArray, labels: dict, *, decoder="linear", folds: int = 5, seed: int = 0,
+                device: str = "cpu", dtype: str = "float32", progress=None) -> xr.Dataset:
+    """Usable information of one layer about each label, at every epoch (and time step).
+
+    Parameters
+    ----------
+    act : DataArray (epoch, trial[, time], unit)
+        One recorded layer (its unit dim may be ``<layer>_unit``); a ``period`` coord on ``time``
+        gives ``period_information``.
+    labels : dict of str to DataArray (trial) or (epoch, trial)
+        Class labels, -1 where a trial is left out (:func:`trial_labels`).
+    decoder : str, Decoder or a list of them (several: a ``decoder`` dim)
+    folds, seed, device, dtype, progress
+        As :func:`decisionnets.decoding.decoding_scores`.
+
+    Returns
+    -------
+    xr.Dataset
+        ``information``, ``information_sd`` (bits), ``decoding_accuracy``, ``converged`` with dims
+        ([decoder,] variable, epoch[, time]); ``period_information`` ([decoder,] variable, epoch,
+        period) when ``act`` has periods.
+    """
+    scores = decoding_scores(act, labels, feature_dim=unit_dim(act), decoder=decoder, folds=folds, seed=seed,
+                             device=device, dtype=dtype, progress=progress)
+    out = xr.Dataset({
+        "information": scores["information"],
+        "information_sd": scores["information_sd"],
+        "decoding_accuracy": scores["accuracy"],
+        "converged": scores["converged"],
+    })
+    if "time" in act.dims and "period" in act.coords:
+        per = out["information"].assign_coords(period=act["period"])
+        out["period_information"] = per.groupby("period").mean("time")
+    return out
+
+
+def cross_temporal(act: xr.DataArray, labels: dict, *, epoch: int, folds: int = 5, seed: int = 0,
+                   device: str = "cpu", progress: Callable[[int], object] | None = None) -> xr.Dataset:
+    """Temporal generalization of each label at one epoch (linear decoder).
+
+    Parameters
+    ----------
+    act : DataArray (epoch, trial, time, unit)
+    labels : dict of str to DataArray (trial) or (epoch, trial)
+    epoch : int
+        The recorded epoch.
+    progress : callable, optional
+        Called with the number of time steps done after each label.
+
+    Returns
+    -------
+    xr.Dataset
+        ``cross_temporal`` (variable, train_time, test_time), bits.
+    """
+    a_e = act.sel(epoch=epoch)
+    mats = []
+    for name, lab in labels.items():
+        lab = lab.sel(epoch=epoch) if "epoch" in lab.dims else lab
+        mats.append(cross_temporal_information(a_e, lab, feature_dim=unit_dim(act), folds=folds, seed=seed,
+                                               device=device))
+        if progress is not None:
+            progress(act.sizes["time"])
+    return xr.Dataset({"cross_temporal": xr.concat(mats, dim="variable").assign_coords(variable=list(labels))})
+
+
+# ----------------------------------------------------------------- choice vs direction on errors
+def balanced_error_labels(choice: xr.DataArray, direction: xr.DataArray, *, folds: int = 5, seed: int = 0,
+                          valid: np.ndarray | None = None) -> dict[str, xr.DataArray]:
+    """Choice and direction labels restricted, per epoch, to error trials + matched correct trials.
+
+    Parameters
+    ----------
+    choice : DataArray (epoch, trial) int
+    direction : DataArray (trial) int
+    folds : int — epochs with fewer than ``folds`` error trials for some direction get all -1 (NaN).
+    valid : bool ndarray (trial), optional — trials allowed (e.g. not catch).
+
+    Returns
+    -------
+    {"choice": DataArray (epoch, trial), "direction": DataArray (epoch, trial)}, -1 outside the subset.
+    """
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xE770]))
+    ch = np.asarray(choice.transpose("epoch", "trial").values)
+    dr = np.asarray(direction.values).astype(int)
+    ok = np.ones(dr.shape, bool) if valid is None else np.asarray(valid, bool)
+    ok &= dr >= 0
+    sub = np.zeros(ch.shape, bool)
+    dirs = np.unique(dr[ok])
+    for e in range(ch.shape[0]):
+        keep = np.zeros(dr.shape, bool)
+        enough = len(dirs) >= 2
+        for dv in dirs:
+            err = np.flatnonzero(ok & (dr == dv) & (ch[e] != dv) & (ch[e] >= 0))
+            cor = np.flatnonzero(ok & (dr == dv) & (ch[e] == dv))
+            if len(err) < folds or len(cor) < len(err):
+                enough = False
+                break
+            keep[err] = True
+            keep[rng.choice(cor, size=len(err), replace=False)] = True
+        if enough:
+            sub[e] = keep
+    dims = ("epoch", "trial")
+    return {
+        "choice": xr.DataArray(np.where(sub, ch, -1), dims=dims),
+        "direction": xr.DataArray(np.where(sub, dr[None, :], -1), dims=dims),
+    }
+
+
+def choice_vs_direction(act: xr.DataArray, ds: xr.Dataset, *, decoder="linear", folds: int = 5, seed: int = 0,
+                        device: str = "cpu", dtype: str = "float32", valid: np.ndarray | None = None,
+                        progress=None) -> xr.Dataset:
+    """The network's choice vs the correct direction, decoded where they differ: on error trials.
+
+    Per epoch, both are decoded on a balanced subset (:func:`balanced_error_labels`): for each
+    direction, all error trials plus as many correct trials of that direction drawn at random
+    (seeded). There choice and direction are independent, so information about ``choice`` is about
+    the decision, not the stimulus, and vice versa. Decoded at the last time step of each task
+    period (the last one is the response). An epoch where a direction has fewer error trials than
+    folds (typical late in training) is NaN.
+
+    Parameters
+    ----------
+    act : DataArray (epoch, trial[, time], unit)
+    ds : xr.Dataset
+        The activation dataset (``choice`` (epoch, trial), ``direction`` (trial), ``period``).
+    valid : bool ndarray (trial), optional
+        Trials allowed (e.g. not catch).
+
+    Returns
+    -------
+    xr.Dataset
+        ``error_information``, ``error_information_sd`` (bits) with dims ([decoder,]
+        error_variable, epoch[, error_time]) and coord ``error_period`` on ``error_time``.
+    """
+    lab = balanced_error_labels(ds["choice"].load(), ds["direction"].load(), folds=folds, seed=seed, valid=valid)
+    if "time" in act.dims:  # only at the last step of each period (the response step last)
+        act = act.isel(time=period_ends(ds)).rename(time="error_time")
+        if "period" in act.coords:
+            act = act.rename(period="error_period")
+    err = decoding_scores(act, lab, feature_dim=unit_dim(act), decoder=decoder, folds=folds, seed=seed,
+                          device=device, dtype=dtype, progress=progress)
+    return xr.Dataset({
+        "error_information": err["information"].rename(variable="error_variable"),
+        "error_information_sd": err["information_sd"].rename(variable="error_variable"),
+    })
+
+
+# -------------------------------------------------------------------------------- psychometric
+def psychometric(choice: xr.DataArray, coherence: xr.DataArray, target_config: xr.DataArray | None = None,
+                 valid: np.ndarray | None = None) -> xr.DataArray:
+    """Fraction of "right" choices (choice == 1) per epoch and signed evidence toward the right.
+
+    Evidence toward the right target = coherence (> 0: red dominant) if the red target is on the
+    right (``target_config`` == 1), minus coherence otherwise; ``coherence`` itself when
+    ``target_config`` is None.
+
+    Returns
+    -------
+    DataArray (epoch, evidence), fraction in [0, 1].
+    """
+    coh = np.asarray(coherence.values, dtype=float)
+    ev = coh * (2 * np.asarray(target_config.values) - 1) if target_config is not None else coh
+    ev = np.round(ev, 6)
+    ok = np.isfinite(ev) if valid is None else (np.isfinite(ev) & np.asarray(valid, bool))
+    levels = np.unique(ev[ok])
+    ch = np.asarray(choice.transpose("epoch", "trial").values)
+    out = np.full((ch.shape[0], len(levels)), np.nan)
+    for i, lv in enumerate(levels):
+        m = ok & (ev == lv)
+        out[:, i] = (ch[:, m] == 1).mean(-1)
+    return xr.DataArray(out, dims=("epoch", "evidence"), coords={"epoch": choice["epoch"].values, "evidence": levels},
+                        name="p_right", attrs={"units": "fraction of right choices"})
+
+
+def psychometric_curve(ds: xr.Dataset, *, valid: np.ndarray | None = None) -> xr.Dataset:
+    """``p_right`` (epoch, evidence) of a checkerboard run: :func:`psychometric` of its choices."""
+    tc = ds["target_config"] if "target_config" in ds.variables else None
+    return xr.Dataset({"p_right": psychometric(ds["choice"].load(), ds["coherence"].load(), tc, valid=valid)})
+
+
+#: Task-specific analyses a task may declare: name -> (function, variables the dataset must hold).
+TASK_ANALYSES = {
+    "choice_vs_direction": (choice_vs_direction, ("choice", "direction")),
+    "psychometric": (psychometric_curve, ("choice", "coherence")),
+}

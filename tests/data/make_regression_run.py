@@ -1,0 +1,73 @@
+"""Write ``regression_run.json``: the numbers of a tiny fixed run and its analysis, to pin them.
+
+``tests/test_regression.py`` trains and analyzes the same runs with the current code and compares
+with these numbers, so a refactor cannot silently change what training records or what
+``analyze`` computes. The committed file was written by the code *before* the issue-14 refactor
+(commit dbb5405), with::
+
+    PYTHONPATH=<checkout of that commit>/src python tests/data/make_regression_run.py
+
+Rerun it (with the current code) only when a change of the numbers is intended, and say so in the
+commit message.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+#: The runs: (preset, --set overrides). Small enough to train and analyze in seconds on one thread.
+RUNS = {
+    "color-direction": ["epochs=2", "n_trials=160", "batch_size=16", "model.hidden_size=8", "n_per_condition=2",
+                        "record.schedule=all"],
+    "color-direction-static": ["epochs=2", "n_trials=160", "batch_size=16", "model.hidden_sizes=[8, 8]",
+                               "n_per_condition=3", "record.schedule=all"],
+}
+SEED = 3
+FOLDS = 3
+
+
+def run_numbers(preset: str, overrides: list[str], root: Path) -> dict:
+    """Train ``preset`` with ``overrides`` (seed :data:`SEED`), analyze it; the numbers to pin."""
+    import xarray as xr
+
+    from decisionnets.config import load_config
+    from decisionnets.io import open_activations
+    from decisionnets.report import analyze_run
+    from decisionnets.training import train
+
+    run_dir = root / preset
+    train(load_config(preset, overrides=overrides, seed=SEED), run_dir, progress=False)
+    analyze_run(run_dir, folds=FOLDS, progress=False)
+    acts = open_activations(run_dir).load()
+    info = xr.load_dataset(run_dir / "information.nc")
+    out = {
+        "hidden_sum": acts["hidden"].astype("float64").sum(["trial", "unit"]).values.tolist(),
+        "logits_sum": acts["logits"].astype("float64").sum(["trial", "action"]).values.tolist(),
+        "choice": acts["choice"].values.tolist(),
+        "probe_loss": acts["loss"].values.tolist(),
+        "probe_accuracy": acts["accuracy"].values.tolist(),
+        "variables": [str(v) for v in info["variable"].values],
+    }
+    for name in ("information", "information_sd", "decoding_accuracy", "error_information", "p_right",
+                 "period_information", "cross_temporal"):
+        if name in info:
+            out[name] = np.nan_to_num(info[name].values.astype("float64"), nan=-999.0).tolist()
+    return out
+
+
+def main(path: Path) -> None:
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        numbers = {p: run_numbers(p, o, Path(tmp)) for p, o in RUNS.items()}
+    path.write_text(json.dumps(numbers, indent=1) + "\n")
+    print(path)
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).with_name("regression_run.json"))

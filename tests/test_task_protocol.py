@@ -1,0 +1,110 @@
+"""The task protocol (decisionnets.task): every task declares itself; EnvTask asks the env's trial source.
+
+Named apart from tests/images/test_task.py (pytest needs unique basenames without __init__ files)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from decisionnets.errors import ConfigError
+from decisionnets.task import EnvTask, Task, TrialSource, declaration_attrs
+
+ENVS = ["ColorDirection", "ColorDirectionStatic", "ColorDirectionRT", "PerceptualDecisionMaking",
+        "ContextDecisionMaking", "neurogym:DelayMatchSample-v0", "GoNogo-v0"]
+
+
+def test_color_direction_batch_shapes_and_mask():
+    task = EnvTask("ColorDirection", {}, n_per_condition=2)
+    b = task.train_set(50, np.random.default_rng(0))
+    T, n, f = b.inputs.shape
+    assert (n, f) == (50, 5) and b.inputs.dtype == np.float32
+    assert b.targets.shape == b.mask.shape == (T, n)
+    assert b.period is None  # random onset delays: no common timing
+    assert b.mask.sum(0).tolist() == [5.0] * 50  # 100 ms decision period at dt = 20 ms
+    np.testing.assert_array_equal(b.response_step(), T - 1)
+
+
+def test_probe_set_is_fixed_timing_balanced_and_seeded():
+    task = EnvTask("ColorDirection", {}, n_per_condition=3)
+    p = task.probe_set(np.random.default_rng(5))
+    assert p.n_trials == 14 * 2 * 3
+    assert p.period is not None and p.period[-1] == "decision"
+    combos = list(zip(p.labels["coherence"], p.labels["target_config"]))
+    assert len(set(combos)) == 28 and all(combos.count(c) == 3 for c in set(combos))
+    again = task.probe_set(np.random.default_rng(5))
+    np.testing.assert_array_equal(p.inputs, again.inputs)
+    other = task.probe_set(np.random.default_rng(6))
+    assert not np.array_equal(p.inputs, other.inputs)
+
+
+def test_probe_set_with_catch_trials():
+    task = EnvTask("ColorDirection", {"catch_prob": 0.1}, n_per_condition=2)
+    p = task.probe_set(np.random.default_rng(0))
+    assert p.labels["catch"].sum() == 4
+    assert (p.targets[:, p.labels["catch"] == 1] == 0).all()
+
+
+@pytest.mark.parametrize("env,label", [("PerceptualDecisionMaking", "coh"), ("ContextDecisionMaking", "context")])
+def test_neurogym_envs_expose_their_trial_variables(env, label):
+    task = EnvTask(env, {}, n_per_condition=1)
+    b = task.train_set(20, np.random.default_rng(0))
+    assert label in b.labels and "ground_truth" in b.labels
+    assert set(np.unique(b.labels["ground_truth"])) <= {0, 1}
+    # the target action in the decision period is the ground-truth choice
+    last = b.targets[-1]
+    np.testing.assert_array_equal(last, np.asarray(task.choice_actions)[b.labels["ground_truth"]])
+    p = task.probe_set(np.random.default_rng(1))
+    assert p.period is not None and p.period[-1] == "decision"
+    again = task.probe_set(np.random.default_rng(1))
+    np.testing.assert_array_equal(p.inputs, again.inputs)
+
+
+def test_unknown_env_and_parameter():
+    with pytest.raises(ConfigError, match="unknown env 'Nope'.*ColorDirection"):
+        EnvTask("Nope", {})
+    with pytest.raises(ConfigError, match="no parameter 'sigmaa'.*sigma"):
+        EnvTask("ColorDirection", {"sigmaa": 1})
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_every_env_task_implements_the_protocol(env):
+    task = EnvTask(env, {}, n_per_condition=1)
+    assert isinstance(task, Task) and isinstance(task.source, TrialSource)
+    p = task.probe_set(np.random.default_rng(0))
+    assert set(task.decode_labels) <= set(p.labels) and task.target_label in p.labels
+    assert set(p.labels) <= set(task.label_names)
+    assert p.n_trials == len(task.probe_conditions())
+    assert p.period is not None and set(p.period) <= set(task.periods)
+    assert task.has_time == (p.n_time > 1)
+    if task.has_time:  # the probe's periods last what the task declares
+        timing = task.probe_timing()
+        for name in task.periods:
+            assert np.sum(p.period == name) == pytest.approx(timing[name] / task.dt), name
+    attrs = declaration_attrs(task)
+    assert json.loads(attrs["decode_labels"]) == list(task.decode_labels) and attrs["target"] == task.target_label
+
+
+def test_the_checkerboard_declares_its_science():
+    task = EnvTask("ColorDirection", {}, n_per_condition=1)
+    assert task.decode_labels == ("color", "direction", "target_config")
+    assert task.analyses == ("choice_vs_direction", "psychometric") and task.target_label == "direction"
+    assert EnvTask("ColorDirectionStatic", {"report": "color"}, n_per_condition=1).target_label == "color"
+
+
+def test_context_decision_making_decodes_its_context_and_modalities():
+    task = EnvTask("ContextDecisionMaking", {}, n_per_condition=1)
+    assert task.decode_labels == ("context", "coh_1", "coh_2", "other_choice", "ground_truth")
+    assert task.target_label == "ground_truth" and task.analyses == ()
+    e = task.env  # conditions: context x ground_truth x other_choice x coh_1 x coh_2
+    assert len(task.probe_conditions()) == len(e.contexts) * len(e.choices) ** 2 * len(e.cohs) ** 2
+
+
+def test_any_neurogym_env_by_id_with_or_without_prefix():
+    a = EnvTask("neurogym:GoNogo-v0", {}, n_per_condition=2)
+    b = EnvTask("GoNogo-v0", {}, n_per_condition=2)
+    pa, pb = a.probe_set(np.random.default_rng(3)), b.probe_set(np.random.default_rng(3))
+    np.testing.assert_array_equal(pa.inputs, pb.inputs)
+    assert a.decode_labels == ("ground_truth",) and a.periods == ("fixation", "stimulus", "delay", "decision")
+    with pytest.raises(ConfigError, match="unknown env 'neurogym:Nope-v0'"):
+        EnvTask("neurogym:Nope-v0", {})
