@@ -9,7 +9,10 @@
 - ``dale``: Dale's law, ``ff = 0.1`` (the preset);
 - ``nodale``: the control, ``model.dale = false`` (same connectivity, free signs);
 - ``dale_ff0.5``, ``dale_ff1.0``: Dale's law with denser feedforward projections (first
-  ``--ff-seeds`` seeds only).
+  ``--ff-seeds`` seeds only);
+- ``nodale_ff1.0``: the control at ``ff = 1.0`` (only when named with ``--groups``).
+
+``--groups G [G ...]`` runs exactly these groups for every seed in ``--seeds`` instead.
 
 and decodes color and direction from every area at every recorded epoch, at the time steps of the
 decision period, with the package's default ``linear`` decoder (5-fold, standardized units) and the
@@ -39,10 +42,13 @@ GROUPS = {
     "nodale": ["model.dale=false"],
     "dale_ff0.5": ["model.ff=0.5"],
     "dale_ff1.0": ["model.ff=1.0"],
+    "nodale_ff1.0": ["model.dale=false", "model.ff=1.0"],
 }
 
 
-def run_list(seeds, ff_seeds):
+def run_list(seeds, ff_seeds, groups=None):
+    if groups:
+        return [(g, s) for g in groups for s in seeds]
     out = []
     for s in seeds:
         for g in ("dale", "nodale"):
@@ -87,7 +93,7 @@ def cmd_run(args):
     from decisionnets.io import read_status
     from decisionnets.training import train
 
-    todo = run_list(args.seeds, args.ff_seeds)
+    todo = run_list(args.seeds, args.ff_seeds, args.groups)
     k, n = (int(x) for x in args.part.split("/"))
     for group, seed in todo[k::n]:
         run_dir = args.out / f"{group}_seed{seed}"
@@ -164,7 +170,7 @@ def cmd_summarize(args):
     if args.figure:
         from decisionnets.plots import plot_area_information
 
-        show = [g for g in ("dale", "nodale", "dale_ff1.0") if g in ds.group.values]
+        show = [g for g in ("dale", "nodale", "dale_ff1.0", "nodale_ff1.0") if g in ds.group.values]
         lin = resp.sel(decoder="linear")
         fig = Figure(figsize=(4.2 * len(show), 6.4), layout="constrained")
         axes = fig.subplots(2, len(show), squeeze=False, sharey=True)
@@ -187,6 +193,8 @@ def main(argv=None) -> int:
     r.add_argument("out", type=Path)
     r.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     r.add_argument("--ff-seeds", type=int, default=3, help="seeds (the first k) of the ff comparison")
+    r.add_argument("--groups", nargs="+", choices=list(GROUPS), default=None,
+                   help="run exactly these groups for every seed (default: dale, nodale, then the ff groups)")
     r.add_argument("--part", default="0/1")
     r.add_argument("--set", action="append", default=[], help="config override for every run")
     s = sub.add_parser("summarize")
