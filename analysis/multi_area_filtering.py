@@ -17,7 +17,7 @@
 and decodes color and direction from every area at every recorded epoch, at the time steps of the
 decision period, with the package's default ``linear`` decoder (5-fold, standardized units) and the
 same decoder on raw rates (``linear-raw``: a fixed L2 penalty on raw weights, so units whose
-rates are tiny count for less), into ``RUN/areas_information.nc`` (dims decoder, area, variable,
+rates are tiny count for less; ``--decoders`` picks them), into ``RUN/areas_information.nc`` (dims decoder, area, variable,
 epoch, time; bits). ``--part k/n``
 takes every n-th run starting at k, so n processes can share the list.
 
@@ -59,7 +59,8 @@ def run_list(seeds, ff_seeds, groups=None):
     return out
 
 
-def decode_areas(run_dir: Path, variables=("color", "direction"), folds=5) -> Path:
+def decode_areas(run_dir: Path, variables=("color", "direction"), folds=5,
+                 decoders=("linear", "linear-raw")) -> Path:
     """Usable information (bits) of each area about ``variables`` at every epoch, decision period."""
     from decisionnets.decoding import decoding_scores
     from decisionnets.io import open_activations
@@ -71,7 +72,7 @@ def decode_areas(run_dir: Path, variables=("color", "direction"), folds=5) -> Pa
     per = []
     for a in areas:
         act = ds[a].isel(time=keep).load()
-        for standardize in (True, False):
+        for standardize in [d == "linear" for d in decoders]:
             sc = decoding_scores(act, labels, feature_dim=f"{a}_unit", folds=folds, seed=0, dtype="float64",
                                  standardize=standardize)
             sc = sc[["information", "information_sd", "accuracy"]]
@@ -102,7 +103,7 @@ def cmd_run(args):
         if not done:
             train(cfg, run_dir, progress=False, resume=(run_dir / "config.json").is_file())
         if not (run_dir / "areas_information.nc").is_file():
-            decode_areas(run_dir)
+            decode_areas(run_dir, decoders=args.decoders)
         print(f"{run_dir} done", flush=True)
 
 
@@ -195,6 +196,8 @@ def main(argv=None) -> int:
     r.add_argument("--ff-seeds", type=int, default=3, help="seeds (the first k) of the ff comparison")
     r.add_argument("--groups", nargs="+", choices=list(GROUPS), default=None,
                    help="run exactly these groups for every seed (default: dale, nodale, then the ff groups)")
+    r.add_argument("--decoders", nargs="+", choices=["linear", "linear-raw"], default=["linear", "linear-raw"],
+                   help="decoders of areas_information.nc (linear only halves the decoding time)")
     r.add_argument("--part", default="0/1")
     r.add_argument("--set", action="append", default=[], help="config override for every run")
     s = sub.add_parser("summarize")
