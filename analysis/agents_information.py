@@ -77,8 +77,14 @@ def group(runs):
         onset = onset_time(info, cfg)
         x = x.assign_coords(time=np.round(x["time"].values - onset, 6))
         t_last = float(info["time"].values[last_stimulus_step(info)] - onset)
+        if "onset" in str(info["time"].attrs.get("long_name", "")):
+            # closed-loop rollouts: trials end at the reach (mostly at the first decision step), so after
+            # the stimulus period few trials remain and the estimate is noise; keep the steps where
+            # every probe trial still runs
+            x = x.where(x["time"] <= t_last)
         per.append(x.expand_dims(seed=[int(cfg.get("seed", len(per)))]))
-        facts.append({"run": run, "seed": cfg.get("seed"), "per_epoch": per_epoch, "t_last": t_last,
+        sd = info["information_sd"].sel(variable=list(VARIABLES)).isel(time=last_stimulus_step(info))
+        facts.append({"run": run, "seed": cfg.get("seed"), "per_epoch": per_epoch, "t_last": t_last, "sd": sd,
                       "accuracy": info["probe_accuracy"] if "probe_accuracy" in info else None,
                       "stimulus_mean": info["period_information"].sel(period="stimulus",
                                                                       variable=list(VARIABLES))})
@@ -105,6 +111,9 @@ def report(kind: str, info: xr.DataArray, facts: list) -> None:
               + "  ".join(f"{v} {_pm(at.sel(variable=v).isel(epoch=e))} / "
                           f"{_pm(smean.sel(variable=v).isel(epoch=e))}" for v in VARIABLES))
     last, first = info["epoch"].values[-1], info["epoch"].values[0]
+    sd = xr.concat([f["sd"] for f in facts], dim="seed")
+    print("  estimator s.d. across folds at that step (mean over epochs and seeds): "
+          + ", ".join(f"{v} {float(sd.sel(variable=v).mean()):.3f}" for v in VARIABLES))
     for v in VARIABLES:
         d = at.sel(variable=v, epoch=last) - at.sel(variable=v, epoch=first)
         print(f"  {v}: per seed at epoch {int(last)}: "
