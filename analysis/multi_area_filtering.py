@@ -160,6 +160,15 @@ def cmd_summarize(args):
                 c, d = r.sel(area=a, variable="color"), r.sel(area=a, variable="direction")
                 print(f"{g:<12} {int(ok.sum()):>2} {a:<6} {_pm(c):>15} {_pm(d):>16} {float(c.mean()) / ceil:>10.2f} "
                       f"{float(d.mean()) / ceil:>8.2f} {_pm(acc):>15}")
+        print("per seed, epoch last: area-3 color at the response step / averaged over the decision period (bits)")
+        for g in ds.group.values:
+            full = ds["information"].sel(group=g, decoder=dec, area="area3", variable="color", epoch=last)
+            ok = np.flatnonzero(np.isfinite(full.isel(time=-1)).values)
+            full = full.isel(seed=ok)
+            per_mean = full.mean("time")
+            print(f"  {g:<12} " + ", ".join(f"{int(sd)}: {float(a):.2f} / {float(m):.2f}" for sd, a, m in
+                                            zip(full.seed.values, full.isel(time=-1).values, per_mean.values))
+                  + f"   decision-period mean {_pm(per_mean)}")
         print("area-3 color over training (mean over seeds, bits) epoch:value; peak = max over epochs >= 1 per seed")
         for g in ds.group.values:
             a3 = resp.sel(group=g, decoder=dec, area="area3", variable="color")
