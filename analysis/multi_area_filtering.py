@@ -9,12 +9,15 @@
 - ``dale``: Dale's law, ``ff = 0.1`` (the preset);
 - ``nodale``: the control, ``model.dale = false`` (same connectivity, free signs);
 - ``dale_ff0.5``, ``dale_ff1.0``: Dale's law with denser feedforward projections (first
-  ``--ff-seeds`` seeds only).
+  ``--ff-seeds`` seeds only);
+- ``nodale_ff1.0``: the control at ``ff = 1.0`` (only when named with ``--groups``).
+
+``--groups G [G ...]`` runs exactly these groups for every seed in ``--seeds`` instead.
 
 and decodes color and direction from every area at every recorded epoch, at the time steps of the
 decision period, with the package's default ``linear`` decoder (5-fold, standardized units) and the
 same decoder on raw rates (``linear-raw``: a fixed L2 penalty on raw weights, so units whose
-rates are tiny count for less), into ``RUN/areas_information.nc`` (dims decoder, area, variable,
+rates are tiny count for less; ``--decoders`` picks them), into ``RUN/areas_information.nc`` (dims decoder, area, variable,
 epoch, time; bits). ``--part k/n``
 takes every n-th run starting at k, so n processes can share the list.
 
@@ -39,10 +42,13 @@ GROUPS = {
     "nodale": ["model.dale=false"],
     "dale_ff0.5": ["model.ff=0.5"],
     "dale_ff1.0": ["model.ff=1.0"],
+    "nodale_ff1.0": ["model.dale=false", "model.ff=1.0"],
 }
 
 
-def run_list(seeds, ff_seeds):
+def run_list(seeds, ff_seeds, groups=None):
+    if groups:
+        return [(g, s) for g in groups for s in seeds]
     out = []
     for s in seeds:
         for g in ("dale", "nodale"):
@@ -53,7 +59,8 @@ def run_list(seeds, ff_seeds):
     return out
 
 
-def decode_areas(run_dir: Path, variables=("color", "direction"), folds=5) -> Path:
+def decode_areas(run_dir: Path, variables=("color", "direction"), folds=5,
+                 decoders=("linear", "linear-raw")) -> Path:
     """Usable information (bits) of each area about ``variables`` at every epoch, decision period."""
     from decisionnets.decoding import decoding_scores
     from decisionnets.io import open_activations
@@ -65,7 +72,7 @@ def decode_areas(run_dir: Path, variables=("color", "direction"), folds=5) -> Pa
     per = []
     for a in areas:
         act = ds[a].isel(time=keep).load()
-        for standardize in (True, False):
+        for standardize in [d == "linear" for d in decoders]:
             sc = decoding_scores(act, labels, feature_dim=f"{a}_unit", folds=folds, seed=0, dtype="float64",
                                  standardize=standardize)
             sc = sc[["information", "information_sd", "accuracy"]]
@@ -87,7 +94,7 @@ def cmd_run(args):
     from decisionnets.io import read_status
     from decisionnets.training import train
 
-    todo = run_list(args.seeds, args.ff_seeds)
+    todo = run_list(args.seeds, args.ff_seeds, args.groups)
     k, n = (int(x) for x in args.part.split("/"))
     for group, seed in todo[k::n]:
         run_dir = args.out / f"{group}_seed{seed}"
@@ -96,7 +103,7 @@ def cmd_run(args):
         if not done:
             train(cfg, run_dir, progress=False, resume=(run_dir / "config.json").is_file())
         if not (run_dir / "areas_information.nc").is_file():
-            decode_areas(run_dir)
+            decode_areas(run_dir, decoders=args.decoders)
         print(f"{run_dir} done", flush=True)
 
 
@@ -153,6 +160,15 @@ def cmd_summarize(args):
                 c, d = r.sel(area=a, variable="color"), r.sel(area=a, variable="direction")
                 print(f"{g:<12} {int(ok.sum()):>2} {a:<6} {_pm(c):>15} {_pm(d):>16} {float(c.mean()) / ceil:>10.2f} "
                       f"{float(d.mean()) / ceil:>8.2f} {_pm(acc):>15}")
+        print("per seed, epoch last: area-3 color at the response step / averaged over the decision period (bits)")
+        for g in ds.group.values:
+            full = ds["information"].sel(group=g, decoder=dec, area="area3", variable="color", epoch=last)
+            ok = np.flatnonzero(np.isfinite(full.isel(time=-1)).values)
+            full = full.isel(seed=ok)
+            per_mean = full.mean("time")
+            print(f"  {g:<12} " + ", ".join(f"{int(sd)}: {float(a):.2f} / {float(m):.2f}" for sd, a, m in
+                                            zip(full.seed.values, full.isel(time=-1).values, per_mean.values))
+                  + f"   decision-period mean {_pm(per_mean)}")
         print("area-3 color over training (mean over seeds, bits) epoch:value; peak = max over epochs >= 1 per seed")
         for g in ds.group.values:
             a3 = resp.sel(group=g, decoder=dec, area="area3", variable="color")
@@ -164,7 +180,7 @@ def cmd_summarize(args):
     if args.figure:
         from decisionnets.plots import plot_area_information
 
-        show = [g for g in ("dale", "nodale", "dale_ff1.0") if g in ds.group.values]
+        show = [g for g in ("dale", "nodale", "dale_ff1.0", "nodale_ff1.0") if g in ds.group.values]
         lin = resp.sel(decoder="linear")
         fig = Figure(figsize=(4.2 * len(show), 6.4), layout="constrained")
         axes = fig.subplots(2, len(show), squeeze=False, sharey=True)
@@ -187,6 +203,10 @@ def main(argv=None) -> int:
     r.add_argument("out", type=Path)
     r.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     r.add_argument("--ff-seeds", type=int, default=3, help="seeds (the first k) of the ff comparison")
+    r.add_argument("--groups", nargs="+", choices=list(GROUPS), default=None,
+                   help="run exactly these groups for every seed (default: dale, nodale, then the ff groups)")
+    r.add_argument("--decoders", nargs="+", choices=["linear", "linear-raw"], default=["linear", "linear-raw"],
+                   help="decoders of areas_information.nc (linear only halves the decoding time)")
     r.add_argument("--part", default="0/1")
     r.add_argument("--set", action="append", default=[], help="config override for every run")
     s = sub.add_parser("summarize")

@@ -111,7 +111,8 @@ def test_noise_scale_follows_sigma_over_sqrt_dt():
 
 
 @pytest.mark.parametrize("kwargs", [{"sigma": -1}, {"dt": 0}, {"catch_prob": 1.5}, {"coherences": [0.0, 0.5]},
-                                    {"timing": {"delay": 100}}, {"timing": {"targets": "long"}}])
+                                    {"timing": {"delay": 100}}, {"timing": {"targets": "long"}},
+                                    {"response": "middle"}])
 def test_bad_parameters_raise_config_error(kwargs):
     with pytest.raises(ConfigError):
         ColorDirection(**kwargs)
@@ -136,3 +137,40 @@ def test_report_color_trains_on_the_dominant_color():
     np.testing.assert_array_equal(s.targets[0], s.labels["color"])
     with pytest.raises(ConfigError, match="report must be one of direction, color"):
         ColorDirection(report="size")
+
+
+def _to_decision(env, seed):
+    """Reset ``env`` and hold fixation up to the first decision step; returns the trial's decision steps."""
+    env.reset(seed=seed)
+    while not env.in_period("decision"):
+        _, r, _, _, info = env.step(0)
+        assert r == 0 and not info["new_trial"]
+    return env.end_ind["decision"] - env.start_ind["decision"]
+
+
+def test_response_first_ends_the_trial_at_the_first_reach():
+    env = ColorDirection()
+    assert env.response == "first"  # the default
+    _to_decision(env, seed=3)
+    _, r, _, _, info = env.step(3 - env.gt_now)  # the wrong target, at the first decision step
+    assert info["new_trial"] and r == 0.0 and info["performance"] == 0
+
+
+def test_response_last_counts_the_target_held_at_the_end_of_the_window():
+    env = ColorDirection(response="last")
+    n = _to_decision(env, seed=3)
+    assert n == 5  # 100 ms at dt 20
+    for _ in range(n - 1):  # reaching to the wrong target early in the window neither ends nor counts
+        _, r, _, _, info = env.step(3 - env.gt_now)
+        assert r == 0 and not info["new_trial"]
+    _, r, _, _, info = env.step(env.gt_now)  # the correct target at the last step: the choice
+    assert info["new_trial"] and r == 1.0 and info["performance"] == 1
+    n = _to_decision(env, seed=4)
+    for _ in range(n - 1):
+        env.step(env.gt_now)
+    _, r, _, _, info = env.step(3 - env.gt_now)  # a change of mind to the wrong target: wrong
+    assert info["new_trial"] and r == 0.0 and info["performance"] == 0
+    n = _to_decision(env, seed=5)
+    for _ in range(n):  # fixating at the end is no choice
+        _, r, _, _, info = env.step(0)
+    assert info["new_trial"] and r == 0.0 and info["performance"] == 0

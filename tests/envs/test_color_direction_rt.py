@@ -1,3 +1,5 @@
+import functools
+
 import gymnasium
 import numpy as np
 import pytest
@@ -64,7 +66,7 @@ def test_rewards_abort_correct_fail_miss():
     assert info["new_trial"] and rs[-1] == -0.5 and sum(rs) == -0.5
 
 
-@pytest.mark.parametrize("cls", [ColorDirection, ColorDirectionRT])
+@pytest.mark.parametrize("cls", [ColorDirection, ColorDirectionRT, functools.partial(ColorDirection, response="last")])
 def test_batch_step_follows_the_env_rules(cls):
     """The vectorized rule gives the same rewards and trial ends as stepping the env itself."""
     rng = np.random.default_rng(1)

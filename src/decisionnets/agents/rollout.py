@@ -409,11 +409,13 @@ def as_epoch(ds: xr.Dataset, epoch: int, step: int = 0) -> xr.Dataset:
     return out
 
 
-def load_run_model(run_dir, env_name: str | None = None):
+def load_run_model(run_dir, env_name: str | None = None, **env_overrides):
     """The trained model of a run directory and the env to act in (the run's, or ``env_name``).
 
     ``env_name`` takes the run's ``[env]`` parameters that its constructor accepts (``timing``
-    only when it is the run's own env). Returns ``(model, env, config, epoch, step)``.
+    only when it is the run's own env); ``env_overrides`` are env parameters set on top (e.g.
+    ``response="last"`` for :class:`~decisionnets.envs.ColorDirection`). Returns
+    ``(model, env, config, epoch, step)``.
     """
     import inspect
     from pathlib import Path
@@ -440,7 +442,7 @@ def load_run_model(run_dir, env_name: str | None = None):
         params = inspect.signature(make_env_class(env_name).__init__).parameters
         kw = {k: v for k, v in kw.items() if k in params and k != "timing"}
         name = env_name
-    task = EnvTask(name, kw)
+    task = EnvTask(name, {**kw, **env_overrides})
     model = build_model(cfg, task)
     if not hasattr(model, "step"):
         raise ConfigError(f"model {cfg.model['kind']} has no step API; only recurrent models act in envs")
@@ -504,13 +506,15 @@ def rollout_run(run_dir, *, env: str | None = None, n_trials: int = 1008, seed: 
     return paths, summary
 
 
-def open_vs_closed_loop(run_dir, env=None) -> dict:
+def open_vs_closed_loop(run_dir, env=None, **env_overrides) -> dict:
     """Accuracy of a run's trained network on its own probe set, open loop and closed loop.
 
     Open loop is what the recorder measures (the network reads the whole trial; its choice is the
     argmax over the choice outputs at the last step). Closed loop plays the same trials in the env
-    (greedy): the first step whose argmax is a choice ends the trial, wherever it falls, and a trial
-    without one is wrong. Returns ``open_loop``, ``closed_loop`` (fractions correct, non-catch
+    (greedy) by the env's response rule: by default (``ColorDirection(response="first")``) the first
+    step whose argmax is a choice ends the trial, wherever it falls; with ``response="last"`` (an
+    ``env_overrides`` entry) the action at the last step of the decision period is the choice. A trial
+    without a choice is wrong. Returns ``open_loop``, ``closed_loop`` (fractions correct, non-catch
     trials), ``open_loop_first_decision_step`` (the open-loop choice read at the first step of the
     decision period, where a network that reaches at the go cue acts), ``reach_rate``,
     ``mean_reaction_time_ms`` and ``n_trials``.
@@ -520,7 +524,7 @@ def open_vs_closed_loop(run_dir, env=None) -> dict:
     from decisionnets.training import seed_streams
     from decisionnets.trials import EnvTask
 
-    model, env_obj, cfg, _, _ = load_run_model(run_dir, env)
+    model, env_obj, cfg, _, _ = load_run_model(run_dir, env, **env_overrides)
     task = EnvTask(cfg.env["name"], {k: v for k, v in cfg.env.items() if k != "name"},
                    n_per_condition=cfg.record.n_per_condition)
     probe = task.probe_set(np.random.default_rng(seed_streams(cfg.seed)["probe"]))

@@ -39,6 +39,8 @@ LABEL_NAMES = {
 PERIODS = ("fixation", "targets", "stimulus", "decision")
 #: What the network may be trained to report.
 REPORTS = ("direction", "color")
+#: When a reach in the decision period counts (``ColorDirection(response=...)``).
+RESPONSE_RULES = ("first", "last")
 DEFAULT_TIMING = {
     "fixation": 100,
     "targets": ("uniform", (100, 300)),
@@ -295,6 +297,15 @@ class ColorDirection(_CheckerboardTask, _SeededTrialEnv):
         ``correct``, ``fail``, ``abort`` (fixation break) rewards.
     report : {"direction", "color"}
         Train on the reach direction (the task) or on the dominant color (action 1 red, 2 green).
+    response : {"first", "last"}
+        When a reach counts. ``"first"`` (default, neurogym's rule): the first reach in the decision
+        period is the choice and ends the trial. ``"last"``: the target the agent is reaching to at
+        the last step of the decision period is the choice (the response window closes then); reaches
+        before it in the window neither end the trial nor count, so the agent may change its choice
+        within the window, as subjects who moved a handle to a target and changed their minds during
+        the movement (Resulaj, Kiani, Wolpert & Shadlen 2009, Nature 461:263), the target reached at
+        the end counting. Fixating at the last step is no choice. The trials are the same under both
+        rules; a reach before the decision period is a fixation break (``abort``) under both.
     """
 
     metadata = {  # noqa: RUF012
@@ -315,9 +326,13 @@ class ColorDirection(_CheckerboardTask, _SeededTrialEnv):
         catch_prob: float = 0.0,
         rewards: dict | None = None,
         report: str = "direction",
+        response: str = "first",
     ) -> None:
         super().__init__(dt=dt)
         _check_params(dt=dt, sigma=sigma, catch_prob=catch_prob, coherences=coherences)
+        if response not in RESPONSE_RULES:
+            raise ConfigError(f"response must be one of {', '.join(RESPONSE_RULES)}; got {response!r}")
+        self.response = response
         self.timing = {**DEFAULT_TIMING, **(timing or {})}
         for p in self.timing:
             if p not in PERIODS:
@@ -364,7 +379,8 @@ class ColorDirection(_CheckerboardTask, _SeededTrialEnv):
         if self.in_period("fixation") or self.in_period("targets") or self.in_period("stimulus"):
             if action != 0:
                 reward += self.rewards["abort"]
-        elif self.in_period("decision") and action != 0:
+        elif (self.in_period("decision") and action != 0
+              and (self.response == "first" or self.t_ind == self.end_ind["decision"] - 1)):
             new_trial = True
             if action == gt:
                 reward += self.rewards["correct"]
@@ -384,7 +400,8 @@ class ColorDirection(_CheckerboardTask, _SeededTrialEnv):
             Correct action now.
         action : np.ndarray, shape (trial,)
         last : np.ndarray of bool, shape (trial,)
-            Whether this is the trial's last step (no response by then: the trial ends, reward 0).
+            Whether this is the trial's last step (no response by then: the trial ends, reward 0); with
+            ``response="last"`` the only step at which a reach counts.
 
         Returns
         -------
@@ -395,6 +412,8 @@ class ColorDirection(_CheckerboardTask, _SeededTrialEnv):
         act = action != 0
         early = ((period == "fixation") | (period == "targets") | (period == "stimulus")) & act
         responded = (period == "decision") & act
+        if self.response == "last":
+            responded = responded & last
         reward = np.where(early, self.rewards["abort"], 0.0)
         reward = reward + np.where(responded, np.where(action == gt, self.rewards["correct"], self.rewards["fail"]), 0.0)
         return reward, responded | last, responded
