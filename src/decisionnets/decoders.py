@@ -507,7 +507,7 @@ def _fit_logistic(torch, b: _Basis, m, y, alpha, pres, theta0, max_iter, tol):
     return prev, conv
 
 
-def _fit_logistic_lbfgs(torch, b: _Basis, m, y, alpha, pres, theta0, max_iter, tol, history=10):
+def _fit_logistic_lbfgs(torch, b: _Basis, m, y, alpha, pres, theta0, max_iter, tol, history=6):
     """Batched penalized logistic regression in the basis ``b`` by preconditioned L-BFGS.
 
     The same objective as :func:`_fit_logistic`. Every column (fold x penalty x variable of a
