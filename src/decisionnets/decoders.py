@@ -309,17 +309,21 @@ class LogisticDecoder(Decoder):
       and so is nearly unusable; rescaling units changes the answer. Only exactly constant
       units and principal axes below 1e-13 of the largest variance are dropped.
 
-    Solver: all folds and penalties of all problems are columns of one tensor program; Nesterov's
-    accelerated gradient, preconditioned by a diagonal (in the PCA basis of the preconditioning
-    features) upper bound of the Hessian (Boehning's bound on the cross-entropy with the Gram matrix
-    of all used samples, plus an upper bound of the penalty's curvature), with gradient-based
-    adaptive restart. A column has converged when the RMS change of its training logits over one
-    iteration is below ``tol``. Columns that have not after ``max_iter`` iterations (typically
-    weak penalties on near-separable trained layers, where Boehning's bound is loose) are refitted
-    in float64 from where they stopped: two classes by a damped Newton's method (up to
-    ``refit_iter`` steps, converged when half the squared Newton decrement is below 1e-9 nats per
-    training sample), more classes by ``max_iter`` more accelerated steps; those still
-    unconverged are reported (``converged`` False), never silently returned.
+    Solver (``solver="lbfgs"``, default): all folds and penalties of all problems are columns of one
+    tensor program, each running its own preconditioned L-BFGS (:func:`_fit_logistic_lbfgs`: initial
+    inverse Hessian = a scalar times a diagonal, in the PCA basis, upper bound of the Hessian --
+    Boehning's bound on the cross-entropy with the Gram matrix of all used samples plus a bound of the
+    penalty's curvature --, Armijo backtracking per column, converged when a full quasi-Newton step
+    moves the training logits by < ``tol`` RMS or predicts a decrease < 1e-9 nats per training
+    sample); converged columns leave the batch. ``solver="agd"``: the earlier Nesterov-accelerated
+    gradient with that diagonal as step and adaptive restart (converged when one iteration moves the
+    logits by < ``tol``), slow where the bound is loose (near-separable trained layers). Columns
+    unconverged after ``max_iter`` iterations are refitted in float64 from where they stopped: two
+    classes by a damped Newton's method (up to ``refit_iter`` steps, converged when half the squared
+    Newton decrement is below 1e-9 nats per training sample), more classes by ``max_iter`` more
+    iterations of the solver; those still unconverged are reported (``converged`` False), never
+    silently returned. The outer fits of the estimator start from the mean of the pair fits at their
+    chosen penalty (``init``).
 
     Parameters
     ----------
@@ -327,6 +331,7 @@ class LogisticDecoder(Decoder):
     l2_grid : sequence of float — candidate alphas (default: 5 values 10**(-3..4)).
     max_iter, refit_iter : int
     tol : float
+    solver : {"lbfgs", "agd"}
     """
 
     penalties = DEFAULT_L2_GRID

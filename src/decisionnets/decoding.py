@@ -37,9 +37,9 @@ Estimator (what :class:`UsableInformation` does)
   scikit-learn does). ``"mlp"``: one hidden layer (tanh), the same L2 on both weight matrices,
   trained full-batch with Adam.
 * **Batched.** All problems (e.g. epoch x time x variable), all folds and all alphas are fitted
-  together as columns of one tensor program in torch (CPU or GPU): a diagonally preconditioned
-  (Boehning curvature bound in the PCA basis) Nesterov-accelerated gradient method with adaptive
-  restart, float32 matmuls by default. The float32 iteration can diverge on near-separable, badly
+  together as columns of one tensor program in torch (CPU or GPU): L-BFGS per column, preconditioned
+  by a diagonal (Boehning curvature bound in the PCA basis), with its own line search and
+  convergence test, finished columns leaving the batch; float32 matmuls by default. The float32 iteration can diverge on near-separable, badly
   scaled problems (seen on a trained CNN layer: -7e25 bits); every problem with a non-finite fold
   or one below -1 bit (impossible for a CV-chosen decoder) is refitted in float64.
 
