@@ -6,7 +6,9 @@
 ``--families``: every decoder family against its reference loop on the same folds (scikit-learn
 ``LogisticRegressionCV`` for ``linear`` / ``linear-raw``, standardized per training fold or raw; an
 ``nn.Sequential`` per fold trained by ``torch.optim.SGD`` for ``sgd-mlp`` / ``sgd-linear``, on a few
-problems: 3,000 iterations are expensive on a CPU), printing ms per problem and the ratio.
+problems: 3,000 iterations are expensive on a CPU; for ``mlp`` the same one-hidden-layer Adam decoder
+fitted one problem, fold and penalty after another, :func:`decisionnets.decoder_reference.torch_mlp_information`),
+printing ms per problem (wall and CPU), the ratio and |delta|.
 
 Input: a synthetic run of the given size (activity of an RNN-like population whose coding of
 color, target configuration and direction drifts over epochs and time), three label variables.
@@ -78,38 +80,55 @@ def sklearn_information(X, y, fold, grid, K):
 
 
 def bench_family(family, X, labels, args):
-    """Batched estimate of one family vs its reference loop on a random subset; prints one line."""
-    from decisionnets.decoder_reference import sklearn_information, torch_sgd_information
+    """Batched estimate of one family vs its reference loop on a random subset; prints one line.
+
+    Both sides are timed in wall-clock and in CPU seconds of this process (``time.process_time``:
+    with one thread each, the CPU ratio is what other jobs on a shared machine disturb least).
+    """
+    from decisionnets.decoder_reference import sklearn_information, torch_mlp_information, torch_sgd_information
     from decisionnets.decoders import get_decoder
+
+    import sklearn.linear_model  # noqa: F401  (imported before the clock starts: seconds on a busy machine)
 
     P, V = X.shape[0], labels.shape[0]
     sgd = family.startswith("sgd-")
     dec = get_decoder(family, iterations=args.sgd_iterations) if sgd else get_decoder(family)
     n_prob = min(P, args.sgd_problems) if sgd else P
+    subset = {"mlp": args.mlp_subset}.get(family, args.sgd_subset if sgd else args.subset)
     y = np.broadcast_to(labels[None], (n_prob, V, args.trials))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     est = UsableInformation(decoder=dec, folds=args.folds, device=args.device).fit(X[:n_prob], y)
-    t_b = time.perf_counter() - t0
-    per_b = t_b / (n_prob * V)
+    per_b, cpu_b = (time.perf_counter() - t0) / (n_prob * V), (time.process_time() - c0) / (n_prob * V)
     rng = np.random.default_rng(1)
-    pick = rng.choice(n_prob * V, size=min(args.sgd_subset if sgd else args.subset, n_prob * V), replace=False)
+    pick = rng.choice(n_prob * V, size=min(subset, n_prob * V), replace=False)
     ref = np.empty(len(pick))
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for i, idx in enumerate(pick):
         p, v = divmod(int(idx), V)
         if sgd:
             ref[i] = torch_sgd_information(X[p], labels[v], est.folds_[p, v], dec, seed=i)
+        elif family == "mlp":
+            ref[i] = torch_mlp_information(X[p], labels[v], est.folds_[p, v], dec, seed=i)[0]
         else:
             ref[i] = sklearn_information(X[p], labels[v], est.folds_[p, v], standardize=family == "linear",
                                          tol=1e-4, max_iter=1000)[0]
-    per_r = (time.perf_counter() - t0) / len(pick)
+    per_r, cpu_r = (time.perf_counter() - t0) / len(pick), (time.process_time() - c0) / len(pick)
     ours = est.information_.reshape(-1)[pick]
     delta = np.abs(ours - ref)
-    what = "per-problem torch loop" if sgd else "scikit-learn LogisticRegressionCV loop"
+    what = {"mlp": "per-problem torch loop (naive nested CV)"}.get(
+        family, "per-problem torch loop" if sgd else "scikit-learn LogisticRegressionCV loop")
     budget = f", {args.sgd_iterations} SGD iterations" if sgd else ""
-    print(f"{family:11s} batched {1e3 * per_b:9.1f} ms/problem | {what} {1e3 * per_r:9.1f} ms/problem "
-          f"({len(pick)} problems) | speed-up {per_r / per_b:6.1f}x | max |delta| {delta.max():.4f} bits, "
-          f"mean {delta.mean():.4f}; converged {est.converged_.mean():.0%}{budget}", flush=True)
+    print(f"{family:11s} batched {1e3 * per_b:8.1f} ms/problem ({n_prob * V} problems) | {what} "
+          f"{1e3 * per_r:8.1f} ms/problem (timed on {len(pick)}, extrapolated) | speed-up wall {per_r / per_b:5.1f}x, "
+          f"CPU {cpu_r / cpu_b:5.1f}x | max |delta| {delta.max():.4f} bits, mean {delta.mean():.4f}; "
+          f"converged {est.converged_.mean():.0%}{budget}; load {_load()}", flush=True)
+
+
+def _load():
+    try:
+        return "%.1f" % __import__("os").getloadavg()[0]
+    except OSError:
+        return "?"
 
 
 def main(argv=None):
@@ -128,6 +147,7 @@ def main(argv=None):
     ap.add_argument("--sgd-problems", type=int, default=4, help="activity problems fitted by the batched SGD decoders")
     ap.add_argument("--sgd-subset", type=int, default=2, help="problems timed with the per-problem torch loop")
     ap.add_argument("--sgd-iterations", type=int, default=3000)
+    ap.add_argument("--mlp-subset", type=int, default=2, help="problems timed with the per-problem mlp loop")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
@@ -136,14 +156,9 @@ def main(argv=None):
     if args.families:
         print(f"input: {X.shape[0]} activity problems x {labels.shape[0]} variables; {args.trials} trials x "
               f"{args.units} units; {args.folds} folds; torch threads={args.threads}, device={args.device}")
+        print("each reference loop is timed on a random subset of the problems and extrapolated per problem; "
+              "|delta| on that subset (the torch loops draw their own initialisation and dropout)")
         for fam in args.families:
-            if fam == "mlp":
-                print("mlp         (no reference loop: the one-hidden-layer Adam decoder has no scikit-learn twin)")
-                y = np.broadcast_to(labels[None], (X.shape[0], labels.shape[0], args.trials))
-                t0 = time.perf_counter()
-                UsableInformation(decoder="mlp", folds=args.folds, device=args.device).fit(X, y)
-                print(f"mlp         batched {1e3 * (time.perf_counter() - t0) / y.shape[0] / y.shape[1]:9.1f} ms/problem")
-                continue
             bench_family(fam, X, labels, args)
         return
     P, V = X.shape[0], labels.shape[0]
@@ -152,19 +167,22 @@ def main(argv=None):
           f"= {P * V} decoding problems; {args.trials} trials x {args.units} units; {args.folds} folds, "
           f"{len(DEFAULT_L2_GRID)} L2 values; torch threads={args.threads}, device={args.device}")
 
-    t0 = time.perf_counter()
+    print(f"load average before: {_load()}")
+    t0, c0 = time.perf_counter(), time.process_time()
     est = UsableInformation(folds=args.folds, device=args.device).fit(X, y)
-    t_batched = time.perf_counter() - t0
-    print(f"batched (torch): {t_batched:.1f} s for {P * V} problems = {1e3 * t_batched / (P * V):.2f} ms/problem")
+    t_batched, c_batched = time.perf_counter() - t0, time.process_time() - c0
+    print(f"batched (torch): {t_batched:.1f} s for {P * V} problems = {1e3 * t_batched / (P * V):.2f} ms/problem "
+          f"(CPU {1e3 * c_batched / (P * V):.2f} ms/problem); converged {est.converged_.mean():.2%}")
 
     rng = np.random.default_rng(1)
     pick = rng.choice(P * V, size=min(args.subset, P * V), replace=False)
     sk = np.empty(len(pick))
-    t0 = time.perf_counter()
+    import sklearn.linear_model  # noqa: F401  (imported before the clock starts)
+    t0, c0 = time.perf_counter(), time.process_time()
     for i, idx in enumerate(pick):
         p, v = divmod(int(idx), V)
         sk[i] = sklearn_information(X[p].astype(np.float64), labels[v], est.folds_[p, v], DEFAULT_L2_GRID, args.folds)
-    t_sub = time.perf_counter() - t0
+    t_sub, c_sub = time.perf_counter() - t0, time.process_time() - c0
     per = t_sub / len(pick)
     t_sk = per * P * V
     ours = est.information_.reshape(-1)[pick]
@@ -172,7 +190,9 @@ def main(argv=None):
     print(f"sklearn loop (LogisticRegressionCV per problem and outer fold, same folds): timed on a random "
           f"subset of {len(pick)} problems, {t_sub:.1f} s = {1e3 * per:.0f} ms/problem; extrapolated to all "
           f"{P * V} problems: {t_sk:.0f} s")
-    print(f"speed-up (sklearn extrapolated / batched): {t_sk / t_batched:.1f}x")
+    print(f"speed-up (sklearn extrapolated / batched): {t_sk / t_batched:.1f}x wall, "
+          f"{(c_sub / len(pick)) / (c_batched / (P * V)):.1f}x CPU time (torch threads={args.threads}); "
+          f"load average after: {_load()}")
     print(f"estimates on the subset: sklearn mean {sk.mean():.4f} bits, batched mean {ours.mean():.4f} bits, "
           f"max |delta| = {delta.max():.4f} bits, mean |delta| = {delta.mean():.5f} bits "
           f"(range of information on the subset: {sk.min():.3f}..{sk.max():.3f} bits)")

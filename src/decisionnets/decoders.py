@@ -81,12 +81,16 @@ class DecoderFit:
     coef : tensor (Q, G, d, C') or None
         Linear decoders only: weights in raw feature units (C' = 1 for two classes: logit of class 1).
     intercept : tensor (Q, G, C') or None
+    state : tensor (Q, r+1, G*C') or None
+        Logistic decoders only: the fitted parameters in the decoder's own basis, a warm start for
+        related fits (``LogisticDecoder.fit(..., init=state)``).
     """
 
     log_proba: Any
     converged: Any
     coef: Any = None
     intercept: Any = None
+    state: Any = None
 
 
 class Decoder:
@@ -305,17 +309,21 @@ class LogisticDecoder(Decoder):
       and so is nearly unusable; rescaling units changes the answer. Only exactly constant
       units and principal axes below 1e-13 of the largest variance are dropped.
 
-    Solver: all folds and penalties of all problems are columns of one tensor program; Nesterov's
-    accelerated gradient, preconditioned by a diagonal (in the PCA basis of the preconditioning
-    features) upper bound of the Hessian (Boehning's bound on the cross-entropy with the Gram matrix
-    of all used samples, plus an upper bound of the penalty's curvature), with gradient-based
-    adaptive restart. A column has converged when the RMS change of its training logits over one
-    iteration is below ``tol``. Columns that have not after ``max_iter`` iterations (typically
-    weak penalties on near-separable trained layers, where Boehning's bound is loose) are refitted
-    in float64 from where they stopped: two classes by a damped Newton's method (up to
-    ``refit_iter`` steps, converged when half the squared Newton decrement is below 1e-9 nats per
-    training sample), more classes by ``max_iter`` more accelerated steps; those still
-    unconverged are reported (``converged`` False), never silently returned.
+    Solver (``solver="lbfgs"``, default): all folds and penalties of all problems are columns of one
+    tensor program, each running its own preconditioned L-BFGS (:func:`_fit_logistic_lbfgs`: initial
+    inverse Hessian = a scalar times a diagonal, in the PCA basis, upper bound of the Hessian --
+    Boehning's bound on the cross-entropy with the Gram matrix of all used samples plus a bound of the
+    penalty's curvature --, Armijo backtracking per column, converged when a full quasi-Newton step
+    moves the training logits by < ``tol`` RMS or predicts a decrease < 1e-9 nats per training
+    sample); converged columns leave the batch. ``solver="agd"``: the earlier Nesterov-accelerated
+    gradient with that diagonal as step and adaptive restart (converged when one iteration moves the
+    logits by < ``tol``), slow where the bound is loose (near-separable trained layers). Columns
+    unconverged after ``max_iter`` iterations are refitted in float64 from where they stopped: two
+    classes by a damped Newton's method (up to ``refit_iter`` steps, converged when half the squared
+    Newton decrement is below 1e-9 nats per training sample), more classes by ``max_iter`` more
+    iterations of the solver; those still unconverged are reported (``converged`` False), never
+    silently returned. The outer fits of the estimator start from the mean of the pair fits at their
+    chosen penalty (``init``).
 
     Parameters
     ----------
@@ -323,13 +331,17 @@ class LogisticDecoder(Decoder):
     l2_grid : sequence of float — candidate alphas (default: 5 values 10**(-3..4)).
     max_iter, refit_iter : int
     tol : float
+    solver : {"lbfgs", "agd"}
     """
 
     penalties = DEFAULT_L2_GRID
 
     def __init__(self, standardize: bool = True, l2_grid=None, max_iter: int = 300, tol: float = 1e-4,
-                 refit_iter: int = 50):
+                 refit_iter: int = 50, solver: str = "lbfgs"):
         self.standardize = bool(standardize)
+        if solver not in ("lbfgs", "agd"):
+            raise UserError(f"solver must be 'lbfgs' or 'agd'; got {solver!r}")
+        self.solver = solver
         grid = DEFAULT_L2_GRID if l2_grid is None else tuple(float(a) for a in l2_grid)
         if len(grid) == 0 or min(grid) <= 0:
             raise UserError(f"l2_grid must be a non-empty sequence of positive numbers; got {l2_grid!r}")
@@ -348,10 +360,15 @@ class LogisticDecoder(Decoder):
         torch = _torch()
         return _basis(torch, X.to(device), used.to(device), dtype=dtype, per_unit=self.standardize)
 
-    def fit(self, prepared, train, y, penalty, present, *, seed: int = 0) -> DecoderFit:
+    #: :meth:`fit` takes ``init`` (a warm start, e.g. the outer fits from the pair fits' solutions)
+    warm_start = True
+
+    def fit(self, prepared, train, y, penalty, present, *, seed: int = 0, init=None) -> DecoderFit:
+        """See :meth:`Decoder.fit`; ``init``: (Q, r+1, G*C') parameters in the basis to start from."""
         torch = _torch()
         b = prepared
-        theta, conv = _fit_logistic(torch, b, train, y, penalty, present, None, self.max_iter, self.tol)
+        solve = _fit_logistic_lbfgs if self.solver == "lbfgs" else _fit_logistic
+        theta, conv = solve(torch, b, train, y, penalty, present, init, self.max_iter, self.tol)
         if not bool(conv.all()) and self.refit_iter > 0:
             theta, conv = theta.clone(), conv.clone()
             if y.shape[-1] == 2:
@@ -367,7 +384,7 @@ class LogisticDecoder(Decoder):
                 # float64 from where it stopped, max_iter more, on the problems concerned
                 bad = torch.nonzero(~conv.all(1)).flatten()
                 b64 = _subset_basis(torch, b, bad, torch.float64)
-                th64, conv64 = _fit_logistic(torch, b64, train[bad], y[bad].to(torch.float64),
+                th64, conv64 = solve(torch, b64, train[bad], y[bad].to(torch.float64),
                                              penalty[bad].to(torch.float64), present[bad],
                                              theta[bad].to(torch.float64), self.max_iter, self.tol)
                 theta[bad] = th64.to(theta.dtype)
@@ -381,7 +398,7 @@ class LogisticDecoder(Decoder):
         else:
             lp = _masked_log_softmax(torch, lg, present)
         coef, icpt = _raw_coefficients(torch, theta, b, G, Cp)
-        return DecoderFit(log_proba=lp, converged=conv, coef=coef, intercept=icpt)
+        return DecoderFit(log_proba=lp, converged=conv, coef=coef, intercept=icpt, state=theta)
 
 
 def _subset_basis(torch, b: _Basis, idx, dtype) -> _Basis:
@@ -493,6 +510,241 @@ def _fit_logistic(torch, b: _Basis, m, y, alpha, pres, theta0, max_iter, tol):
             if bool(conv.all()):
                 break
     return prev, conv
+
+
+def _fit_logistic_lbfgs(torch, b: _Basis, m, y, alpha, pres, theta0, max_iter, tol, history=6):
+    """Batched penalized logistic regression in the basis ``b`` by preconditioned L-BFGS.
+
+    The same objective as :func:`_fit_logistic`. Every column (fold x penalty x variable of a
+    problem) runs its own L-BFGS: initial inverse Hessian ``gamma D`` with ``D`` the diagonal
+    (PCA-basis) Boehning-bound preconditioner of :func:`_fit_logistic` and ``gamma = s'y / y'Dy``
+    of the newest curvature pair, a history of ``history`` iterations (a column's rejected
+    iterations leave an empty pair), Armijo backtracking with one trial point per iteration (a
+    column whose trial fails shrinks its step by quadratic interpolation and tries again next
+    iteration, the others go on). A column has converged when an accepted full quasi-Newton step
+    (t = 1, at least two curvature pairs taken: a first, preconditioned-gradient step is short
+    whether or not the column is near its optimum) changes its training logits by less than
+    ``tol`` RMS (a bound: sum over axes of |step| x the axis' RMS value), or predicts a decrease
+    (-g'p / 2) below 1e-9 nats per training sample; converged columns are dropped from the batch (the batch is compacted per
+    problem, so the cost follows the columns still running, not the slowest one).
+
+    Parameters
+    ----------
+    m : (Q, G, n) bool training masks; y : (Q, G, n, C) one-hot labels; alpha : (Q, G);
+    pres : (Q, G, C) classes present; theta0 : (Q, r+1, G*C') warm start or None.
+
+    Returns
+    -------
+    theta (Q, r+1, G*C') and converged (Q, G) bool.
+    """
+    Z1 = b.Z1
+    Q, n, d1 = Z1.shape
+    r = d1 - 1
+    G = m.shape[1]
+    C = y.shape[-1]
+    binary = C == 2
+    Cp = 1 if binary else C
+    dt = Z1.dtype
+    dev = Z1.device
+    mf = m.to(dt)
+    y = y.to(dt)
+    a = alpha.to(dt)[..., None]  # (Q, G, 1)
+    if b.raw_weight is None:
+        var, _ = _train_variance(torch, b.Xs, m)  # (Q, G, d)
+        pen_bound = var.amax(-1, keepdim=True)
+        pen_glob = (var * a).transpose(1, 2)  # (Q, d, G): the penalty's weight of each scaled feature
+    else:
+        pen_bound = b.raw_weight[:, None, None].expand(Q, G, 1)
+        pen_glob = (a[..., 0] * b.raw_weight[:, None])  # (Q, G): isotropic weight
+    curv = (0.25 if binary else 0.5) * b.bound[:, None, :].expand(Q, G, d1)
+    pre = curv.clone()
+    pre[..., :r] = pre[..., :r] + a * pen_bound
+    pre = (1.0 / pre.clamp_min(1e-30)) * b.keep[:, None, :].to(dt)
+    pre_glob = pre.transpose(1, 2)  # (Q, d1, G)
+    if theta0 is None:
+        cnt = (mf[..., None] * y).sum(2)  # (Q, G, C)
+        logp = torch.log((cnt + 1e-3) / (cnt.sum(-1, keepdim=True) + 1e-3 * C))
+        x_glob = torch.zeros(Q, G, d1, Cp, dtype=dt, device=dev)
+        if binary:
+            x_glob[:, :, r, 0] = logp[..., 1] - logp[..., 0]
+        else:
+            x_glob[:, :, r] = torch.where(pres, logp - logp.mean(-1, keepdim=True), torch.zeros_like(logp))
+    else:
+        x_glob = theta0.to(dt).reshape(Q, d1, G, Cp).transpose(1, 2).clone()  # (Q, G, d1, Cp)
+    conv_glob = torch.zeros(Q, G, dtype=torch.bool, device=dev)
+    mT_glob = mf.transpose(1, 2)  # (Q, n, G)
+    if binary:
+        ym_glob = (y[..., 1] * mf).transpose(1, 2)  # (Q, n, G)
+    else:
+        ym_glob = (y * mf[..., None]).permute(0, 2, 1, 3)  # (Q, n, G, C)
+        pm_glob = torch.where(pres, 0.0, -1e4).to(dt)  # (Q, G, C)
+    rms_glob = torch.sqrt((Z1 * Z1).mean(1))  # (Q, d1)
+    eps = float(torch.finfo(dt).eps)
+
+    def dot(u, v):  # (Q', d1, W, Cp) x2 -> (Q', W)
+        return (u * v).sum((1, 3))
+
+    # ---- the working set: rows qi of the problems, columns gi (Q', W) of each, pad marks filler
+    qi = torch.arange(Q, device=dev)
+    gi = torch.arange(G, device=dev)[None].expand(Q, G)
+    pad = torch.zeros(Q, G, dtype=torch.bool, device=dev)
+
+    def statics(qi, gi):
+        W = gi.shape[1]
+        Zw = Z1[qi]
+        s = {"Z": Zw, "ZT": Zw.transpose(1, 2).contiguous(), "rms": rms_glob[qi][:, :, None, None]}
+        gn = gi[:, None, :].expand(-1, n, -1)
+        s["m"] = torch.gather(mT_glob[qi], 2, gn)  # (Q', n, W)
+        s["ntr"] = s["m"].sum(1)
+        if binary:
+            s["ym"] = torch.gather(ym_glob[qi], 2, gn)
+            s["sgn"] = 1.0 - 2.0 * s["ym"]
+        else:
+            s["ym"] = torch.gather(ym_glob[qi], 2, gn[..., None].expand(-1, -1, -1, C))
+            s["pm"] = torch.gather(pm_glob[qi], 1, gi[..., None].expand(-1, -1, C))[:, None]  # (Q', 1, W, C)
+        s["pre"] = torch.gather(pre_glob[qi], 2, gi[:, None, :].expand(-1, d1, -1))[..., None]  # (Q', d1, W, 1)
+        if b.raw_weight is None:
+            dd = pen_glob.shape[1]
+            s["pen"] = torch.gather(pen_glob[qi], 2, gi[:, None, :].expand(-1, dd, -1))[..., None]  # (Q', d, W, 1)
+            s["E"] = b.evecs[qi]
+            s["ET"] = s["E"].transpose(1, 2).contiguous()
+        else:
+            s["pen"] = torch.gather(pen_glob[qi], 1, gi)[:, None, :, None]  # (Q', 1, W, 1)
+        s["W"] = W
+        return s
+
+    def evaluate(s, x):
+        """Objective (Q', W) and gradient (Q', d1, W, Cp) at x (Q', d1, W, Cp)."""
+        Qw, W = x.shape[0], s["W"]
+        lg = torch.bmm(s["Z"], x.reshape(Qw, d1, W * Cp))  # (Q', n, W*Cp)
+        if binary:
+            # softplus(z) - y z = softplus(+-z): no cancellation between large terms (float32 noise
+            # in the objective must stay far below the decrease the line search asks for)
+            f = (torch.nn.functional.softplus(lg * s["sgn"]) * s["m"]).sum(1)
+            res = torch.sigmoid(lg).mul_(s["m"]).sub_(s["ym"])
+        else:
+            lg4 = lg.reshape(Qw, n, W, Cp) + s["pm"]
+            lse = torch.logsumexp(lg4, -1)  # (Q', n, W)
+            ly = (lg4 * s["ym"]).sum(-1, keepdim=True)  # logit of the true class (0 off the training rows)
+            f = (torch.logsumexp(lg4 - ly, -1) * s["m"]).sum(1)  # lse - logit_y without cancellation
+            res = (torch.exp(lg4 - lse[..., None]) * s["m"][..., None] - s["ym"]).reshape(Qw, n, W * Cp)
+        g = torch.bmm(s["ZT"], res).reshape(Qw, d1, W, Cp)
+        if r:
+            xr = x[:, :r]
+            if b.raw_weight is None:
+                u = torch.bmm(s["E"], xr.reshape(Qw, r, W * Cp)).reshape(Qw, -1, W, Cp)
+                w = u * s["pen"]
+                f = f + 0.5 * (u * w).sum((1, 3))
+                g[:, :r] += torch.bmm(s["ET"], w.reshape(Qw, -1, W * Cp)).reshape(Qw, r, W, Cp)
+            else:
+                f = f + 0.5 * s["pen"][:, 0, :, 0] * (xr * xr).sum((1, 3))
+                g[:, :r] += s["pen"] * xr
+        return f, g
+
+    s = statics(qi, gi)
+    x = torch.gather(x_glob, 1, gi[:, :, None, None].expand(-1, -1, d1, Cp)).transpose(1, 2).contiguous()
+    f, g = evaluate(s, x)
+    p = -s["pre"] * g
+    gp = dot(g, p)
+    t = torch.ones(Q, G, dtype=dt, device=dev)
+    Sh = torch.zeros(history, Q, d1, G, Cp, dtype=dt, device=dev)
+    Yh = torch.zeros_like(Sh)
+    rho = torch.zeros(history, Q, G, dtype=dt, device=dev)
+    conv = torch.zeros(Q, G, dtype=torch.bool, device=dev)
+    gamma = torch.ones(Q, G, dtype=dt, device=dev)
+    npair = torch.zeros(Q, G, dtype=torch.int32, device=dev)  # curvature pairs taken (0: gradient steps only)
+
+    def write_back():
+        keep = ~pad
+        qq = qi[:, None].expand_as(gi)[keep]
+        gg = gi[keep]
+        x_glob[qq, gg] = x.transpose(1, 2)[keep]
+        conv_glob[qq, gg] = conv[keep]
+
+    for it in range(max_iter):
+        active = ~conv & ~pad
+        if not bool(active.any()):
+            break
+        Qw, W = x.shape[0], x.shape[2]
+        if it % 5 == 4:
+            nact = active.sum(1)
+            Wn = int(nact.max())
+            rows = torch.nonzero(nact > 0).flatten()
+            if Wn * rows.numel() < 0.8 * Qw * W:
+                # compact: drop finished problems and finished columns (padding rows to the widest)
+                write_back()
+                order = torch.argsort((~active[rows]).to(torch.int8), dim=1, stable=True)[:, :Wn]  # (Q'', Wn)
+                newpad = torch.arange(Wn, device=dev)[None] >= nact[rows][:, None]
+                i4 = order[:, None, :, None].expand(-1, d1, -1, Cp)
+                x = torch.gather(x[rows], 2, i4)
+                g = torch.gather(g[rows], 2, i4)
+                p = torch.gather(p[rows], 2, i4)
+                Sh = torch.gather(Sh[:, rows], 3, i4[None].expand(history, -1, -1, -1, -1))
+                Yh = torch.gather(Yh[:, rows], 3, i4[None].expand(history, -1, -1, -1, -1))
+                rho = torch.gather(rho[:, rows], 2, order[None].expand(history, -1, -1))
+                f, gp, t, conv, gamma, npair = (torch.gather(v[rows], 1, order) for v in (f, gp, t, conv, gamma, npair))
+                gi = torch.gather(gi[rows], 1, order)
+                qi = qi[rows]
+                pad = newpad
+                conv = conv | pad
+                active = ~conv & ~pad
+                s = statics(qi, gi)
+        t4 = t[:, None, :, None]
+        xt = x + t4 * p
+        ft, gt = evaluate(s, xt)
+        ok = torch.isfinite(ft) & (ft <= f + 1e-4 * t * gp + 8 * eps * f.abs())
+        acc = ok & active
+        sv = xt - x
+        yv = gt - g
+        sy = dot(sv, yv)
+        good = acc & (sy > 1e-10 * dot(sv, sv).sqrt() * dot(yv, yv).sqrt())
+        change = (sv.abs() * s["rms"]).sum(1).amax(-1)  # (Q', W) bound of the RMS change of a logit
+        # converged: a full quasi-Newton step that moves the training logits by < tol RMS, or whose
+        # predicted decrease (half of -g'p, the Newton decrement's analogue) is < 1e-9 nats per
+        # training sample (the criterion of the Newton refit)
+        npair = npair + good.to(npair.dtype)
+        conv = conv | (acc & (t >= 1.0) & (npair >= 2) & ((change < tol) | (-0.5 * gp <= 1e-9 * s["ntr"])))
+        acc4 = acc[:, None, :, None]
+        x = torch.where(acc4, xt, x)
+        f = torch.where(acc, ft, f)
+        g = torch.where(acc4, gt, g)
+        slot = it % history
+        good4 = good[:, None, :, None]
+        Sh[slot] = torch.where(good4, sv, 0.0)
+        Yh[slot] = torch.where(good4, yv, 0.0)
+        rho[slot] = torch.where(good, 1.0 / torch.where(good, sy, 1.0), 0.0)
+        yDy = dot(yv * s["pre"], yv)
+        gamma = torch.where(good, sy / yDy.clamp_min(1e-30), gamma)
+        # new direction for the accepted columns: two-loop recursion, newest pair first
+        q = g.clone()
+        als = []
+        for k in range(history):
+            j = (it - k) % history
+            al = rho[j] * dot(Sh[j], q)
+            q -= al[:, None, :, None] * Yh[j]
+            als.append(al)
+        z = gamma[:, None, :, None] * s["pre"] * q
+        for k in range(history - 1, -1, -1):
+            j = (it - k) % history
+            be = rho[j] * dot(Yh[j], z)
+            z += (als[k] - be)[:, None, :, None] * Sh[j]
+        pn = -z
+        gpn = dot(g, pn)
+        # not a descent direction (bad curvature pairs): forget the history, preconditioned gradient
+        bad = acc & ~(gpn < 0)
+        if bool(bad.any()):
+            pn = torch.where(bad[:, None, :, None], -s["pre"] * g, pn)
+            gpn = torch.where(bad, dot(g, pn), gpn)
+            rho = torch.where(bad[None], 0.0, rho)
+            gamma = torch.where(bad, 1.0, gamma)
+        p = torch.where(acc4, pn, p)
+        gp = torch.where(acc, gpn, gp)
+        # rejected trial: shrink the step (quadratic interpolation, within [0.1, 0.5] of it)
+        dq = ft - f - gp * t
+        tq = torch.where(torch.isfinite(dq) & (dq > 0), -gp * t * t / (2 * dq.clamp_min(1e-30)), 0.5 * t)
+        t = torch.where(acc, torch.ones_like(t), torch.minimum(torch.maximum(tq, 0.1 * t), 0.5 * t))
+    write_back()
+    return x_glob.transpose(1, 2).reshape(Q, d1, G * Cp), conv_glob
 
 
 def _newton(torch, b: _Basis, q, g, train, y, alpha, present, theta, max_iter):
