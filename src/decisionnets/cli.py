@@ -204,7 +204,14 @@ def _cmd_demo(args) -> int:
         train(cfg, run_dir)
         t1 = time.perf_counter()
         use_threads("large", args.threads)
-        paths = analyze_run(run_dir, variables=variables)
+        epochs = None
+        if variables is not None:  # the FC run records all 61 epochs: every 3rd (and the last) shows the fall
+            from decisionnets.io import open_activations
+
+            with open_activations(run_dir) as ds:
+                rec = [int(e) for e in ds["epoch"].values]
+            epochs = sorted({*rec[::3], rec[-1]})
+        paths = analyze_run(run_dir, variables=variables, epochs=epochs)
         t2 = time.perf_counter()
         print(f"{cfg.task}: trained in {t1 - t0:.0f} s, analyzed in {t2 - t1:.0f} s")
         print("figures:")
