@@ -204,14 +204,15 @@ def _cmd_demo(args) -> int:
         train(cfg, run_dir)
         t1 = time.perf_counter()
         use_threads("large", args.threads)
-        epochs = None
+        epochs, time_stride = None, 2  # the RNN: every 2nd of its 18 recorded steps (80 ms apart), the last kept
         if variables is not None:  # the FC run records all 61 epochs: every 3rd (and the last) shows the fall
+            time_stride = 1
             from decisionnets.io import open_activations
 
             with open_activations(run_dir) as ds:
                 rec = [int(e) for e in ds["epoch"].values]
             epochs = sorted({*rec[::3], rec[-1]})
-        paths = analyze_run(run_dir, variables=variables, epochs=epochs)
+        paths = analyze_run(run_dir, variables=variables, epochs=epochs, time_stride=time_stride)
         t2 = time.perf_counter()
         print(f"{cfg.task}: trained in {t1 - t0:.0f} s, analyzed in {t2 - t1:.0f} s")
         print("figures:")
