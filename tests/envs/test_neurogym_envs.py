@@ -17,7 +17,8 @@ TINY = ["epochs=1", "n_trials=64", "batch_size=16", "model.hidden_size=8", "reco
 
 @pytest.mark.parametrize("name,n_per_condition", [
     ("PerceptualDecisionMaking", 3),              # a short name, with a declared condition grid
-    ("neurogym:ContextDecisionMaking-v0", 1),      # declared grid and default labels
+    # declared grid and default labels; its probe grid and 6 variables make it ~1 min: slow suite
+    pytest.param("neurogym:ContextDecisionMaking-v0", 1, marks=pytest.mark.slow),
     ("neurogym:DelayMatchSample-v0", 6),           # nothing declared: random conditions
     ("neurogym:GoNogo-v0", 8),
 ])
@@ -38,6 +39,13 @@ def test_neurogym_env_trains_and_analyzes_by_name(tmp_path, name, n_per_conditio
     found = set(map(str, info["period_information"]["period"].values))  # (time_stride 2 may skip a 1-step one)
     assert found <= timed and "decision" in found
     assert (tmp_path / "run" / "figures" / "information_vs_epoch.png").is_file()
+
+
+def test_context_decision_making_declares_mantes_variables():
+    """Mante et al.'s task decodes context and what each modality alone would dictate, by default."""
+    task = EnvTask("neurogym:ContextDecisionMaking-v0", {"dt": 100}, n_per_condition=1)
+    assert task.decode_labels == ("context", "coh_1", "coh_2", "other_choice", "ground_truth")
+    assert task.target_label == "ground_truth"
 
 
 def test_generic_source_labels_are_the_trial_dict_scalars():
