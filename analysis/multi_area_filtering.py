@@ -10,7 +10,8 @@
 - ``nodale``: the control, ``model.dale = false`` (same connectivity, free signs);
 - ``dale_ff0.5``, ``dale_ff1.0``: Dale's law with denser feedforward projections (first
   ``--ff-seeds`` seeds only);
-- ``nodale_ff1.0``: the control at ``ff = 1.0`` (only when named with ``--groups``).
+- ``nodale_ff0.5``, ``nodale_ff1.0``: the control at ``ff = 0.5`` and ``1.0`` (only when named with
+  ``--groups``).
 
 ``--groups G [G ...]`` runs exactly these groups for every seed in ``--seeds`` instead.
 
@@ -42,6 +43,7 @@ GROUPS = {
     "nodale": ["model.dale=false"],
     "dale_ff0.5": ["model.ff=0.5"],
     "dale_ff1.0": ["model.ff=1.0"],
+    "nodale_ff0.5": ["model.dale=false", "model.ff=0.5"],
     "nodale_ff1.0": ["model.dale=false", "model.ff=1.0"],
 }
 
