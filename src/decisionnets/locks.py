@@ -108,7 +108,8 @@ def _read_holder(fd=None, path=None, tries: int = 20) -> dict:
     a dead process or is being rewritten: the new holder writes its own line just after its flock.
     """
     last = {}
-    for k in range(tries if fd is None else 1):
+    tries = tries if fd is None else 1  # the holder of fd reads once: nobody else can be rewriting it
+    for k in range(tries):
         try:
             data = os.pread(fd, 65536, 0) if fd is not None else Path(path).read_bytes()
         except OSError:
