@@ -23,8 +23,9 @@ epoch, time; bits). ``--part k/n``
 takes every n-th run starting at k, so n processes can share the list.
 
 ``summarize`` prints the per-area table at the last epoch (mean ± s.d. over seeds, in bits and as
-fractions of the ideal observer's ceiling) at the response step, and draws information vs epoch
-per area (one panel per variable, one line per group and area).
+fractions of the ideal observer's ceiling) at the response step, draws information vs epoch
+per area (``--figure``: one panel per variable and group, one line per area) and information at
+the last epoch against ``ff`` (``--ff-figure``: one panel per variable and area, Dale vs no Dale).
 """
 
 from __future__ import annotations
@@ -46,6 +47,68 @@ GROUPS = {
     "nodale_ff0.5": ["model.dale=false", "model.ff=0.5"],
     "nodale_ff1.0": ["model.dale=false", "model.ff=1.0"],
 }
+
+
+#: group -> (connectivity law, feedforward fraction), for the figure against ``ff``
+FF_OF_GROUP = {
+    "dale": ("Dale", 0.1), "dale_ff0.5": ("Dale", 0.5), "dale_ff1.0": ("Dale", 1.0),
+    "nodale": ("no Dale", 0.1), "nodale_ff0.5": ("no Dale", 0.5), "nodale_ff1.0": ("no Dale", 1.0),
+}
+
+
+def plot_ff(ax, resp, area, variable, ceiling, decoder="linear-raw"):
+    """Information at the last epoch against the feedforward fraction ``ff``, Dale vs no Dale.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    resp : xr.DataArray, dims (group, seed, decoder, area, variable, epoch)
+        Information (bits) at one time step (e.g. the response step); NaN for missing seeds.
+    area, variable, decoder : str
+    ceiling : float
+        The ideal observer's information (bits), drawn as a dashed line.
+
+    Returns
+    -------
+    ax : the axes, with one mean ± s.d. line per law, each seed as a dot (offset sideways per law).
+    """
+    last = int(resp.epoch.max())
+    for law, colour, dx in (("Dale", "C0", -0.015), ("no Dale", "C3", 0.015)):
+        ffs, mean, sd = [], [], []
+        for g, (lw, ff) in FF_OF_GROUP.items():
+            if lw != law or g not in resp.group.values:
+                continue
+            v = resp.sel(group=g, decoder=decoder, area=area, variable=variable, epoch=last).values
+            v = v[np.isfinite(v)]
+            if not v.size:
+                continue
+            ax.plot(np.full(v.size, ff + dx), v, ".", color=colour, alpha=0.45, ms=5)
+            ffs.append(ff + dx)
+            mean.append(v.mean())
+            sd.append(v.std())
+        if ffs:
+            ax.errorbar(ffs, mean, yerr=sd, color=colour, marker="o", capsize=3, label=f"{law} (mean ± s.d.)")
+    ax.axhline(ceiling, ls="--", lw=1, color="0.5", label="ideal observer")
+    ax.set_xticks([0.1, 0.5, 1.0])
+    ax.set_xlabel("feedforward connection fraction ff")
+    ax.set_ylabel(f"{variable} information (bits)")
+    ax.set_title(f"{area}: {variable}, epoch {last}")
+    return ax
+
+
+def ff_figure(resp, ceiling, decoder="linear-raw"):
+    """Figure: rows color / direction, one column per area, :func:`plot_ff` in each panel."""
+    from matplotlib.figure import Figure
+
+    areas = [str(a) for a in resp.area.values]
+    fig = Figure(figsize=(3.6 * len(areas), 6.2), layout="constrained")
+    axes = fig.subplots(2, len(areas), squeeze=False, sharey=True)
+    for i, var in enumerate(("color", "direction")):
+        for j, a in enumerate(areas):
+            plot_ff(axes[i, j], resp, a, var, ceiling, decoder)
+    axes[0, 0].legend(fontsize=8, loc="lower left")
+    fig.suptitle(f"{PRESET}: information at the response step vs ff ({decoder} decoder; dots: seeds)")
+    return fig
 
 
 def run_list(seeds, ff_seeds, groups=None):
@@ -182,8 +245,8 @@ def cmd_summarize(args):
     if args.figure:
         from decisionnets.plots import plot_area_information
 
-        show = [g for g in ("dale", "nodale", "dale_ff1.0", "nodale_ff1.0") if g in ds.group.values]
-        lin = resp.sel(decoder="linear")
+        show = [g for g in FF_OF_GROUP if g in ds.group.values]
+        lin = resp.sel(decoder=args.figure_decoder)
         fig = Figure(figsize=(4.2 * len(show), 6.4), layout="constrained")
         axes = fig.subplots(2, len(show), squeeze=False, sharey=True)
         for j, g in enumerate(show):
@@ -192,10 +255,15 @@ def cmd_summarize(args):
                 x = x.isel(seed=np.flatnonzero(np.isfinite(x.sel(area="area1").isel(epoch=-1)).values))
                 plot_area_information(axes[i, j], x, ceiling=ceil, title=f"{g}: {var} ({x.sizes['seed']} seeds)")
         fig.suptitle(f"{PRESET}: information at the response step per area (mean ± s.d. over seeds; "
-                     f"linear decoder)")
+                     f"{args.figure_decoder} decoder)")
         args.figure.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(args.figure, dpi=110, bbox_inches="tight")
         print(f"figure: {args.figure}")
+    if args.ff_figure:
+        fig = ff_figure(resp, ceil, args.figure_decoder)
+        args.ff_figure.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(args.ff_figure, dpi=110, bbox_inches="tight")
+        print(f"figure: {args.ff_figure}")
 
 
 def main(argv=None) -> int:
@@ -213,7 +281,11 @@ def main(argv=None) -> int:
     r.add_argument("--set", action="append", default=[], help="config override for every run")
     s = sub.add_parser("summarize")
     s.add_argument("out", type=Path)
-    s.add_argument("--figure", type=Path, default=None)
+    s.add_argument("--figure", type=Path, default=None, help="information vs epoch per area and group")
+    s.add_argument("--ff-figure", type=Path, default=None, help="information at the last epoch vs ff, Dale vs no Dale")
+    s.add_argument("--figure-decoder", choices=["linear", "linear-raw"], default="linear-raw",
+                   help="decoder of both figures (linear-raw: the standardized linear decoder fails on "
+                        "near-silent units of some ff 1.0 networks)")
     args = ap.parse_args(argv)
     return cmd_run(args) if args.cmd == "run" else cmd_summarize(args)
 

@@ -5,7 +5,8 @@ dt 20 ms, sigma 4, Bayes accuracy 0.897) by reward, with the same budget of tria
 evaluated with the greedy policy on a fixed set of trials every ``--eval-every`` trials. Printed:
 trials until the greedy accuracy first reaches 80 % of the Bayes accuracy (0.718) for each, and
 their ratio (RecurrentPPO / ours; > 1: ours needs fewer trials); wall time per 1,000 trials for
-each, measured in the same run (timings on a shared machine are noisy; the ratio is what counts).
+each, measured in the same run (timings on a shared machine are noisy; the ratio is what counts),
+and the wall time each needs to reach the threshold (trials to it x seconds per trial).
 
 - **ours**: :func:`decisionnets.agents.a2c.train_agent` (preset ``color-direction-rl``: leaky RNN
   64 units, A2C, batches of 64 trials); its greedy probe accuracy is recorded every epoch
@@ -135,6 +136,10 @@ def main(argv=None) -> int:
         print(f"ours did not reach {level:.3f} within {args.trials} trials")
     print(f"wall time per trial ratio (RecurrentPPO / ours): "
           f"{results['RecurrentPPO'][1] / results['ours (A2C)'][1]:.2f}x")
+    if a is not None and b is not None:  # trials to the threshold x this run's seconds per trial
+        ta, tb = a * results["ours (A2C)"][1] / 1000, b * results["RecurrentPPO"][1] / 1000
+        print(f"wall time to the threshold: ours {ta:.1f} s, RecurrentPPO {tb:.1f} s, ratio (RecurrentPPO / ours) "
+              f"{tb / ta:.2f}x")
     return 0
 
 

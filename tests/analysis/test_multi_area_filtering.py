@@ -1,0 +1,69 @@
+"""analysis/multi_area_filtering.py: gathering per-run results and the figure against ff."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import matplotlib
+import numpy as np
+import pytest
+import xarray as xr
+
+matplotlib.use("Agg")
+
+SCRIPT = Path(__file__).resolve().parents[2] / "analysis" / "multi_area_filtering.py"
+
+
+@pytest.fixture(scope="module")
+def script():
+    spec = importlib.util.spec_from_file_location("multi_area_filtering", SCRIPT)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _write_runs(out: Path, color_by_group: dict, seeds=(0, 1, 2)):
+    """Fake ``areas_information.nc`` files: area-3 color at the last epoch is ``color_by_group[g] + seed/100``."""
+    for g, c in color_by_group.items():
+        for s in seeds:
+            info = np.full((2, 3, 2, 2, 4), 0.6)  # decoder, area, variable, epoch, time
+            info[:, 2, 0, -1, :] = c + s / 100
+            ds = xr.Dataset(
+                {"information": (("decoder", "area", "variable", "epoch", "time"), info),
+                 "probe_accuracy": (("epoch",), [0.5, 0.9])},
+                coords={"decoder": ["linear", "linear-raw"], "area": ["area1", "area2", "area3"],
+                        "variable": ["color", "direction"], "epoch": [0, 12], "time": [0, 20, 40, 60]})
+            (out / f"{g}_seed{s}").mkdir(parents=True)
+            ds.to_netcdf(out / f"{g}_seed{s}" / "areas_information.nc")
+
+
+def test_gather_and_ff_panel(script, tmp_path):
+    colors = {"dale": 0.6, "dale_ff0.5": 0.5, "dale_ff1.0": 0.3, "nodale": 0.65, "nodale_ff1.0": 0.66}
+    _write_runs(tmp_path, colors)
+    ds = script.gather(tmp_path)
+    assert list(ds.group.values) == [g for g in script.GROUPS if g in colors]
+    assert ds.sizes["seed"] == 3
+    resp = ds["information"].isel(time=-1)
+
+    from matplotlib.figure import Figure
+
+    ax = Figure().subplots()
+    assert script.plot_ff(ax, resp, "area3", "color", ceiling=0.729) is ax
+    lines = {ln.get_label(): ln for ln in ax.lines}
+    # one mean line per law, at the right ff and value (seed offsets 0, .01, .02: mean + 0.01)
+    dale = next(c for c in ax.containers if c.get_label().startswith("Dale"))
+    x, y = (np.asarray(v, float) for v in dale.lines[0].get_data())
+    np.testing.assert_allclose(x, [0.1 - 0.015, 0.5 - 0.015, 1.0 - 0.015])
+    np.testing.assert_allclose(y, [0.61, 0.51, 0.31])
+    nodale = next(c for c in ax.containers if c.get_label().startswith("no Dale"))
+    x, y = (np.asarray(v, float) for v in nodale.lines[0].get_data())
+    np.testing.assert_allclose(x, [0.1 + 0.015, 1.0 + 0.015])  # no ff 0.5 runs of the control
+    np.testing.assert_allclose(y, [0.66, 0.67])
+    assert "ideal observer" in lines
+    assert ax.get_xlabel() and "bits" in ax.get_ylabel()
+
+    fig = script.ff_figure(resp, ceiling=0.729)
+    assert len(fig.axes) == 6
+    fig.savefig(tmp_path / "ff.png")
+    assert (tmp_path / "ff.png").stat().st_size > 0
