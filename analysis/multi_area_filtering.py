@@ -245,15 +245,23 @@ def cmd_summarize(args):
     if args.figure:
         from decisionnets.plots import plot_area_information
 
-        show = [g for g in FF_OF_GROUP if g in ds.group.values]
+        # rows: (variable, law); columns: ff; an empty panel where a group was not run
+        present = {g: FF_OF_GROUP[g] for g in FF_OF_GROUP if g in ds.group.values}
+        ffs = sorted({ff for _, ff in present.values()})
+        rows = [(var, law) for var in ("color", "direction") for law in ("Dale", "no Dale")]
         lin = resp.sel(decoder=args.figure_decoder)
-        fig = Figure(figsize=(4.2 * len(show), 6.4), layout="constrained")
-        axes = fig.subplots(2, len(show), squeeze=False, sharey=True)
-        for j, g in enumerate(show):
-            for i, var in enumerate(("color", "direction")):
+        fig = Figure(figsize=(4.0 * len(ffs), 2.7 * len(rows)), layout="constrained")
+        axes = fig.subplots(len(rows), len(ffs), squeeze=False, sharey=True, sharex=True)
+        for i, (var, law) in enumerate(rows):
+            for j, ff in enumerate(ffs):
+                g = next((g for g, v in present.items() if v == (law, ff)), None)
+                if g is None:
+                    axes[i, j].set_title(f"{law}, ff {ff}: {var} (not run)")
+                    continue
                 x = lin.sel(group=g, variable=var)
                 x = x.isel(seed=np.flatnonzero(np.isfinite(x.sel(area="area1").isel(epoch=-1)).values))
-                plot_area_information(axes[i, j], x, ceiling=ceil, title=f"{g}: {var} ({x.sizes['seed']} seeds)")
+                plot_area_information(axes[i, j], x, ceiling=ceil,
+                                      title=f"{law}, ff {ff}: {var} ({x.sizes['seed']} seeds)")
         fig.suptitle(f"{PRESET}: information at the response step per area (mean ± s.d. over seeds; "
                      f"{args.figure_decoder} decoder)")
         args.figure.parent.mkdir(parents=True, exist_ok=True)
