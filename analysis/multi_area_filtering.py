@@ -1,7 +1,8 @@
 """Is color filtered from area 1 to area 3 of a multi-area E/I network? Train, decode, summarize.
 
     python analysis/multi_area_filtering.py run OUT [--seeds 0 1 2 3 4] [--part 0/2] [--set key=value ...]
-    python analysis/multi_area_filtering.py summarize OUT [--figure docs/figures/x.png]
+    python analysis/multi_area_filtering.py authors OUT [--per-condition 72] [--groups G ...]
+    python analysis/multi_area_filtering.py summarize OUT [--figure F] [--ff-figure F]
 
 ``run`` trains the ``color-direction-3area`` preset for every seed in three groups, each run in
 ``OUT/<group>_seed<N>/`` (finished runs are skipped, interrupted ones resumed):
@@ -21,6 +22,12 @@ same decoder on raw rates (``linear-raw``: a fixed L2 penalty on raw weights, so
 rates are tiny count for less; ``--decoders`` picks them), into ``RUN/areas_information.nc`` (dims decoder, area, variable,
 epoch, time; bits). ``--part k/n``
 takes every n-th run starting at k, so n processes can share the list.
+
+``authors`` re-records every trained network (final weights) on a larger probe set
+(``--per-condition`` trials per condition, a new probe seed) and decodes each area at the response
+step with the authors' SGD-trained decoders (``sgd-linear``, ``sgd-mlp``: one 25 % train / 75 % test
+split, so they need the extra trials) and ``linear-raw`` on the same trials, into
+``RUN/areas_information_final.nc`` (dims decoder, area, variable; bits).
 
 ``summarize`` prints the per-area table at the last epoch (mean ± s.d. over seeds, in bits and as
 fractions of the ideal observer's ceiling) at the response step, draws information vs epoch
@@ -154,6 +161,105 @@ def decode_areas(run_dir: Path, variables=("color", "direction"), folds=5,
     return path
 
 
+#: the authors' decoders (SGD-trained, one 25 % / 75 % split) and the package's raw-rate decoder
+AUTHORS_DECODERS = ("sgd-linear", "sgd-mlp", "linear-raw")
+
+
+def final_activity(run_dir: Path, n_per_condition: int, probe_seed: int) -> xr.Dataset:
+    """The trained network's activity on a new, larger probe set (its final weights, recorder as in training).
+
+    Returns the activation dataset (epoch = the last one; dims as in ``activations/``) of
+    ``n_per_condition`` trials per probe condition drawn from ``probe_seed``'s probe stream.
+    """
+    import torch
+
+    from decisionnets.build import build_model, build_task
+    from decisionnets.config import config_from_json
+    from decisionnets.recording import Recorder
+    from decisionnets.training import dataset_attrs, load_init_weights, probe_stream
+
+    raw = json.loads((run_dir / "config.json").read_text())
+    raw["record"].update(n_per_condition=n_per_condition, probe_seed=probe_seed)
+    cfg = config_from_json(json.dumps(raw))
+    task = build_task(cfg)
+    probe = task.probe_set(np.random.default_rng(probe_stream(cfg)))
+    with torch.random.fork_rng(devices=[]):
+        model = build_model(cfg, task)
+    load_init_weights(model, str(run_dir))
+    layers = cfg.record.layers or model.default_layers
+    rec = Recorder(probe, task, tuple(layers), cfg.record.time_stride, cfg.record.dtype,
+                   dataset_attrs(cfg, task, "final-activity"))
+    return rec.dataset(model, cfg.train.epochs, 0, "cpu")
+
+
+def decode_final(run_dir: Path, n_per_condition=72, probe_seed=1, decoders=AUTHORS_DECODERS,
+                 variables=("color", "direction")) -> Path:
+    """Information of each area at the response step of the trained network, by the authors' decoders.
+
+    ``sgd-linear`` and ``sgd-mlp`` (SGD-trained on raw rates with a fixed budget, the authors'
+    recipe) fit one stratified 25 % split and are scored on the other 75 %, so they need many
+    trials: the activity is re-recorded from the final weights on ``n_per_condition`` trials per
+    condition (72: 2,016 trials, 504 to train on); ``linear-raw`` (5-fold) on the same trials is the
+    reference. Written to ``RUN/areas_information_final.nc`` (dims decoder, area, variable; bits).
+    """
+    from decisionnets.decoding import decoding_scores
+
+    ds = final_activity(run_dir, n_per_condition, probe_seed)
+    areas = sorted(str(v) for v in ds.data_vars if str(v).startswith("area"))
+    labels = {v: ds[v] for v in variables}
+    per = []
+    for a in areas:
+        act = ds[a].isel(epoch=0, time=-1)  # the response step
+        for dec in decoders:
+            kw = {"split": "holdout", "train_fraction": 0.25} if dec.startswith("sgd") else {"folds": 5}
+            sc = decoding_scores(act, labels, feature_dim=f"{a}_unit", decoder=dec, seed=0, **kw)
+            sc = sc[["information", "accuracy"]]
+            sc = sc.drop_vars([c for c in sc.coords if c not in sc.dims], errors="ignore")
+            per.append(sc.expand_dims(area=[a], decoder=[dec]))
+    out = xr.combine_by_coords(per, combine_attrs="drop").transpose("decoder", "area", "variable")
+    out["probe_accuracy"] = ds["accuracy"].isel(epoch=0)
+    out.attrs.update(config=ds.attrs["config"], n_trials=int(ds.sizes["trial"]), probe_seed=probe_seed,
+                     step="response (last step of the trial)",
+                     decoders="sgd-*: the authors' recipe, one 25 % train / 75 % test split; "
+                              "linear-raw: L2 logistic regression on raw rates, 5-fold")
+    path = run_dir / "areas_information_final.nc"
+    out.to_netcdf(path)
+    return path
+
+
+def cmd_authors(args):
+    runs = sorted(p.parent for p in args.out.glob("*_seed*/checkpoints/final.pt"))
+    if args.groups:
+        runs = [r for r in runs if r.name.rpartition("_seed")[0] in args.groups]
+    k, n = (int(x) for x in args.part.split("/"))
+    for run_dir in runs[k::n]:
+        if not (run_dir / "areas_information_final.nc").is_file():
+            decode_final(run_dir, args.per_condition, args.probe_seed)
+        print(f"{run_dir} done", flush=True)
+
+
+def summarize_final(out: Path) -> None:
+    """Print the authors'-decoder table (``decode_final``'s files) per group, if any run has one."""
+    rows = {}
+    for p in sorted(out.glob("*_seed*/areas_information_final.nc")):
+        group, _, seed = p.parent.name.rpartition("_seed")
+        rows.setdefault(group, []).append(xr.load_dataset(p))
+    if not rows:
+        return
+    n_trials = next(iter(rows.values()))[0].attrs["n_trials"]
+    print(f"\nfinal weights, {n_trials} new probe trials, response step: information (bits), mean ± s.d. over seeds")
+    decs = [str(d) for d in next(iter(rows.values()))[0].decoder.values]
+    print(f"{'group':<12} {'n':>2} {'area':<6} " + " ".join(f"{d + ' color':>18} {d + ' dir':>16}" for d in decs))
+    for g in [g for g in GROUPS if g in rows]:
+        both = xr.concat(rows[g], dim="seed", join="outer")
+        for a in both.area.values:
+            cells = []
+            for d in decs:
+                x = both["information"].sel(area=a, decoder=d)
+                cells.append(f"{_pm(x.sel(variable='color')):>18} {_pm(x.sel(variable='direction')):>16}")
+            print(f"{g:<12} {both.sizes['seed']:>2} {str(a):<6} " + " ".join(cells))
+
+
 def cmd_run(args):
     from decisionnets.config import load_config
     from decisionnets.io import read_status
@@ -267,6 +373,7 @@ def cmd_summarize(args):
         args.figure.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(args.figure, dpi=110, bbox_inches="tight")
         print(f"figure: {args.figure}")
+    summarize_final(args.out)
     if args.ff_figure:
         fig = ff_figure(resp, ceil, args.figure_decoder)
         args.ff_figure.parent.mkdir(parents=True, exist_ok=True)
@@ -287,6 +394,13 @@ def main(argv=None) -> int:
                    help="decoders of areas_information.nc (linear only halves the decoding time)")
     r.add_argument("--part", default="0/1")
     r.add_argument("--set", action="append", default=[], help="config override for every run")
+    f = sub.add_parser("authors", help="decode the final weights' activity on a larger probe set with the "
+                                        "authors' SGD decoders (and linear-raw)")
+    f.add_argument("out", type=Path)
+    f.add_argument("--per-condition", type=int, default=72, help="probe trials per condition (28 conditions)")
+    f.add_argument("--probe-seed", type=int, default=1, help="probe stream of the new probe set (training used 0)")
+    f.add_argument("--groups", nargs="+", choices=list(GROUPS), default=None)
+    f.add_argument("--part", default="0/1")
     s = sub.add_parser("summarize")
     s.add_argument("out", type=Path)
     s.add_argument("--figure", type=Path, default=None, help="information vs epoch per area and group")
@@ -295,7 +409,7 @@ def main(argv=None) -> int:
                    help="decoder of both figures (linear-raw: the standardized linear decoder fails on "
                         "near-silent units of some ff 1.0 networks)")
     args = ap.parse_args(argv)
-    return cmd_run(args) if args.cmd == "run" else cmd_summarize(args)
+    return {"run": cmd_run, "authors": cmd_authors, "summarize": cmd_summarize}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -67,3 +67,34 @@ def test_gather_and_ff_panel(script, tmp_path):
     assert len(fig.axes) == 6
     fig.savefig(tmp_path / "ff.png")
     assert (tmp_path / "ff.png").stat().st_size > 0
+
+
+def test_final_activity_and_authors_decoders(script, tmp_path):
+    """A tiny trained 3-area net is re-recorded from its final weights on a larger probe set and decoded
+    per area by the authors' SGD decoders and linear-raw."""
+    import torch
+
+    from decisionnets.config import load_config
+    from decisionnets.io import open_activations
+    from decisionnets.training import train
+
+    torch.set_num_threads(1)
+    tiny = ["model.area_size=10", "epochs=1", "n_trials=96", "batch_size=16", "n_per_condition=1",
+            "env.timing={fixation = 40, targets = [\"uniform\", [100, 200]], stimulus = 100, decision = 60}"]
+    run = tmp_path / "dale_seed0"
+    train(load_config("color-direction-3area", overrides=tiny, seed=0), run, progress=False)
+
+    ds = script.final_activity(run, n_per_condition=3, probe_seed=1)
+    assert ds.sizes["trial"] == 3 * 28  # 14 coherences x 2 configurations
+    assert {"area1", "area2", "area3"} <= set(ds.data_vars)
+    # the final weights' activity on the training probe set equals the recorded last epoch
+    same = script.final_activity(run, n_per_condition=1, probe_seed=0)
+    rec = open_activations(run).sel(epoch=1)
+    np.testing.assert_allclose(same["area3"].isel(epoch=0).values, rec["area3"].values, atol=1e-6)
+
+    path = script.decode_final(run, n_per_condition=3, probe_seed=1, decoders=("sgd-linear", "linear-raw"))
+    out = xr.load_dataset(path)
+    assert out["information"].dims == ("decoder", "area", "variable")
+    assert set(out.decoder.values) == {"sgd-linear", "linear-raw"}
+    assert np.isfinite(out["information"].values).all()
+    assert out.attrs["n_trials"] == 84
