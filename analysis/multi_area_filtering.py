@@ -228,13 +228,13 @@ def decode_final(run_dir: Path, n_per_condition=72, probe_seed=1, decoders=AUTHO
 
 
 def cmd_authors(args):
-    runs = sorted(p.parent for p in args.out.glob("*_seed*/checkpoints/final.pt"))
+    runs = sorted(p.parent.parent for p in args.out.glob("*_seed*/checkpoints/final.pt"))
     if args.groups:
         runs = [r for r in runs if r.name.rpartition("_seed")[0] in args.groups]
     k, n = (int(x) for x in args.part.split("/"))
     for run_dir in runs[k::n]:
         if not (run_dir / "areas_information_final.nc").is_file():
-            decode_final(run_dir, args.per_condition, args.probe_seed)
+            decode_final(run_dir, args.per_condition, args.probe_seed, decoders=args.decoders)
         print(f"{run_dir} done", flush=True)
 
 
@@ -400,6 +400,7 @@ def main(argv=None) -> int:
     f.add_argument("--per-condition", type=int, default=72, help="probe trials per condition (28 conditions)")
     f.add_argument("--probe-seed", type=int, default=1, help="probe stream of the new probe set (training used 0)")
     f.add_argument("--groups", nargs="+", choices=list(GROUPS), default=None)
+    f.add_argument("--decoders", nargs="+", choices=list(AUTHORS_DECODERS), default=list(AUTHORS_DECODERS))
     f.add_argument("--part", default="0/1")
     s = sub.add_parser("summarize")
     s.add_argument("out", type=Path)
