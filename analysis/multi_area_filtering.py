@@ -27,7 +27,8 @@ takes every n-th run starting at k, so n processes can share the list.
 (``--per-condition`` trials per condition, a new probe seed) and decodes each area at the response
 step with the authors' SGD-trained decoders (``sgd-linear``, ``sgd-mlp``: one 25 % train / 75 % test
 split, so they need the extra trials) and ``linear-raw`` on the same trials, into
-``RUN/areas_information_final.nc`` (dims decoder, area, variable; bits).
+``RUN/areas_information_final.nc`` (dims decoder, area, variable; bits); ``--weights init`` does
+the same for the untrained network (``RUN/areas_information_init.nc``).
 
 ``summarize`` prints the per-area table at the last epoch (mean ± s.d. over seeds, in bits and as
 fractions of the ideal observer's ceiling) at the response step, draws information vs epoch
@@ -165,46 +166,47 @@ def decode_areas(run_dir: Path, variables=("color", "direction"), folds=5,
 AUTHORS_DECODERS = ("sgd-linear", "sgd-mlp", "linear-raw")
 
 
-def final_activity(run_dir: Path, n_per_condition: int, probe_seed: int) -> xr.Dataset:
-    """The trained network's activity on a new, larger probe set (its final weights, recorder as in training).
+def final_activity(run_dir: Path, n_per_condition: int, probe_seed: int, weights: str = "final") -> xr.Dataset:
+    """A run's network on a new, larger probe set (recorder as in training).
 
-    Returns the activation dataset (epoch = the last one; dims as in ``activations/``) of
+    ``weights``: "final" (the trained network, ``checkpoints/final.pt``) or "init" (the network as
+    initialized before training, rebuilt from the run's seed streams). Returns the activation
+    dataset (one epoch: the last, or 0 for "init"; dims as in ``activations/``) of
     ``n_per_condition`` trials per probe condition drawn from ``probe_seed``'s probe stream.
     """
     import torch
 
-    from decisionnets.build import build_model, build_task
     from decisionnets.config import config_from_json
     from decisionnets.recording import Recorder
-    from decisionnets.training import dataset_attrs, load_init_weights, probe_stream
+    from decisionnets.training import dataset_attrs, load_init_weights, setup_run
 
+    if weights not in ("final", "init"):
+        raise ValueError(f"weights must be 'final' or 'init'; got {weights!r}")
     raw = json.loads((run_dir / "config.json").read_text())
     raw["record"].update(n_per_condition=n_per_condition, probe_seed=probe_seed)
     cfg = config_from_json(json.dumps(raw))
-    task = build_task(cfg)
-    probe = task.probe_set(np.random.default_rng(probe_stream(cfg)))
-    with torch.random.fork_rng(devices=[]):
-        model = build_model(cfg, task)
-    load_init_weights(model, str(run_dir))
-    layers = cfg.record.layers or model.default_layers
-    rec = Recorder(probe, task, tuple(layers), cfg.record.time_stride, cfg.record.dtype,
-                   dataset_attrs(cfg, task, "final-activity"))
-    return rec.dataset(model, cfg.train.epochs, 0, "cpu")
+    r = setup_run(cfg, torch.device("cpu"))  # the run's initialization, the new probe set
+    if weights == "final":
+        load_init_weights(r.model, str(run_dir))
+    rec = Recorder(r.probe, r.task, r.layers, cfg.record.time_stride, cfg.record.dtype,
+                   dataset_attrs(cfg, r.task, f"{weights}-activity"))
+    return rec.dataset(r.model, cfg.train.epochs if weights == "final" else 0, 0, "cpu")
 
 
 def decode_final(run_dir: Path, n_per_condition=72, probe_seed=1, decoders=AUTHORS_DECODERS,
-                 variables=("color", "direction")) -> Path:
+                 variables=("color", "direction"), weights="final") -> Path:
     """Information of each area at the response step of the trained network, by the authors' decoders.
 
     ``sgd-linear`` and ``sgd-mlp`` (SGD-trained on raw rates with a fixed budget, the authors'
     recipe) fit one stratified 25 % split and are scored on the other 75 %, so they need many
     trials: the activity is re-recorded from the final weights on ``n_per_condition`` trials per
     condition (72: 2,016 trials, 504 to train on); ``linear-raw`` (5-fold) on the same trials is the
-    reference. Written to ``RUN/areas_information_final.nc`` (dims decoder, area, variable; bits).
+    reference. Written to ``RUN/areas_information_final.nc`` (dims decoder, area, variable; bits),
+    or ``RUN/areas_information_init.nc`` for ``weights="init"`` (the untrained network).
     """
     from decisionnets.decoding import decoding_scores
 
-    ds = final_activity(run_dir, n_per_condition, probe_seed)
+    ds = final_activity(run_dir, n_per_condition, probe_seed, weights)
     areas = sorted(str(v) for v in ds.data_vars if str(v).startswith("area"))
     labels = {v: ds[v] for v in variables}
     per = []
@@ -222,7 +224,8 @@ def decode_final(run_dir: Path, n_per_condition=72, probe_seed=1, decoders=AUTHO
                      step="response (last step of the trial)",
                      decoders="sgd-*: the authors' recipe, one 25 % train / 75 % test split; "
                               "linear-raw: L2 logistic regression on raw rates, 5-fold")
-    path = run_dir / "areas_information_final.nc"
+    out.attrs["weights"] = weights
+    path = run_dir / f"areas_information_{weights}.nc"
     out.to_netcdf(path)
     return path
 
@@ -233,31 +236,33 @@ def cmd_authors(args):
         runs = [r for r in runs if r.name.rpartition("_seed")[0] in args.groups]
     k, n = (int(x) for x in args.part.split("/"))
     for run_dir in runs[k::n]:
-        if not (run_dir / "areas_information_final.nc").is_file():
-            decode_final(run_dir, args.per_condition, args.probe_seed, decoders=args.decoders)
+        if not (run_dir / f"areas_information_{args.weights}.nc").is_file():
+            decode_final(run_dir, args.per_condition, args.probe_seed, decoders=args.decoders, weights=args.weights)
         print(f"{run_dir} done", flush=True)
 
 
 def summarize_final(out: Path) -> None:
-    """Print the authors'-decoder table (``decode_final``'s files) per group, if any run has one."""
-    rows = {}
-    for p in sorted(out.glob("*_seed*/areas_information_final.nc")):
-        group, _, seed = p.parent.name.rpartition("_seed")
-        rows.setdefault(group, []).append(xr.load_dataset(p))
-    if not rows:
-        return
-    n_trials = next(iter(rows.values()))[0].attrs["n_trials"]
-    print(f"\nfinal weights, {n_trials} new probe trials, response step: information (bits), mean ± s.d. over seeds")
-    decs = [str(d) for d in next(iter(rows.values()))[0].decoder.values]
-    print(f"{'group':<12} {'n':>2} {'area':<6} " + " ".join(f"{d + ' color':>18} {d + ' dir':>16}" for d in decs))
-    for g in [g for g in GROUPS if g in rows]:
-        both = xr.concat(rows[g], dim="seed", join="outer")
-        for a in both.area.values:
-            cells = []
-            for d in decs:
-                x = both["information"].sel(area=a, decoder=d)
-                cells.append(f"{_pm(x.sel(variable='color')):>18} {_pm(x.sel(variable='direction')):>16}")
-            print(f"{g:<12} {both.sizes['seed']:>2} {str(a):<6} " + " ".join(cells))
+    """Print the authors'-decoder tables (``decode_final``'s files: trained and untrained networks), if any."""
+    for weights in ("final", "init"):
+        rows = {}
+        for p in sorted(out.glob(f"*_seed*/areas_information_{weights}.nc")):
+            group, _, seed = p.parent.name.rpartition("_seed")
+            rows.setdefault(group, []).append(xr.load_dataset(p))
+        if not rows:
+            continue
+        first = next(iter(rows.values()))[0]
+        print(f"\n{weights} weights ({'trained' if weights == 'final' else 'untrained'}), {first.attrs['n_trials']} new "
+              "probe trials, response step: information (bits), mean ± s.d. over seeds")
+        decs = [str(d) for d in first.decoder.values]
+        print(f"{'group':<12} {'n':>2} {'area':<6} " + " ".join(f"{d + ' color':>18} {d + ' dir':>16}" for d in decs))
+        for g in [g for g in GROUPS if g in rows]:
+            both = xr.concat(rows[g], dim="seed", join="outer")
+            for a in both.area.values:
+                cells = []
+                for d in decs:
+                    x = both["information"].sel(area=a, decoder=d)
+                    cells.append(f"{_pm(x.sel(variable='color')):>18} {_pm(x.sel(variable='direction')):>16}")
+                print(f"{g:<12} {both.sizes['seed']:>2} {str(a):<6} " + " ".join(cells))
 
 
 def cmd_run(args):
@@ -401,6 +406,8 @@ def main(argv=None) -> int:
     f.add_argument("--probe-seed", type=int, default=1, help="probe stream of the new probe set (training used 0)")
     f.add_argument("--groups", nargs="+", choices=list(GROUPS), default=None)
     f.add_argument("--decoders", nargs="+", choices=list(AUTHORS_DECODERS), default=list(AUTHORS_DECODERS))
+    f.add_argument("--weights", choices=["final", "init"], default="final",
+                   help="the trained network (final) or the same network before training (init)")
     f.add_argument("--part", default="0/1")
     s = sub.add_parser("summarize")
     s.add_argument("out", type=Path)

@@ -92,6 +92,11 @@ def test_final_activity_and_authors_decoders(script, tmp_path):
     same = script.final_activity(run, n_per_condition=1, probe_seed=0)
     rec = open_activations(run).sel(epoch=1)
     np.testing.assert_allclose(same["area3"].isel(epoch=0).values, rec["area3"].values, atol=1e-6)
+    # and the rebuilt untrained network's equals the recorded epoch 0
+    init = script.final_activity(run, n_per_condition=1, probe_seed=0, weights="init")
+    rec0 = open_activations(run).sel(epoch=0)
+    np.testing.assert_allclose(init["area3"].isel(epoch=0).values, rec0["area3"].values, atol=1e-6)
+    assert not np.allclose(init["area3"].values, same["area3"].values)
 
     # every run under OUT (sgd-mlp left out: the slowest, and fitted by the same code path)
     assert script.main(["authors", str(tmp_path), "--per-condition", "3", "--decoders", "sgd-linear",
