@@ -245,3 +245,26 @@ def test_trained_cnn_layer_regression_stays_finite():
     assert np.isfinite(info.values).all()
     assert (info.sel(variable="fine").values > 2.0).all() and (info.sel(variable="fine").values <= np.log2(10)).all()
     assert 0.8 < float(info.sel(variable="coarse")[-1]) <= 1.0  # float64: 0.918
+
+
+@pytest.mark.filterwarnings("ignore:.*did not converge.*:RuntimeWarning")
+def test_unstable_estimates_are_flagged_not_silent():
+    """A fold-to-fold s.d. above UNSTABLE_SD bits warns (30 trials, 50 noise units, random labels: -0.34 bits,
+    s.d. 0.67 over 5 folds); a well-posed problem (1,000 trials, one informative unit) does not."""
+    import warnings
+
+    from decisionnets.decoding import UNSTABLE_SD
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((1, 30, 50)).astype(np.float32)
+    y = rng.integers(0, 2, (1, 1, 30))
+    with pytest.warns(RuntimeWarning, match="fold-to-fold s.d."):
+        est = UsableInformation(folds=5).fit(X, y)
+    assert est.information_sd_[0, 0] > UNSTABLE_SD
+    X = rng.standard_normal((1, 1000, 20)).astype(np.float32)
+    y = rng.integers(0, 2, (1, 1, 1000))
+    X[0, :, 0] += 2 * y[0, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        est = UsableInformation(folds=5).fit(X, y)
+    assert est.information_sd_[0, 0] < 0.1

@@ -44,7 +44,8 @@ Estimator (what :class:`UsableInformation` does)
   or one below -1 bit (impossible for a CV-chosen decoder) is refitted in float64.
 
 Reported per problem: ``information`` (bits, pooled over the held-out trials), ``information_sd``
-(s.d. across the K folds of the per-fold information), ``accuracy`` (held-out argmax accuracy),
+(s.d. across the K folds of the per-fold information; above :data:`UNSTABLE_SD` bits the fit warns
+that the estimate is unreliable), ``accuracy`` (held-out argmax accuracy),
 ``ce_prior`` / ``ce_decoder`` (bits), ``n_samples`` and the chosen ``l2`` (per fold).
 """
 
@@ -62,6 +63,9 @@ import xarray as xr
 
 from decisionnets.decoders import DEFAULT_L2_GRID, Decoder, decoder_names, get_decoder, register_decoder
 from decisionnets.errors import UserError
+
+#: Fold-to-fold s.d. of information (bits) above which a problem's estimate is flagged as unreliable.
+UNSTABLE_SD = 0.25
 
 __all__ = [
     "UsableInformation",
@@ -350,6 +354,17 @@ class UsableInformation:
             warnings.simplefilter("ignore", RuntimeWarning)
             sd = np.nanstd(info_f, axis=-1)
         self.information_sd_ = np.where(np.isfinite(self.information_), sd, np.nan)
+        unstable = np.nan_to_num(self.information_sd_, nan=0.0) > UNSTABLE_SD
+        if unstable.any():
+            warnings.warn(
+                f"{int(unstable.sum())} of {unstable.size} decoding problems ({dec.name}) have a fold-to-fold s.d. "
+                f"of information above {UNSTABLE_SD} bits (largest {float(np.nanmax(self.information_sd_)):.2f}): their "
+                "estimates are unreliable. Causes: too few trials for the units, or, with the standardized "
+                "'linear' decoder, units active on a handful of trials that standardizing blows up (compare "
+                "decoder='linear-raw'); see information_sd_ / the `information_sd` variable",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         if not self.converged_.all():
             warnings.warn(
                 f"{int((~self.converged_).sum())} of {self.converged_.size} decoding problems did not converge "
