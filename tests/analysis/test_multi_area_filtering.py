@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import matplotlib
@@ -12,15 +11,10 @@ import xarray as xr
 
 matplotlib.use("Agg")
 
-SCRIPT = Path(__file__).resolve().parents[2] / "analysis" / "multi_area_filtering.py"
-
 
 @pytest.fixture(scope="module")
-def script():
-    spec = importlib.util.spec_from_file_location("multi_area_filtering", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def script(load_script):
+    return load_script("multi_area_filtering")
 
 
 def _write_runs(out: Path, color_by_group: dict, seeds=(0, 1, 2)):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -10,15 +9,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-SCRIPT = Path(__file__).resolve().parents[2] / "analysis" / "paper_signatures_families.py"
-
 
 @pytest.fixture(scope="module")
-def script():
-    spec = importlib.util.spec_from_file_location("paper_signatures_families", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def script(load_script):
+    return load_script("paper_signatures_families")
 
 
 def _sweep(tmp_path: Path) -> Path:
