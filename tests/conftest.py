@@ -1,5 +1,8 @@
 """Shared test setup: one torch thread (two shared cores are noisier with two), tiny configs."""
 
+import importlib.util
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -43,3 +46,20 @@ def fake_cifar(tmp_path_factory, monkeypatch):
         write_fake_cifar(root, "cifar100", n_train=60, n_test=200)
     monkeypatch.setenv("DECISIONNETS_CIFAR_DIR", str(root))
     return root
+
+
+def _load_analysis_script(name: str):
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "analysis" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="session")
+def load_script():
+    """``load_script(name)`` imports the figure script ``analysis/<name>.py`` (not a package) as a module.
+
+    Here, not in a ``tests/analysis/conftest.py``: a second module named ``conftest`` would shadow this
+    one for the tests that import :func:`tiny_overrides` from it.
+    """
+    return _load_analysis_script
