@@ -36,6 +36,20 @@ def _prior_ce(y_tr, y_te, n_classes):
     return -np.log(prior[y_te]).sum()
 
 
+def _problem(X, y, fold, dtype):
+    """``X`` as ``dtype``, the used samples (``fold >= 0``), the number of outer folds and of classes."""
+    X = np.asarray(X, dtype)
+    ok = fold >= 0
+    return X, ok, int(fold.max()) + 1, int(y[ok].max()) + 1
+
+
+def _standardized(Xtr, Xte):
+    """Both sets scaled by the training set's mean and s.d. (constant features left unscaled)."""
+    mu, sd = Xtr.mean(0), Xtr.std(0)
+    sd[sd == 0] = 1.0
+    return (Xtr - mu) / sd, (Xte - mu) / sd
+
+
 def sklearn_information(X, y, fold, *, standardize=True, grid=DEFAULT_L2_GRID, tol=1e-8, max_iter=10000):
     """Usable information (bits) of one problem by scikit-learn's L2 logistic regression, nested CV.
 
@@ -52,10 +66,7 @@ def sklearn_information(X, y, fold, *, standardize=True, grid=DEFAULT_L2_GRID, t
     """
     from sklearn.linear_model import LogisticRegressionCV
 
-    X = np.asarray(X, np.float64)
-    ok = fold >= 0
-    K = int(fold.max()) + 1
-    C = int(y[ok].max()) + 1
+    X, ok, K, C = _problem(X, y, fold, np.float64)
     ce_d = ce_p = 0.0
     n_used = 0
     alphas = []
@@ -63,9 +74,7 @@ def sklearn_information(X, y, fold, *, standardize=True, grid=DEFAULT_L2_GRID, t
         tr, te = ok & (fold != k), fold == k
         Xtr, Xte = X[tr], X[te]
         if standardize:
-            mu, sd = Xtr.mean(0), Xtr.std(0)
-            sd[sd == 0] = 1.0
-            Xtr, Xte = (Xtr - mu) / sd, (Xte - mu) / sd
+            Xtr, Xte = _standardized(Xtr, Xte)
         ftr = fold[tr]
         cv = [(np.flatnonzero(ftr != j), np.flatnonzero(ftr == j)) for j in range(K) if j != k]
         clf = LogisticRegressionCV(Cs=1 / np.asarray(grid), cv=cv, scoring="neg_log_loss", max_iter=max_iter, tol=tol)
@@ -104,22 +113,18 @@ def sklearn_mlp_information(X, y, fold, *, hidden=32, max_iter=150, grid=DEFAULT
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.neural_network import MLPClassifier
 
-    X = np.asarray(X, np.float64)
-    ok = fold >= 0
-    K = int(fold.max()) + 1
-    C = int(y[ok].max()) + 1
+    X, ok, K, C = _problem(X, y, fold, np.float64)
 
     def fit_predict(Xtr, ytr, Xte, alpha):
-        mu, sd = Xtr.mean(0), Xtr.std(0)
-        sd[sd == 0] = 1.0
+        Xtr, Xte = _standardized(Xtr, Xte)
         clf = MLPClassifier(hidden_layer_sizes=(hidden,), activation="tanh", solver="adam", alpha=alpha,
                             batch_size=len(Xtr), learning_rate_init=0.01, max_iter=max_iter, shuffle=False,
                             tol=0.0, n_iter_no_change=max_iter + 1, random_state=seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            clf.fit((Xtr - mu) / sd, ytr)
+            clf.fit(Xtr, ytr)
         p = np.zeros((len(Xte), C))
-        p[:, clf.classes_] = clf.predict_proba((Xte - mu) / sd)
+        p[:, clf.classes_] = clf.predict_proba(Xte)
         return p
 
     ce_d = ce_p = 0.0
@@ -156,10 +161,7 @@ def torch_sgd_information(X, y, fold, decoder: SGDDecoder, *, seed=0):
     """
     import torch
 
-    X = np.asarray(X, np.float32)
-    ok = fold >= 0
-    K = int(fold.max()) + 1
-    C = int(y[ok].max()) + 1
+    X, ok, K, C = _problem(X, y, fold, np.float32)
     ce_d = ce_p = 0.0
     n_used = 0
     torch.manual_seed(seed)  # nn.Linear's init draws from the global generator; kept local to this loop
@@ -212,11 +214,8 @@ def torch_mlp_information(X, y, fold, decoder: MLPDecoder, *, seed=0):
     """
     import torch
 
-    ok = fold >= 0
-    K = int(fold.max()) + 1
-    C = int(y[ok].max()) + 1
+    X, ok, K, C = _problem(X, y, fold, np.float64)
     Cp = 1 if C == 2 else C
-    X = np.asarray(X, np.float64)
     mu, sd = X[ok].mean(0), X[ok].std(0)
     const = (sd <= 1e-5 * np.abs(mu)) | (sd <= 1e-30)
     Xs = np.where(const, 0.0, (X - mu) / np.where(const, 1.0, sd))
