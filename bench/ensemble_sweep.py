@@ -11,8 +11,9 @@ run directories.
 - **ensemble**: :func:`decisionnets.ensemble.group_configs` groups the 20 configs by batch size
   (2 ensembles of 10) and :func:`decisionnets.ensemble.train_ensemble` trains each group.
 
-Prints the wall time of each, their ratio (target >= 5x), the training-loop part alone, and
-the largest difference between a member's recorded activations and its solo run's.
+Prints the wall time of each, per batch-size group and in all, their ratio (target >= 5x), the
+training-loop part alone, and the largest difference between a member's recorded activations and
+its solo run's.
 
 Usage: ``python bench/ensemble_sweep.py [--epochs 3] [--threads 1] [--schedule all|last]``
 """
@@ -71,14 +72,15 @@ def main():
         train_ensemble(warm, [d / "w0", d / "w1"], progress=False)
         train(warm[0], d / "w2", progress=False)
 
-        t0 = time.perf_counter()
-        for g in groups:
+        t_ens, t_solo = [], []
+        for g in groups:  # each group as an ensemble, then the same configs as solo runs
+            t0 = time.perf_counter()
             train_ensemble([configs[i] for i in g], [d / f"ens{i}" for i in g], progress=False)
-        t_ens = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        for i, c in enumerate(configs):
-            train(c, d / f"solo{i}", progress=False)
-        t_solo = time.perf_counter() - t0
+            t_ens.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            for i in g:
+                train(configs[i], d / f"solo{i}", progress=False)
+            t_solo.append(time.perf_counter() - t0)
 
         diff, diff_first = 0.0, 0.0
         for i in range(len(configs)):
@@ -89,6 +91,10 @@ def main():
             b.close()
         loop_ens = sum(_train_seconds(d / f"ens{i}") for i in range(len(configs)))
         loop_solo = sum(_train_seconds(d / f"solo{i}") for i in range(len(configs)))
+    for g, te, ts in zip(groups, t_ens, t_solo):
+        print(f"  batch size {configs[g[0]].train.batch_size}: {len(g)} solo runs {ts:.1f} s, ensemble {te:.1f} s, "
+              f"ratio {ts / te:.2f}x")
+    t_solo, t_ens = sum(t_solo), sum(t_ens)
     print(f"solo runs: {t_solo:.1f} s; ensembles: {t_ens:.1f} s; ratio {t_solo / t_ens:.2f}x (target >= 5x)")
     print(f"epoch loops only (log.csv seconds, incl. validation, recording, checkpoints): solo {loop_solo:.1f} s, "
           f"ensembles {loop_ens:.1f} s, ratio {loop_solo / loop_ens:.2f}x")

@@ -101,6 +101,53 @@ def test_members_equal_their_solo_runs(tmp_path):
     assert np.abs(a.hidden.values[-1] - b.hidden.values[-1]).max() > 1e-3
 
 
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+def test_stacked_mlp_gradients_equal_autograd_on_the_members_modules(activation):
+    """The hand-written backward equals autograd on each member's own MLP and masked loss (2 time steps,
+    a partly masked batch), and two SGD steps with weight decay and momentum (one member without)
+    equal torch.optim.SGD's."""
+    from torch.func import stack_module_state
+
+    from decisionnets.ensemble import _SGD, _StackedMLP
+    from decisionnets.metrics import masked_cross_entropy
+    from decisionnets.models.mlp import MLP
+
+    torch.manual_seed(0)
+    K, T, B, F = 3, 2, 7, 5
+    models = [MLP(F, 3, hidden_sizes=(6, 4), activation=activation) for _ in range(K)]
+    stacked, _ = stack_module_state(models)
+    net = _StackedMLP({n: p.detach() for n, p in stacked.items()}, activation)
+    lr, mom, wd = torch.tensor([0.1, 0.2, 0.05]), torch.tensor([0.9, 0.0, 0.5]), torch.tensor([0.0, 1e-2, 1e-3])
+    sgd = _SGD(lr, mom, wd)
+    opts = [torch.optim.SGD(m.parameters(), lr=float(lr[k]), momentum=float(mom[k]), weight_decay=float(wd[k]))
+            for k, m in enumerate(models)]
+    rows = lambda t: t.transpose(1, 2).reshape(K, B * T, *t.shape[3:])  # noqa: E731  (batch, time) rows
+    for _ in range(2):
+        x, y = torch.randn(K, T, B, F), torch.randint(0, 3, (K, T, B))
+        mask = (torch.rand(K, T, B) > 0.3).float()
+        w = rows(mask)
+        w = w / w.sum(1, keepdim=True).clamp_min(1.0)
+        losses, logits, cache = net.forward(rows(x), rows(y), w)
+        net.backward(cache)
+        for k, m in enumerate(models):
+            out, _ = m(x[k])
+            loss = masked_cross_entropy(out, y[k], mask[k])
+            torch.testing.assert_close(losses[k], loss.detach(), rtol=1e-6, atol=1e-6)
+            torch.testing.assert_close(logits[k], out.detach().transpose(0, 1).reshape(B * T, 3), rtol=1e-6,
+                                       atol=1e-6)
+            opts[k].zero_grad()
+            loss.backward()
+            for name, p in m.named_parameters():
+                mine = net.grads[name][k]
+                torch.testing.assert_close(mine.T if mine.dim() == 2 else mine, p.grad, rtol=1e-5, atol=1e-6)
+            opts[k].step()
+        sgd.step(net)
+        for k, m in enumerate(models):
+            for name, p in m.named_parameters():
+                torch.testing.assert_close(net.member(name, k), p.detach(), rtol=1e-6, atol=1e-7)
+    assert float(net.grad.abs().max()) > 1e-3  # the comparison above compared gradients, not zeros
+
+
 def test_a_diverging_member_stops_and_the_others_go_on(tmp_path):
     configs = [_cfg(0, "lr=0.05"), _cfg(1, "lr=1e30"), _cfg(2, "lr=0.1", "momentum=0.9")]
     statuses = train_ensemble(configs, [tmp_path / f"e{i}" for i in range(3)], progress=False)
