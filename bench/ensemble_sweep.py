@@ -15,7 +15,7 @@ Prints the wall time of each, per batch-size group and in all, their ratio (targ
 training-loop part alone, and the largest difference between a member's recorded activations and
 its solo run's.
 
-Usage: ``python bench/ensemble_sweep.py [--epochs 3] [--threads 1] [--schedule all|last]``
+Usage: ``python bench/ensemble_sweep.py [--epochs 3] [--threads 1] [--schedule all|last] [--device cpu|cuda]``
 """
 
 from __future__ import annotations
@@ -36,13 +36,14 @@ from decisionnets.io import open_activations
 from decisionnets.training import train
 
 
-def grid_configs(epochs: int, seed: int = 0, schedule: str = "all"):
+def grid_configs(epochs: int, seed: int = 0, schedule: str = "all", device: str | None = None):
     """The 20 configs: lr x batch size x weight decay; ``schedule``: "all" or "last" (record epochs 0 and last)."""
     sched = '"all"' if schedule == "all" else f"[0, {epochs}]"
     out = []
     for lr, bs, wd in itertools.product((0.05, 0.005), (32, 512), (0.0, 5e-4, 1e-3, 5e-3, 1e-2)):
         out.append(load_config("color-direction-static", seed=seed, overrides=[
-            f"epochs={epochs}", f"lr={lr}", f"batch_size={bs}", f"weight_decay={wd}", f"schedule={sched}"]))
+            f"epochs={epochs}", f"lr={lr}", f"batch_size={bs}", f"weight_decay={wd}", f"schedule={sched}"],
+            device=device))
     return out
 
 
@@ -55,20 +56,22 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="both ways on this device")
     p.add_argument("--schedule", choices=["all", "last"], default="all",
                    help="recorded epochs: all (the paper-signatures preset) or only 0 and the last (shows what "
                         "the per-member files of every epoch cost)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    configs = grid_configs(args.epochs, schedule=args.schedule)
+    configs = grid_configs(args.epochs, schedule=args.schedule, device=args.device)
     groups = group_configs(configs)
     what = "every epoch recorded" if args.schedule == "all" else f"epochs 0 and {args.epochs} recorded"
     print(f"{len(configs)} runs of 4-100-100-100-2 on 10,000 samples, {args.epochs} epochs, {what}; "
-          f"{args.threads} torch thread(s); ensembles: {[len(g) for g in groups]}")
+          f"{args.threads} torch thread(s), device {args.device}; ensembles: {[len(g) for g in groups]}")
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         # warm up both paths (imports, allocator) on a 2-member ensemble of 1 epoch
-        warm = [load_config("color-direction-static", overrides=["epochs=1", "n_trials=500"], seed=s) for s in (0, 1)]
+        warm = [load_config("color-direction-static", overrides=["epochs=1", "n_trials=500"], seed=s,
+                            device=args.device) for s in (0, 1)]
         train_ensemble(warm, [d / "w0", d / "w1"], progress=False)
         train(warm[0], d / "w2", progress=False)
 
