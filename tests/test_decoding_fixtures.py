@@ -131,6 +131,30 @@ def test_sgd_decoder_learns_and_is_seeded():
         UsableInformation(decoder=dec, split="holdout", train_fraction=0.3).fit(X, y)
 
 
+def test_sgd_decoder_divergence_on_large_raw_units_is_named_with_its_cause():
+    """The authors' recipe (lr 0.05, raw units) diverges on rates of tens (an untrained Dale
+    multi-area net reached 62): the warning names the scale and the step size, and a smaller
+    step on the same data converges without it."""
+    import warnings
+
+    rng = np.random.default_rng(0)
+    n = 200
+    y = rng.integers(0, 2, n)
+    X = np.abs(rng.standard_normal((n, 5))).astype(np.float32) * 10.0
+    X[:, 0] += 60.0 * y  # rates of tens, up to 91
+    with pytest.warns(RuntimeWarning, match=r"did not converge \(sgd-linear; their inputs reach \|x\| = .*fixed-step "
+                                            r"SGD diverged.*lr 0.05 is too large") as rec:
+        est = UsableInformation(decoder=get_decoder("sgd-linear", iterations=100), seed=0).fit(X, y)
+    assert not est.converged_.all() and not np.isfinite(est.information_).all()
+    msg = next(str(w.message) for w in rec if "fixed-step" in str(w.message))
+    scale = float(msg.split("|x| = ")[1].split(")")[0])
+    assert scale == pytest.approx(np.abs(X).max(), rel=1e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        ok = UsableInformation(decoder=get_decoder("sgd-linear", iterations=100, lr=0.01), seed=0).fit(X, y)
+    assert ok.converged_.all() and ok.information_[0, 0] > 0.5
+
+
 def test_registry_accepts_a_user_decoder_and_lists_give_a_decoder_dim():
     import xarray as xr
 

@@ -975,7 +975,10 @@ class SGDDecoder(Decoder):
     hard to use in 3,000 steps of lr 0.05; the answer also depends on the budget (``iterations``,
     ``lr``) and is a lower bound of what a converged decoder would reach. No penalty is chosen
     (``penalties`` is None: no nested CV, one fit per outer fold). Random initialisation and
-    dropout masks come from ``seed``; ``converged`` is always True (a fixed budget, no criterion).
+    dropout masks come from ``seed``. There is no convergence criterion (a fixed budget); a fit
+    whose held-out loss is non-finite or below -1 bit, also when refitted in float64, is reported
+    as not converged, with a warning naming the inputs' scale: on raw rates of tens (an untrained
+    Dale multi-area net reached 62) the fixed ``lr`` of 0.05 diverges; pass a smaller ``lr``.
 
     The authors used one stratified 25 % train / 75 % test split; pass ``split="holdout"`` (with
     ``train_fraction=0.25``) to :class:`decisionnets.decoding.UsableInformation` for that.

@@ -366,13 +366,24 @@ class UsableInformation:
                 stacklevel=2,
             )
         if not self.converged_.all():
-            warnings.warn(
-                f"{int((~self.converged_).sum())} of {self.converged_.size} decoding problems did not converge "
-                f"({dec.name}); see converged_ / the `converged` variable",
-                RuntimeWarning,
-                stacklevel=2,
-            )
+            warnings.warn(self._not_converged_message(dec, X), RuntimeWarning, stacklevel=2)
         return self
+
+    def _not_converged_message(self, dec, X) -> str:
+        """The warning for problems whose fits did not converge, with the input scale and, for the
+        fixed-budget SGD decoders, the likely cause (a learning rate too large for that scale)."""
+        bad = ~self.converged_  # (P, V)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            scale = float(np.nanmax(np.abs(X[bad.any(axis=1)]))) if bad.any() else float("nan")
+        msg = (f"{int(bad.sum())} of {bad.size} decoding problems did not converge ({dec.name}; their inputs reach "
+               f"|x| = {scale:.3g})")
+        if dec.penalties is None:  # fixed-budget SGD: a non-finite or < -1 bit held-out fit is a diverged run
+            msg += (f": the fixed-step SGD diverged (non-finite or < -1 bit held-out fit, also in float64). This recipe "
+                    f"does not standardize, and lr {getattr(dec, 'lr', '?')} is too large for units of that scale; "
+                    "their estimates are not usable (NaN where the loss is non-finite). Pass a decoder with a smaller step (e.g. "
+                    f"get_decoder({dec.name!r}, lr=0.005)) or compare the converged 'linear-raw'")
+        return msg + "; see converged_ / the `converged` variable"
 
     # ---------------------------------------------------------------- private
     def _make_decoder(self):
