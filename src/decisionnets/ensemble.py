@@ -216,10 +216,6 @@ class _StackedMLP:
     def _views(self):
         self.params, self.grads, self.bufs = self._split(self.flat), self._split(self.grad), self._split(self.buf)
 
-    @property
-    def n_members(self) -> int:
-        return self.flat.shape[0]
-
     def keep(self, ix):
         """Keep only members ``ix`` (a LongTensor of member indices)."""
         self.flat, self.grad, self.buf = self.flat[ix].contiguous(), self.grad[ix].contiguous(), self.buf[ix].contiguous()
