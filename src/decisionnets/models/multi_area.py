@@ -162,7 +162,7 @@ class MultiAreaRNN(_Recurrent):
         return {"cell_type": types[k * self.area_size:(k + 1) * self.area_size]}
 
     def forward(self, x: torch.Tensor, layers=None):
-        T, B, _ = x.shape
+        B = x.shape[1]
         # state-independent terms for all steps at once: alpha (W_in u_t + b) + noise
         w_in = self.w_in.weight * self.in_mask
         drive = self.alpha * nn.functional.linear(x, w_in, self.w_in.bias)  # every unit has a bias
@@ -173,8 +173,8 @@ class MultiAreaRNN(_Recurrent):
         state = x.new_zeros(B, self.hidden_size)
         rate = self.f(state)
         rates = []
-        for t in range(T):
-            state = torch.addmm(torch.add(drive[t], state, alpha=1 - self.alpha), rate, w_rec)
+        for drive_t in drive.unbind(0):  # unbind, not drive[t]: see LeakyRNN.forward
+            state = torch.addmm(torch.add(drive_t, state, alpha=1 - self.alpha), rate, w_rec)
             rate = self.f(state)
             rates.append(rate)
         hidden = torch.stack(rates)
