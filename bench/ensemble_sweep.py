@@ -11,11 +11,16 @@ run directories.
 - **ensemble**: :func:`decisionnets.ensemble.group_configs` groups the 20 configs by batch size
   (2 ensembles of 10) and :func:`decisionnets.ensemble.train_ensemble` trains each group.
 
-Prints the wall time of each, per batch-size group and in all, their ratio (target >= 5x), the
-training-loop part alone, and the largest difference between a member's recorded activations and
-its solo run's.
+``--net rnn`` times the RNN axis of the ``sgd-regimes`` sweep instead: the leaky RNN (32 units,
+recurrent noise 0.05) on the time-resolved checkerboard task, 1,000 trials, weight decay 1e-2,
+learning rate {0.02, 0.1} x batch size {32, 256} x seeds 0-4 = 20 runs, 2 ensembles of 10.
 
-Usage: ``python bench/ensemble_sweep.py [--epochs 3] [--threads 1] [--schedule all|last] [--device cpu|cuda]``
+Prints the wall time of each, per batch-size group and in all, their ratio (target >= 5x for the
+FC grid), the training-loop part alone, and the largest difference between a member's recorded
+activations and its solo run's.
+
+Usage: ``python bench/ensemble_sweep.py [--net fc|rnn] [--epochs 3] [--threads 1] [--schedule all|last]
+[--device cpu|cuda]``
 """
 
 from __future__ import annotations
@@ -36,10 +41,17 @@ from decisionnets.io import open_activations
 from decisionnets.training import train
 
 
-def grid_configs(epochs: int, seed: int = 0, schedule: str = "all", device: str | None = None):
-    """The 20 configs: lr x batch size x weight decay; ``schedule``: "all" or "last" (record epochs 0 and last)."""
+def grid_configs(epochs: int, seed: int = 0, schedule: str = "all", device: str | None = None, net: str = "fc"):
+    """The 20 configs: lr x batch size x weight decay (``net="fc"``) or lr x batch size x seed (``net="rnn"``);
+    ``schedule``: "all" or "last" (record epochs 0 and last)."""
     sched = '"all"' if schedule == "all" else f"[0, {epochs}]"
     out = []
+    if net == "rnn":
+        for lr, bs, s in itertools.product((0.02, 0.1), (32, 256), range(5)):
+            out.append(load_config("color-direction", seed=seed + s, overrides=[
+                f"epochs={epochs}", f"lr={lr}", f"batch_size={bs}", "weight_decay=0.01", "n_trials=1000",
+                "model.hidden_size=32", "n_per_condition=6", f"schedule={sched}"], device=device))
+        return out
     for lr, bs, wd in itertools.product((0.05, 0.005), (32, 512), (0.0, 5e-4, 1e-3, 5e-3, 1e-2)):
         out.append(load_config("color-direction-static", seed=seed, overrides=[
             f"epochs={epochs}", f"lr={lr}", f"batch_size={bs}", f"weight_decay={wd}", f"schedule={sched}"],
@@ -54,6 +66,8 @@ def _train_seconds(run_dir) -> float:
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--net", choices=("fc", "rnn"), default="fc",
+                   help="fc: the paper-signatures grid (default); rnn: the sgd-regimes RNN axis")
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="both ways on this device")
@@ -62,16 +76,18 @@ def main():
                         "the per-member files of every epoch cost)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    configs = grid_configs(args.epochs, schedule=args.schedule, device=args.device)
+    configs = grid_configs(args.epochs, schedule=args.schedule, device=args.device, net=args.net)
     groups = group_configs(configs)
     what = "every epoch recorded" if args.schedule == "all" else f"epochs 0 and {args.epochs} recorded"
-    print(f"{len(configs)} runs of 4-100-100-100-2 on 10,000 samples, {args.epochs} epochs, {what}; "
+    runs = ("leaky RNN (32 units) on 1,000 time-resolved trials" if args.net == "rnn"
+            else "4-100-100-100-2 on 10,000 samples")
+    print(f"{len(configs)} runs of {runs}, {args.epochs} epochs, {what}; "
           f"{args.threads} torch thread(s), device {args.device}; ensembles: {[len(g) for g in groups]}")
     with tempfile.TemporaryDirectory() as d:
         d = Path(d)
         # warm up both paths (imports, allocator) on a 2-member ensemble of 1 epoch
-        warm = [load_config("color-direction-static", overrides=["epochs=1", "n_trials=500"], seed=s,
-                            device=args.device) for s in (0, 1)]
+        task = "color-direction" if args.net == "rnn" else "color-direction-static"
+        warm = [load_config(task, overrides=["epochs=1", "n_trials=200"], seed=s, device=args.device) for s in (0, 1)]
         train_ensemble(warm, [d / "w0", d / "w1"], progress=False)
         train(warm[0], d / "w2", progress=False)
 

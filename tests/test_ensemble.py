@@ -116,7 +116,7 @@ def test_stacked_mlp_gradients_equal_autograd_on_the_members_modules(activation)
     K, T, B, F = 3, 2, 7, 5
     models = [MLP(F, 3, hidden_sizes=(6, 4), activation=activation) for _ in range(K)]
     stacked, _ = stack_module_state(models)
-    net = _StackedMLP({n: p.detach() for n, p in stacked.items()}, activation)
+    net = _StackedMLP({n: p.detach() for n, p in stacked.items()}, models[0])
     lr, mom, wd = torch.tensor([0.1, 0.2, 0.05]), torch.tensor([0.9, 0.0, 0.5]), torch.tensor([0.0, 1e-2, 1e-3])
     sgd = _SGD(lr, mom, wd)
     opts = [torch.optim.SGD(m.parameters(), lr=float(lr[k]), momentum=float(mom[k]), weight_decay=float(wd[k]))
@@ -125,9 +125,7 @@ def test_stacked_mlp_gradients_equal_autograd_on_the_members_modules(activation)
     for _ in range(2):
         x, y = torch.randn(K, T, B, F), torch.randint(0, 3, (K, T, B))
         mask = (torch.rand(K, T, B) > 0.3).float()
-        w = rows(mask)
-        w = w / w.sum(1, keepdim=True).clamp_min(1.0)
-        losses, logits, cache = net.forward(rows(x), rows(y), w)
+        losses, logits, cache = net.forward(rows(x), rows(y), rows(mask))
         net.backward(cache)
         for k, m in enumerate(models):
             out, _ = m(x[k])
@@ -146,6 +144,41 @@ def test_stacked_mlp_gradients_equal_autograd_on_the_members_modules(activation)
             for name, p in m.named_parameters():
                 torch.testing.assert_close(net.member(name, k), p.detach(), rtol=1e-6, atol=1e-7)
     assert float(net.grad.abs().max()) > 1e-3  # the comparison above compared gradients, not zeros
+
+
+RNN_TINY = ["epochs=3", "n_trials=96", "batch_size=16", "model.hidden_size=8", "n_per_condition=1", "schedule=\"all\"",
+            "model.noise=0.1", "grad_clip=0.5"]
+
+
+def _rnn(seed, *extra):
+    return load_config("color-direction", overrides=[*RNN_TINY, *extra], seed=seed)
+
+
+def test_leaky_rnn_members_equal_their_solo_runs(tmp_path):
+    """Leaky RNNs with recurrent noise (each member draws its own, as its solo run does), gradient
+    clipping, momentum, weight decay, a phase, and variable-length trials (masked steps); a member
+    that diverges is dropped without disturbing the others' noise streams."""
+    configs = [
+        _rnn(0, "lr=0.1"),
+        _rnn(1, "lr=0.05", "weight_decay=0.01"),
+        _rnn(2, "lr=0.1", "momentum=0.9"),
+        _with_phase(_rnn(3, "lr=0.05"), Phase(epochs=1, lr=0.3, momentum=0.5)),
+        _rnn(4, "lr=1e38", "momentum=0.9"),  # diverges at step 1, as its solo run does
+    ]
+    assert len({ensemble_key(c) for c in configs}) == 1
+    statuses = train_ensemble(configs, [tmp_path / f"e{i}" for i in range(len(configs))], progress=False)
+    assert [s["status"] for s in statuses] == ["completed"] * 4 + ["diverged"]
+    assert (statuses[4]["epoch"], statuses[4]["step"]) == (1, 1)  # where its solo run stops
+    for i, c in enumerate(configs[:4]):
+        train(c, tmp_path / f"s{i}", progress=False)
+        assert_member_equals_solo(tmp_path / f"e{i}", tmp_path / f"s{i}")
+    a = open_activations(tmp_path / "e0").load()
+    assert a.hidden.dims == ("epoch", "trial", "time", "unit") and a.sizes["time"] > 1
+    # the comparison can fail: without the member's own noise stream the run differs
+    other = _rnn(0, "lr=0.1", "model.noise=0.0")
+    train(other, tmp_path / "quiet", progress=False)
+    b = open_activations(tmp_path / "quiet").load()
+    assert np.abs(a.hidden.values[-1] - b.hidden.values[-1]).max() > 1e-3
 
 
 def test_a_diverging_member_stops_and_the_others_go_on(tmp_path):
@@ -205,16 +238,21 @@ def test_incompatible_configs_are_refused_and_grouped_apart(tmp_path):
     assert ensemble_key(a) != ensemble_key(b)
     with pytest.raises(UserError, match="must share model, env, trials, epochs, batch sizes"):
         train_ensemble([a, b], [tmp_path / "a", tmp_path / "b"], progress=False)
-    rnn = load_config("color-direction", overrides=["model.hidden_size=4"])
-    assert ensemble_key(rnn) is None
-    with pytest.raises(UserError, match="ensemble members must be mlp nets"):
-        train_ensemble([rnn, rnn], [tmp_path / "c", tmp_path / "d"], progress=False)
+    gru = load_config("color-direction", overrides=['model.kind="gru"', "model.hidden_size=4"])
+    assert ensemble_key(gru) is None
+    with pytest.raises(UserError, match="ensemble members must be mlp, leaky_rnn nets"):
+        train_ensemble([gru, gru], [tmp_path / "c", tmp_path / "d"], progress=False)
     with pytest.raises(UserError, match="distinct run directories"):
         train_ensemble([a, a], [tmp_path / "x", tmp_path / "x"], progress=False)
     assert not any(tmp_path.iterdir())  # nothing written
-    configs = [a, b, _cfg(2), rnn, _cfg(3, "batch_size=32"), _cfg(4)]
-    assert group_configs(configs) == [[0, 2, 5], [1, 4], [3]]
-    assert group_configs(configs, max_size=2) == [[0, 2], [5], [1, 4], [3]]
+    rnn = load_config("color-direction", overrides=["model.hidden_size=4"])  # a leaky RNN: its own group
+    assert ensemble_key(rnn) is not None and ensemble_key(rnn) != ensemble_key(a)
+    for rl in ("color-direction-rl", "color-direction-rt"):  # leaky RNNs trained by reward: never batched here
+        assert ensemble_key(load_config(rl)) is None
+        assert ensemble_key(load_config(rl, overrides=['agent.optimizer="sgd"'])) is None
+    configs = [a, b, _cfg(2), rnn, _cfg(3, "batch_size=32"), _cfg(4), gru, gru]
+    assert group_configs(configs) == [[0, 2, 5], [1, 4], [3], [6], [7]]
+    assert group_configs(configs, max_size=2) == [[0, 2], [5], [1, 4], [3], [6], [7]]
 
 
 # --- sweeps ------------------------------------------------------------------------------------------

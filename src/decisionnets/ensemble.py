@@ -2,11 +2,12 @@
 
 A sweep of the paper's FC nets runs many small networks: at batch 32 one SGD step of the
 4-100-100-100-2 net is about 0.15 ms of matrix products and 0.7 ms of per-operation overhead
-(measured on one CPU thread), so one network per process spends most of its time in overhead.
-:func:`train_ensemble` trains K such networks at once: their parameters are stacked
-(:func:`torch.func.stack_module_state`) into one (member, n_params) tensor, every SGD step is one
-batched forward and one hand-written backward (:func:`torch.baddbmm` / :func:`torch.bmm` over the
-member dim) and one per-member SGD update of the whole (member, n_params) tensor.
+(measured on one CPU thread), so one network per process spends most of its time in overhead;
+a small RNN's step is one such overhead per time step. :func:`train_ensemble` trains K such
+networks at once: their parameters are stacked (:func:`torch.func.stack_module_state`) into one
+(member, n_params) tensor, every SGD step is one batched forward and backward
+(:func:`torch.baddbmm` / :func:`torch.bmm` over the member dim) and one per-member SGD update of
+the whole (member, n_params) tensor.
 Each member keeps everything of its solo run:
 
 - its own seed streams (:func:`decisionnets.training.seed_streams`): training data, probe set,
@@ -29,12 +30,16 @@ Compatible configs (:func:`ensemble_key`) share everything that shapes the compu
 env, number of trials, epochs, the batch size in force at each epoch (so every member takes the
 same number of steps), gradient clipping, device. They may differ in seed, learning rate,
 momentum, weight decay (base and per phase), ``init_from`` and recording.
-Supported models: ``mlp`` (the FC static net, the sweep case); recurrent nets run solo.
+Supported models: ``mlp`` (the FC static net, the paper's sweep case; hand-written backward) and
+``leaky_rnn`` (the time-resolved tasks' rate RNN; its solo forward batched over the members, each
+member drawing its recurrent noise from its own generator as its solo run does; autograd
+backward). GRU, LSTM, multi-area and CNN runs stay solo.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -43,15 +48,15 @@ import torch
 from decisionnets.errors import UserError
 
 #: model kinds that can be trained as an ensemble
-ENSEMBLE_MODELS = ("mlp",)
+ENSEMBLE_MODELS = ("mlp", "leaky_rnn")
 _MEMBER_KEYS = ("lr", "momentum", "weight_decay")  # may differ between members (base and per phase)
 
 
 def ensemble_key(config) -> str | None:
     """A string equal for configs that can share one ensemble, or None when ``config`` cannot be batched.
 
-    Returns None for models other than :data:`ENSEMBLE_MODELS`, image tasks and optimizers other
-    than SGD.
+    Returns None for models other than :data:`ENSEMBLE_MODELS`, image tasks, optimizers other
+    than SGD and runs trained by reward (``[agent]``).
     """
     from decisionnets.build import IMAGE_DATASETS
     from decisionnets.training import phase_settings
@@ -59,6 +64,8 @@ def ensemble_key(config) -> str | None:
     if config.model.get("kind") not in ENSEMBLE_MODELS or config.env.get("name") in IMAGE_DATASETS:
         return None
     if getattr(config.train, "optimizer", "sgd") != "sgd":
+        return None
+    if config.agent.algorithm != "supervised":  # trained by reward (decisionnets.agents), not by this loop
         return None
     d = config.to_dict()
     for k in ("seed", "description", "task", "record"):
@@ -168,25 +175,18 @@ class _Member:
 # --------------------------------------------------------------------------------------------------
 # the stacked network and the per-member SGD
 # --------------------------------------------------------------------------------------------------
-class _StackedMLP:
-    """K MLPs of one architecture in one flat parameter tensor, with a hand-written backward.
+class _Stacked:
+    """K networks of one architecture in one flat parameter tensor (the storage both kinds share).
 
     ``flat`` (member, n_params) holds every member's parameters; ``params`` are views of it in the
     ensemble's layout (weights as (member, in, out): a batched matmul with a contiguous right
     operand, measured ~25 % faster than the transposed view of the module's (member, out, in)).
     ``grad`` (member, n_params) and ``buf`` (momentum) have the same layout, so the per-member SGD
     update is a few operations on whole (member, n_params) tensors instead of a few per parameter.
-
-    The backward is written out (cross-entropy, readout, activations, hidden layers) rather than
-    taken from autograd: the same arithmetic without the graph (measured 13 % faster per step at
-    K = 10, batch 32, and 20 % at batch 512 on one thread); it equals autograd's gradients to float
-    rounding (tested).
+    Subclasses define :meth:`loss` (forward) and :meth:`backward` (gradients into :attr:`grad`).
     """
 
-    def __init__(self, stacked: dict, activation: str):
-        if activation not in ("relu", "tanh"):
-            raise UserError(f"ensembles support model.activation relu or tanh; got {activation!r}")
-        self.activation = activation
+    def __init__(self, stacked: dict):
         self.names = list(stacked)
         first = next(iter(stacked.values()))
         K, self.device = first.shape[0], first.device
@@ -235,27 +235,55 @@ class _StackedMLP:
         t = self.bufs[name][k]
         t.copy_(value.T if t.dim() == 2 else value)
 
-    # --- forward / backward -----------------------------------------------------------------------
-    def forward(self, x, y, w):
-        """Losses and logits of one batch.
+    def clip(self, max_norm):
+        """Per-member :func:`torch.nn.utils.clip_grad_norm_`: each member's gradient norm over all its parameters."""
+        coef = (max_norm / (self.grad.norm(dim=1) + 1e-6)).clamp(max=1.0)
+        self.grad.mul_(coef.unsqueeze(1))
+
+
+class _StackedMLP(_Stacked):
+    """K MLPs (:class:`~decisionnets.models.mlp.MLP`) with a hand-written backward.
+
+    The backward is written out (cross-entropy, readout, activations, hidden layers) rather than
+    taken from autograd: the same arithmetic without the graph (measured 13 % faster per step at
+    K = 10, batch 32, and 20 % at batch 512 on one thread); it equals autograd's gradients to float
+    rounding (tested).
+    """
+
+    def __init__(self, stacked: dict, template):
+        if not isinstance(template.act, (torch.nn.ReLU, torch.nn.Tanh)):
+            raise UserError(f"ensembles support MLP activations relu and tanh; got {template.act!r}")
+        self.activation = "relu" if isinstance(template.act, torch.nn.ReLU) else "tanh"
+        super().__init__(stacked)
+
+    def loss(self, x, y, mask, generators=None):
+        """Losses of one batch, its logits at the response step, and what :meth:`backward` needs.
 
         Parameters
         ----------
-        x : Tensor, shape (member, row, feature)
-            Input rows (trial x time step, flattened).
-        y : LongTensor, shape (member, row)
-            Target action per row.
-        w : Tensor, shape (member, row)
-            Loss weight per row: the mask divided by the member's number of unmasked rows (so
-            ``losses`` is ``training.masked_loss``).
+        x : Tensor, shape (member, batch, time, feature)
+        y : LongTensor, shape (member, batch, time)
+            Target action per step.
+        mask : Tensor, shape (member, batch, time)
+            Loss mask per step; ``losses`` is ``training.masked_loss`` (the masked sum of the
+            cross-entropy, then divided by the number of unmasked steps, in that order, so a loss
+            that overflows does so where the solo run's does).
+        generators : unused (an MLP has no noise)
 
         Returns
         -------
         losses : Tensor, shape (member,)
-        logits : Tensor, shape (member, row, action)
-        cache : tuple
-            What :meth:`backward` needs.
+        at_response : Tensor, shape (member, batch, action)
+            Logits at each trial's last step.
+        cache : what :meth:`backward` needs
         """
+        K, B, T, F = x.shape
+        losses, logits, cache = self.forward(x.reshape(K, B * T, F), y.reshape(K, B * T), mask.reshape(K, B * T))
+        return losses, logits.view(K, B, T, -1)[:, :, -1], cache
+
+    def forward(self, x, y, mask):
+        """Rows (member, row, feature), targets and mask (member, row) -> losses (member,),
+        logits (member, row, action), cache."""
         n_hidden = (len(self.names) - 2) // 2
         p = self.params
         hs, h = [x], x
@@ -266,8 +294,9 @@ class _StackedMLP:
         logits = torch.baddbmm(p["readout.bias"].unsqueeze(1), h, p["readout.weight"])
         logp = torch.log_softmax(logits, dim=-1)
         yi = y.unsqueeze(-1)
-        losses = -(logp.gather(-1, yi).squeeze(-1) * w).sum(1)
-        return losses, logits, (hs, logp, yi, w)
+        count = mask.sum(1, keepdim=True).clamp_min(1.0)
+        losses = (-logp.gather(-1, yi).squeeze(-1) * mask).sum(1) / count.squeeze(1)
+        return losses, logits, (hs, logp, yi, mask / count)
 
     def backward(self, cache):
         """Gradients of ``losses.sum()`` into :attr:`grad` (every member's loss only depends on its own parameters)."""
@@ -289,10 +318,64 @@ class _StackedMLP:
                 else:
                     d = torch.ops.aten.tanh_backward(d, h_in)
 
-    def clip(self, max_norm):
-        """Per-member :func:`torch.nn.utils.clip_grad_norm_`: each member's gradient norm over all its parameters."""
-        coef = (max_norm / (self.grad.norm(dim=1) + 1e-6)).clamp(max=1.0)
-        self.grad.mul_(coef.unsqueeze(1))
+
+class _StackedLeakyRNN(_Stacked):
+    """K leaky RNNs (:class:`~decisionnets.models.rnn.LeakyRNN`), the solo forward batched over members.
+
+    The same arithmetic as ``LeakyRNN.forward`` in training mode: the input drive
+    ``alpha (W_in u_t + b)`` and the recurrent noise for all steps at once (each member's noise one
+    (time, batch, hidden) draw from its own ``noise_generator``, as its solo run draws it), then
+    ``x_t = (1 - alpha) x_{t-1} + drive_t + r_{t-1} (alpha W_rec^T)`` step by step as one batched
+    matmul over the members. Gradients by autograd.
+    """
+
+    def __init__(self, stacked: dict, template):
+        super().__init__(stacked)
+        # the dynamics' constants from one member's module (equal in all: same model config and task)
+        self.f, self.alpha, self.noise = template.f, template.alpha, template.noise
+        self.hidden_size = template.hidden_size
+
+    def loss(self, x, y, mask, generators=None):
+        """As :meth:`_StackedMLP.loss`; ``generators``: each member's recurrent-noise generator."""
+        K, B, T, F = x.shape
+        leaves = {n: p.detach().requires_grad_() for n, p in self.params.items()}
+        with torch.enable_grad():
+            xs = x.transpose(1, 2).reshape(K, T * B, F)  # (member, time * batch, feature)
+            drive = self.alpha * torch.baddbmm(leaves["w_in.bias"].unsqueeze(1), xs, leaves["w_in.weight"])
+            drive = drive.view(K, T, B, -1)
+            if self.noise > 0:
+                xi = torch.stack([torch.randn((T, B, self.hidden_size), generator=g, device=x.device, dtype=x.dtype)
+                                  for g in generators])
+                drive = drive + math.sqrt(2 * self.alpha) * self.noise * xi
+            w_rec = self.alpha * leaves["w_rec.weight"]  # (member, in, out): r @ (alpha W_rec^T)
+            state = x.new_zeros(K, B, self.hidden_size)
+            rate = self.f(state)
+            rates = []
+            # unbind, not drive[:, t]: the backward of T selects would zero-fill a full-size gradient T times
+            for drive_t in drive.unbind(1):
+                state = torch.baddbmm(torch.add(drive_t, state, alpha=1 - self.alpha), rate, w_rec)
+                rate = self.f(state)
+                rates.append(rate)
+            hidden = torch.stack(rates, dim=1).view(K, T * B, -1)  # rows (time, batch)
+            logits = torch.baddbmm(leaves["readout.bias"].unsqueeze(1), hidden, leaves["readout.weight"])
+            ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.transpose(1, 2).reshape(-1),
+                                                   reduction="none")
+            m = mask.transpose(1, 2).reshape(K, -1)
+            losses = (ce.view(K, -1) * m).sum(1) / m.sum(1).clamp_min(1.0)
+        at_response = logits.detach().view(K, T, B, -1)[:, -1]
+        return losses.detach(), at_response, (losses, leaves)
+
+    def backward(self, cache):
+        """Gradients of ``losses.sum()`` into :attr:`grad`, by autograd."""
+        losses, leaves = cache
+        grads = torch.autograd.grad(losses.sum(), list(leaves.values()))
+        with torch.no_grad():
+            for name, g in zip(leaves, grads):
+                self.grads[name].copy_(g)
+
+
+#: model kind -> its stacked implementation
+_STACKED = {"mlp": _StackedMLP, "leaky_rnn": _StackedLeakyRNN}
 
 
 def _per_member(values, device):
@@ -382,12 +465,11 @@ def train_ensemble(configs, run_dirs, *, progress: bool = True, resume: bool = F
         raise UserError(f"members of a resumed ensemble are at different epochs {sorted(starts)}; resume them solo")
     start_epoch = starts.pop()
     tc0, device = configs[0].train, members[0].device
-    activation = configs[0].model.get("activation", "relu")
 
     from torch.func import stack_module_state
 
     stacked, _ = stack_module_state([m.model for m in members])  # (K, ...), the modules' layout
-    net = _StackedMLP({n: p.detach() for n, p in stacked.items()}, activation)
+    net = _STACKED[configs[0].model["kind"]]({n: p.detach() for n, p in stacked.items()}, members[0].model)
     names = net.names
     has_momentum = torch.zeros(K, dtype=torch.bool, device=device)  # a solo run's SGD would hold a buffer
     for k, m in enumerate(members):  # resumed momentum buffers
@@ -460,9 +542,8 @@ def train_ensemble(configs, run_dirs, *, progress: bool = True, resume: bool = F
             K = len(members)
             xb, yb, mb = x_ep[:, lo:lo + bs], y_ep[:, lo:lo + bs], m_ep[:, lo:lo + bs]  # (K, batch, time, ...)
             nb = xb.shape[1]
-            w = mb.reshape(K, -1)
-            w = w / w.sum(1, keepdim=True).clamp_min(1.0)  # training.masked_loss as row weights
-            losses, logits, cache = net.forward(xb.reshape(K, -1, xb.shape[-1]), yb.reshape(K, -1), w)
+            losses, at, cache = net.loss(xb, yb, mb, [m.noise_gen for m in members])
+            net.backward(cache)  # members are independent: a diverged member's NaNs stay in its own rows
             finite = torch.isfinite(losses)
             if not bool(finite.all()):  # like a solo run: that member stops here, status "diverged"
                 dead = torch.nonzero(~finite).flatten().tolist()
@@ -473,16 +554,14 @@ def train_ensemble(configs, run_dirs, *, progress: bool = True, resume: bool = F
                 if len(dead) == len(members):
                     bar.close()
                     return [results[id(m)] for m in all_members]
+                # drop them here, after the backward (no second forward: it would draw the noise again)
                 ix = drop(set(dead))
                 settings = [settings[k] for k in ix.tolist()]
                 lr, mom, wd = lr[ix], mom[ix], wd[ix]
-                x_ep, y_ep, m_ep, w = x_ep[ix], y_ep[ix], m_ep[ix], w[ix]
+                x_ep, y_ep, m_ep = x_ep[ix], y_ep[ix], m_ep[ix]
+                losses, at, yb = losses[ix], at[ix], yb[ix]
                 sgd = _SGD(lr, mom, wd)
                 loss_sum, n_correct = loss_sum[ix], n_correct[ix]
-                K = len(members)
-                xb, yb = x_ep[:, lo:lo + bs], y_ep[:, lo:lo + bs]
-                losses, logits, cache = net.forward(xb.reshape(K, -1, xb.shape[-1]), yb.reshape(K, -1), w)
-            net.backward(cache)
             if tc0.grad_clip > 0:
                 net.clip(tc0.grad_clip)
             sgd.step(net)
@@ -490,8 +569,7 @@ def train_ensemble(configs, run_dirs, *, progress: bool = True, resume: bool = F
                 m.step += 1
             # accumulated on the device: no sync per step
             loss_sum += losses * nb
-            at = logits.view(K, nb, -1, logits.shape[-1])[:, :, -1]  # (K, batch, action) at the response step
-            chosen = choices[at[..., choices].argmax(dim=-1)]
+            chosen = choices[at[..., choices].argmax(dim=-1)]  # at: (K, batch, action) at the response step
             n_correct += (chosen == yb[:, :, -1]).sum(1)
             n_seen += nb
         has_momentum |= sgd.momentum_on
