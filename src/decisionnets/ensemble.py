@@ -46,6 +46,7 @@ from pathlib import Path
 import torch
 
 from decisionnets.errors import UserError
+from decisionnets.models.rnn import leaky_rates
 
 #: model kinds that can be trained as an ensemble
 ENSEMBLE_MODELS = ("mlp", "leaky_rnn")
@@ -347,16 +348,8 @@ class _StackedLeakyRNN(_Stacked):
                 xi = torch.stack([torch.randn((T, B, self.hidden_size), generator=g, device=x.device, dtype=x.dtype)
                                   for g in generators])
                 drive = drive + math.sqrt(2 * self.alpha) * self.noise * xi
-            w_rec = self.alpha * leaves["w_rec.weight"]  # (member, in, out): r @ (alpha W_rec^T)
-            state = x.new_zeros(K, B, self.hidden_size)
-            rate = self.f(state)
-            rates = []
-            # unbind, not drive[:, t]: the backward of T selects would zero-fill a full-size gradient T times
-            for drive_t in drive.unbind(1):
-                state = torch.baddbmm(torch.add(drive_t, state, alpha=1 - self.alpha), rate, w_rec)
-                rate = self.f(state)
-                rates.append(rate)
-            hidden = torch.stack(rates, dim=1).view(K, T * B, -1)  # rows (time, batch)
+            # (member, in, out) weights: r @ (alpha W_rec^T); rates (member, time, batch, hidden) -> rows (time, batch)
+            hidden = leaky_rates(drive, self.alpha * leaves["w_rec.weight"], self.f, self.alpha, dim=1).view(K, T * B, -1)
             logits = torch.baddbmm(leaves["readout.bias"].unsqueeze(1), hidden, leaves["readout.weight"])
             ce = torch.nn.functional.cross_entropy(logits.flatten(0, 1), y.transpose(1, 2).reshape(-1),
                                                    reduction="none")

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from decisionnets.errors import ConfigError
-from decisionnets.models.rnn import _ACTIVATIONS, _Recurrent
+from decisionnets.models.rnn import _ACTIVATIONS, _Recurrent, leaky_rates
 
 
 class MultiAreaRNN(_Recurrent):
@@ -162,22 +162,13 @@ class MultiAreaRNN(_Recurrent):
         return {"cell_type": types[k * self.area_size:(k + 1) * self.area_size]}
 
     def forward(self, x: torch.Tensor, layers=None):
-        B = x.shape[1]
         # state-independent terms for all steps at once: alpha (W_in u_t + b) + noise
         w_in = self.w_in.weight * self.in_mask
         drive = self.alpha * nn.functional.linear(x, w_in, self.w_in.bias)  # every unit has a bias
         if self.training and self.noise > 0:
             xi = torch.randn(drive.shape, generator=self.noise_generator, device=x.device, dtype=x.dtype)
             drive = drive + math.sqrt(2 * self.alpha) * self.noise * xi
-        w_rec = self.alpha * self.effective_weights().t()
-        state = x.new_zeros(B, self.hidden_size)
-        rate = self.f(state)
-        rates = []
-        for drive_t in drive.unbind(0):  # unbind, not drive[t]: see LeakyRNN.forward
-            state = torch.addmm(torch.add(drive_t, state, alpha=1 - self.alpha), rate, w_rec)
-            rate = self.f(state)
-            rates.append(rate)
-        hidden = torch.stack(rates)
+        hidden = leaky_rates(drive, self.alpha * self.effective_weights().t(), self.f, self.alpha)
         logits = self.readout(hidden[..., self._out_units])
         if layers is not None and len(layers) == 0:
             return logits, {}

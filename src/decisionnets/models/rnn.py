@@ -29,6 +29,42 @@ from decisionnets.errors import ConfigError
 _ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "softplus": nn.functional.softplus}
 
 
+def leaky_rates(drive: torch.Tensor, w_rec: torch.Tensor, f, alpha: float, dim: int = 0) -> torch.Tensor:
+    """The Euler loop of the leaky rate RNNs, from a zero state.
+
+    ``x_t = (1 - alpha) x_{t-1} + drive_t + r_{t-1} @ w_rec``, ``r_t = f(x_t)``.
+
+    Parameters
+    ----------
+    drive : Tensor, shape (time, batch, hidden) (``dim=0``) or (member, time, batch, hidden) (``dim=1``)
+        The state-independent input, ``alpha (W_in u_t + b)`` plus noise, for every step.
+    w_rec : Tensor, shape (hidden, hidden) or (member, hidden, hidden)
+        ``alpha W_rec^T``, applied as ``r @ w_rec`` (one matmul, or a batched one over members).
+    f : callable
+        The rate function.
+    alpha : float
+        ``dt / tau``.
+    dim : int
+        The time dim of ``drive``.
+
+    Returns
+    -------
+    Tensor
+        The rates ``r_t``, the shape of ``drive``.
+    """
+    mm = torch.addmm if w_rec.dim() == 2 else torch.baddbmm
+    state = drive.new_zeros(drive.shape[:dim] + drive.shape[dim + 1:])
+    rate = f(state)
+    rates = []
+    # unbind, not drive[t]: the backward of T indexing ops zero-fills a full-size gradient T times
+    # (measured: half of a training step at batch 512)
+    for drive_t in drive.unbind(dim):
+        state = mm(torch.add(drive_t, state, alpha=1 - alpha), rate, w_rec)
+        rate = f(state)
+        rates.append(rate)
+    return torch.stack(rates, dim)
+
+
 class _Recurrent(nn.Module):
     """Shared bits: layer selection, the readout and the step API."""
 
@@ -137,25 +173,13 @@ class LeakyRNN(_Recurrent):
         return self.readout(rate), state, {"hidden": rate}
 
     def forward(self, x: torch.Tensor, layers=None):
-        B = x.shape[1]
         # Everything that does not depend on the state is computed for all steps at once:
         # alpha * (W_in u_t + b) plus the recurrent noise. The loop then costs 3 ops per step.
         drive = self.alpha * self.w_in(x)  # (time, batch, hidden)
         if self.training and self.noise > 0:
             xi = torch.randn(drive.shape, generator=self.noise_generator, device=x.device, dtype=x.dtype)
             drive = drive + math.sqrt(2 * self.alpha) * self.noise * xi
-        w_rec = self.alpha * self.w_rec.weight.t()
-        state = x.new_zeros(B, self.hidden_size)
-        rate = self.f(state)
-        rates = []
-        # unbind, not drive[t]: the backward of T indexing ops zero-fills a full (time, batch, hidden)
-        # gradient T times (measured: most of a training step at batch 256)
-        for drive_t in drive.unbind(0):
-            # state = (1 - alpha) state + alpha (W_rec rate + W_in u_t + b) + noise
-            state = torch.addmm(torch.add(drive_t, state, alpha=1 - self.alpha), rate, w_rec)
-            rate = self.f(state)
-            rates.append(rate)
-        hidden = torch.stack(rates)
+        hidden = leaky_rates(drive, self.alpha * self.w_rec.weight.t(), self.f, self.alpha)
         return self.readout(hidden), self._select({"hidden": hidden}, layers)
 
 
