@@ -76,7 +76,7 @@ def _step(name: str, cmd: list[str], timeout: float, env=None) -> dict:
 
 
 def _train_cmd(task, run_dir, device, sets):
-    cmd = [sys.executable, "-c", "from decisionnets.cli import main; main()", "train", "--task", task,
+    cmd = [sys.executable, "-m", "decisionnets.cli", "train", "--task", task,
            "--run-dir", str(run_dir), "--device", device, "--no-progress"]
     for s in sets:
         cmd += ["--set", s]

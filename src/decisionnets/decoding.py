@@ -372,10 +372,10 @@ class UsableInformation:
     def _not_converged_message(self, dec, X) -> str:
         """The warning for problems whose fits did not converge, with the input scale and, for the
         fixed-budget SGD decoders, the likely cause (a learning rate too large for that scale)."""
-        bad = ~self.converged_  # (P, V)
+        bad = ~self.converged_  # (P, V), some True
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            scale = float(np.nanmax(np.abs(X[bad.any(axis=1)]))) if bad.any() else float("nan")
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN inputs
+            scale = float(np.nanmax(np.abs(X[bad.any(axis=1)])))
         msg = (f"{int(bad.sum())} of {bad.size} decoding problems did not converge ({dec.name}; their inputs reach "
                f"|x| = {scale:.3g})")
         if dec.penalties is None:  # fixed-budget SGD: a non-finite or < -1 bit held-out fit is a diverged run

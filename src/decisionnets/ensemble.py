@@ -344,9 +344,10 @@ class _StackedLeakyRNN(_Stacked):
             xs = x.transpose(1, 2).reshape(K, T * B, F)  # (member, time * batch, feature)
             drive = self.alpha * torch.baddbmm(leaves["w_in.bias"].unsqueeze(1), xs, leaves["w_in.weight"])
             drive = drive.view(K, T, B, -1)
-            if self.noise > 0:
-                xi = torch.stack([torch.randn((T, B, self.hidden_size), generator=g, device=x.device, dtype=x.dtype)
-                                  for g in generators])
+            if self.noise > 0:  # each member's (time, batch, hidden) draw, written in place (no stacked copy)
+                xi = torch.empty_like(drive)
+                for k, g in enumerate(generators):
+                    torch.randn((T, B, self.hidden_size), generator=g, out=xi[k])
                 drive = drive + math.sqrt(2 * self.alpha) * self.noise * xi
             # (member, in, out) weights: r @ (alpha W_rec^T); rates (member, time, batch, hidden) -> rows (time, batch)
             hidden = leaky_rates(drive, self.alpha * leaves["w_rec.weight"], self.f, self.alpha, dim=1).view(K, T * B, -1)
