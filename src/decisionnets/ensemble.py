@@ -145,9 +145,11 @@ class _Member:
     # --- files ------------------------------------------------------------------------------------
     def record(self, epoch):
         from decisionnets.io import write_epoch
+        from decisionnets.weights import save_weights
 
         ds = self.recorder.dataset(self.model, epoch, self.step, self.device)
         write_epoch(ds, self.run_dir, epoch)
+        save_weights(self.run_dir, epoch, self.model)
         return float(ds.loss[0]), float(ds.accuracy[0])
 
     def state(self, epoch, bufs=None) -> dict:

@@ -37,6 +37,7 @@ from decisionnets.metrics import n_correct_choices
 from decisionnets.recording import Recorder, record_epochs
 from decisionnets.rundir import RunDir, RunLog, note_write_failure, read_log, restore, snapshot, writing
 from decisionnets.threads import thread_info
+from decisionnets.weights import save_weights
 
 STREAMS = ("data", "probe", "init", "order", "noise")
 #: ``[agent] algorithm`` -> "module:function" of its trainer (imported on use, as the model registry)
@@ -243,6 +244,7 @@ def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> di
     def record(epoch):
         ds = recorder.dataset(model, epoch, step, device)
         write_epoch(ds, run_dir, epoch)
+        save_weights(run_dir, epoch, model)  # the network itself, for analyses that need it (fixed points)
         return float(ds.loss[0]), float(ds.accuracy[0])
 
     def state(epoch):
