@@ -148,8 +148,8 @@ class _Member:
         from decisionnets.weights import save_weights
 
         ds = self.recorder.dataset(self.model, epoch, self.step, self.device)
+        save_weights(self.run_dir, epoch, self.model)  # before the activations, as the solo trainer
         write_epoch(ds, self.run_dir, epoch)
-        save_weights(self.run_dir, epoch, self.model)
         return float(ds.loss[0]), float(ds.accuracy[0])
 
     def state(self, epoch, bufs=None) -> dict:

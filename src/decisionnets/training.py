@@ -243,8 +243,10 @@ def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> di
 
     def record(epoch):
         ds = recorder.dataset(model, epoch, step, device)
+        # the network itself, for analyses that need it (fixed points); before the activations, so a
+        # run killed in between re-records the epoch (epoch 0 is re-recorded only when its file is missing)
+        save_weights(run_dir, epoch, model)
         write_epoch(ds, run_dir, epoch)
-        save_weights(run_dir, epoch, model)  # the network itself, for analyses that need it (fixed points)
         return float(ds.loss[0]), float(ds.accuracy[0])
 
     def state(epoch):

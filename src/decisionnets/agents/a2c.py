@@ -198,8 +198,8 @@ def train_agent(config, run_dir, *, progress: bool = True, resume: bool = False)
         ep = play_trials(model, env, probe, policy="greedy", device=device)
         model.train()
         ds = as_epoch(episodes_dataset(ep, env, align="onset", attrs=attrs), epoch, step)
+        save_weights(run_dir, epoch, model)  # before the activations, as the supervised trainer
         write_epoch(_thin(ds, rc.time_stride, rc.dtype), run_dir, epoch)
-        save_weights(run_dir, epoch, model)
         return ds
 
     def state(epoch):
