@@ -162,18 +162,22 @@ def find_fixed_points(step: Callable[[torch.Tensor], torch.Tensor], initial_stat
     if not torch.isfinite(h0).all():
         raise UserError("find_fixed_points: the initial states hold NaN or infinite values")
     n, d = h0.shape
-    h = h0.clone().requires_grad_(True)
-    if n_iter > 0:
-        opt = torch.optim.Adam([h], lr=lr)
-        sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.01 ** (1.0 / n_iter))
-        for _ in range(n_iter):
-            opt.zero_grad(set_to_none=True)
+    h = h0.clone()
+    # Adam (Kingma & Ba 2015), written out: torch.optim's first step imports torch._dynamo (seconds)
+    m, v, b1, b2 = torch.zeros_like(h), torch.zeros_like(h), 0.9, 0.999
+    decay = 0.01 ** (1.0 / max(n_iter, 1))
+    for t in range(1, n_iter + 1):
+        h.requires_grad_(True)
+        with torch.enable_grad():
             q, _ = _speed(step, h)
-            if float(q.detach().max()) < q_tol * 1e-3:
-                break
-            q.sum().backward()
-            opt.step()
-            sched.step()
+            (g,) = torch.autograd.grad(q.sum(), h)
+        h = h.detach()
+        if float(q.detach().max()) < q_tol * 1e-3:
+            break
+        m.mul_(b1).add_(g, alpha=1 - b1)
+        v.mul_(b2).addcmul_(g, g, value=1 - b2)
+        step_size = lr * decay ** (t - 1) * np.sqrt(1 - b2**t) / (1 - b1**t)
+        h = h - step_size * m / (v.sqrt() + 1e-12)
     h = h.detach()
     eye = torch.eye(d, dtype=torch.float64)
     lam = torch.full((n,), 1e-3, dtype=torch.float64)
@@ -228,13 +232,11 @@ class RecurrentMap:
 
 
 def _model_kind(model) -> str:
-    from decisionnets.models.multi_area import MultiAreaRNN
-    from decisionnets.models.rnn import GRU, LSTM, LeakyRNN
+    """The model kind (a key of :data:`decisionnets.models.MODELS`) of ``model``, else its class name."""
+    from decisionnets.models import MODELS
 
-    for cls, kind in ((LeakyRNN, "leaky_rnn"), (MultiAreaRNN, "multi_area_rnn"), (GRU, "gru"), (LSTM, "lstm")):
-        if isinstance(model, cls):
-            return kind
-    return type(model).__name__
+    here = f"{type(model).__module__}:{type(model).__name__}"
+    return next((kind for kind, where in MODELS.items() if where == here), type(model).__name__)
 
 
 def _not_recurrent(kind: str) -> UserError:
@@ -287,7 +289,7 @@ def recurrent_map(model: torch.nn.Module, u) -> RecurrentMap:
             return RecurrentMap(kind, step, _inverse(f), lambda x: f(torch.as_tensor(x)).numpy(), alpha)
     import copy
 
-    rnn = copy.deepcopy(model.rnn).double().eval()
+    rnn = copy.deepcopy(model.rnn).double().eval().requires_grad_(False)
     if u.numel() != rnn.input_size:
         raise UserError(f"fixed-points input must have {rnn.input_size} values (the model's inputs); got {u.numel()}")
 
