@@ -10,9 +10,10 @@ A run directory holds, next to ``activations/epoch_XXXXX.nc``::
 
 Each file is the model's ``state_dict`` only (tensors moved to the CPU), written atomically
 (:func:`decisionnets.io.atomic_path`) from bytes serialized in memory, so the same weights always
-give the same bytes: a resumed run that records an epoch again rewrites an identical file. For the
-demo preset (``color-direction``: a 64-unit leaky RNN, 4 inputs, 3 outputs) a file is about
-22 KB (4,611 float32 parameters), about 0.2 MB for its 10 recorded epochs.
+give the same bytes: a resumed run that records an epoch again rewrites an identical file. They are
+written before the epoch's activations, so a run killed between the two records the epoch again.
+For the demo preset (``color-direction``: a 64-unit leaky RNN, 5 inputs, 3 outputs, 4,675 float32
+parameters) a file is 21 KB, 0.19 MB for its 9 recorded epochs (one epoch's activations: about 5 MB).
 
 :func:`load_model` rebuilds the model from the run's ``config.json`` as the trainer does
 (:func:`decisionnets.build.build_model` for the task it declares) and loads one epoch's weights.
