@@ -182,3 +182,20 @@ def test_fixed_points_of_a_tiny_trained_run(tiny_run):
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+def test_recurrent_map_of_a_multi_area_network_follows_its_forward_pass():
+    from decisionnets.models.multi_area import MultiAreaRNN
+
+    torch.manual_seed(1)
+    model = MultiAreaRNN(3, 2, n_areas=2, area_size=5, noise=0.0).eval()
+    u = np.array([0.5, -0.2, 1.0])
+    fmap = recurrent_map(model, u)
+    x = torch.zeros(1, 10, dtype=torch.float64)
+    rates = []
+    for _ in range(4):
+        x = fmap.step(x)
+        rates.append(fmap.to_rate(x)[0])
+    with torch.no_grad():
+        _, act = model(torch.tensor(u, dtype=torch.float32).expand(4, 1, 3), layers=["hidden"])
+    np.testing.assert_allclose(np.stack(rates), act["hidden"][:, 0].numpy(), atol=1e-5)

@@ -344,7 +344,12 @@ def _rates(ds: xr.Dataset) -> xr.DataArray:
     if not areas:
         raise UserError(f"fixed-points needs the recorded recurrent units ('hidden' or 'area1', ...); "
                         f"the dataset has {sorted(map(str, ds.data_vars))}")
-    return xr.concat([ds[a].rename({f"{a}_unit": "unit"}) for a in areas], dim="unit")
+    parts = []
+    for a in areas:  # drop per-unit coordinates (cell_type): each area names its own
+        da = ds[a]
+        da = da.drop_vars([c for c in da.coords if f"{a}_unit" in da[c].dims])
+        parts.append(da.rename({f"{a}_unit": "unit"}))
+    return xr.concat(parts, dim="unit")
 
 
 def _axes(pat: np.ndarray, labels: dict, keep: np.ndarray):
@@ -612,9 +617,11 @@ def plot_fixed_points(result: xr.Dataset, ax=None, *, epoch=None, x: str | None 
         k = int(r["n_points"])
         px, py = r["projection"].sel(variable=x).values[:k], r["projection"].sel(variable=y).values[:k]
         st, sl = r["stable"].values[:k] == 1, r["slow"].values[:k] == 1
-        a.scatter(px[st & ~sl], py[st & ~sl], s=40, c="k", label="stable")
-        a.scatter(px[~st & ~sl], py[~st & ~sl], s=40, facecolors="none", edgecolors="k", label="unstable")
-        a.scatter(px[sl], py[sl], s=40, marker="s", c="tab:orange", label="slow mode")
+        for sel, style, name in ((st & ~sl, dict(c="k"), "stable"),
+                                 (~st & ~sl, dict(facecolors="none", edgecolors="k"), "unstable"),
+                                 (sl, dict(marker="s", c="tab:orange"), "slow mode")):
+            if sel.any():
+                a.scatter(px[sel], py[sel], s=40, label=name, **style)
         cx = r["class_projection"].sel(variable=x).values
         cy = r["class_projection"].sel(variable=y).values
         for c, v in zip(result["label_class"].values, cx):
