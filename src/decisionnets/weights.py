@@ -114,6 +114,6 @@ def load_model(run_dir, epoch: int) -> torch.nn.Module:
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
-        raise DataFileError(f"weights {weights_path(run_dir, epoch)} do not fit the model of {Path(run_dir)}/config.json "
-                            f"({config.model['kind']}): {e}") from None
+        raise DataFileError(f"weights {weights_path(run_dir, epoch)} do not fit the model of "
+                            f"{Path(run_dir)}/config.json ({config.model['kind']}): {e}") from None
     return model.eval()

@@ -36,7 +36,7 @@ The constant input ``u`` (option ``input``): by default the mean input of the pr
 trials and time steps of the *response period* (the one holding the last step: "decision" for the
 checkerboard, where the fixation cue is off, the targets' colors average out over the two
 configurations and the checkerboard's evidence averages to about 0): the network deciding with no
-net evidence, where choice attractors live. ``"zero"`` gives no input at all; a period name
+net evidence, where two choice attractors, if formed, both persist. ``"zero"`` gives no input at all; a period name
 that period's mean input; an array (n_inputs,) any input (:func:`period_input` computes one from
 chosen probe trials).
 
@@ -278,7 +278,8 @@ def recurrent_map(model: torch.nn.Module, u) -> RecurrentMap:
             w_in = model.w_in.weight if kind == "leaky_rnn" else model.input_weights()
             w_rec = model.w_rec.weight if kind == "leaky_rnn" else model.effective_weights()
             if u.numel() != w_in.shape[1]:
-                raise UserError(f"fixed-points input must have {w_in.shape[1]} values (the model's inputs); got {u.numel()}")
+                raise UserError(f"fixed-points input must have {w_in.shape[1]} values (the model's inputs); "
+                                f"got {u.numel()}")
             w_rec_t = w_rec.detach().double().t().contiguous()
             const = (w_in.detach().double() @ u + model.w_in.bias.detach().double())
             alpha, f = float(model.alpha), model.f
@@ -434,13 +435,14 @@ def fixed_points(ds: xr.Dataset, *, run_dir=None, seed: int = 0, progress: bool 
     if kind and kind not in RECURRENT_KINDS:
         raise _not_recurrent(kind)
     if "epoch" not in ds.dims or "time" not in ds.dims:
-        raise UserError(f"fixed-points needs activity recorded per epoch and time step (dims epoch, trial, time, unit); "
-                        f"the dataset has dims {dict(ds.sizes)}")
+        raise UserError("fixed-points needs activity recorded per epoch and time step (dims epoch, trial, time, "
+                        f"unit); the dataset has dims {dict(ds.sizes)}")
     act = _rates(ds)
     epochs = [int(e) for e in ds["epoch"].values] if epochs is None else [int(e) for e in epochs]
     missing = [e for e in epochs if e not in set(int(v) for v in ds["epoch"].values)]
     if missing:
-        raise UserError(f"fixed-points epochs {missing} are not recorded; recorded: {[int(e) for e in ds['epoch'].values]}")
+        raise UserError(f"fixed-points epochs {missing} are not recorded; "
+                        f"recorded: {[int(e) for e in ds['epoch'].values]}")
     periods = np.asarray(ds["period"].values).astype(str) if "period" in ds.coords else None
     response = periods[-1] if periods is not None else None
 

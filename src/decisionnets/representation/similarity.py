@@ -67,7 +67,8 @@ def linear_cka(x: np.ndarray, y: np.ndarray) -> float:
     """
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim != 2 or y.ndim != 2 or x.shape[0] != y.shape[0]:
-        raise UserError(f"linear_cka needs two (trial, unit) matrices with the same trials; got shapes {x.shape} and {y.shape}")
+        raise UserError(f"linear_cka needs two (trial, unit) matrices with the same trials; "
+                        f"got shapes {x.shape} and {y.shape}")
     return float(_cka_from(_cka_parts(x), _cka_parts(y)))
 
 
