@@ -22,6 +22,7 @@ parameters) a file is 21 KB, 0.19 MB for its 9 recorded epochs (one epoch's acti
 from __future__ import annotations
 
 import io
+import pickle
 from pathlib import Path
 
 import torch
@@ -89,8 +90,9 @@ def load_weights(run_dir, epoch: int) -> dict:
         raise DataFileError(f"no weights for epoch {epoch} in {Path(run_dir)}: {hint}")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, OSError, ValueError) as e:
-        raise DataFileError(f"cannot read weights {path}: {e} (truncated or corrupt?)") from None
+    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as e:
+        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise DataFileError(f"cannot read weights {path}: {first} (truncated or corrupt?)") from None
 
 
 def load_model(run_dir, epoch: int) -> torch.nn.Module:
