@@ -422,7 +422,7 @@ def fixed_points(ds: xr.Dataset, *, run_dir=None, seed: int = 0, progress: bool 
         discriminant gives the point, ``class_projection`` (epoch, variable, label_class): the
         class means of the trials on the axis; per epoch ``n_points``, ``n_stable``,
         ``n_unstable``, ``n_slow``, ``n_starts``, ``n_converged``, ``line_attractor`` (int8),
-        ``n_stable_classes`` (epoch, variable); ``input`` (input): the constant input.
+        ``n_stable_classes`` (epoch, variable); ``input`` (input_channel): the constant input.
     """
     from tqdm.auto import tqdm
 
@@ -439,6 +439,8 @@ def fixed_points(ds: xr.Dataset, *, run_dir=None, seed: int = 0, progress: bool 
                         f"unit); the dataset has dims {dict(ds.sizes)}")
     act = _rates(ds)
     epochs = [int(e) for e in ds["epoch"].values] if epochs is None else [int(e) for e in epochs]
+    if not epochs:
+        raise UserError("fixed-points needs at least one epoch; got an empty list")
     missing = [e for e in epochs if e not in set(int(v) for v in ds["epoch"].values)]
     if missing:
         raise UserError(f"fixed-points epochs {missing} are not recorded; "
@@ -553,7 +555,7 @@ def _assemble(results, epochs, labels, classes, u, fmap, act, attrs) -> xr.Datas
         "class_projection": (("epoch", "variable", "label_class"), cproj),
         "n_stable_classes": (("epoch", "variable"), n_stable_classes),
         "line_attractor": (ep, (counts["n_slow"] >= 2).astype(np.int8)),
-        "input": (("input",), np.asarray(u, dtype=np.float64)),
+        "input": (("input_channel",), np.asarray(u, dtype=np.float64)),
         **{k: (ep, v) for k, v in counts.items()},
     }
     coords = {"epoch": epochs, "fixed_point": np.arange(n_max), "eigen": np.arange(d), "variable": labels,
