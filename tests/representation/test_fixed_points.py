@@ -117,7 +117,7 @@ def test_non_recurrent_models_are_refused_by_name():
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
-    from tests.conftest import tiny_overrides  # noqa: F401  (the shared tiny config)
+    from conftest import tiny_overrides  # the shared tiny config (tests/conftest.py)
 
     run = tmp_path_factory.mktemp("fp") / "run"
     cfg = load_config("color-direction", overrides=[*tiny_overrides("color-direction"), "model.hidden_size=6"],
