@@ -192,8 +192,8 @@ def find_fixed_points(step: Callable[[torch.Tensor], torch.Tensor], initial_stat
         ata = a.transpose(1, 2) @ a
         scale = torch.diagonal(ata, dim1=1, dim2=2).mean(1).clamp_min(1e-300)
         g = (a.transpose(1, 2) @ ra.unsqueeze(2)).squeeze(2)
-        sol = torch.linalg.solve(ata + (la * scale)[:, None, None] * eye, -g.unsqueeze(2)).squeeze(2)
-        sol = torch.nan_to_num(sol, nan=0.0, posinf=0.0, neginf=0.0)
+        sol, info = torch.linalg.solve_ex(ata + (la * scale)[:, None, None] * eye, -g.unsqueeze(2))
+        sol = torch.where((info == 0)[:, None], torch.nan_to_num(sol.squeeze(2), nan=0.0, posinf=0.0, neginf=0.0), 0.0)
         with torch.no_grad():
             q_new, r_new = _speed(step, ha + sol)
         better = q_new < q[act]
@@ -201,11 +201,11 @@ def find_fixed_points(step: Callable[[torch.Tensor], torch.Tensor], initial_stat
         q[act] = torch.where(better, q_new, q[act])
         r[act] = torch.where(better[:, None], r_new, ra)
         lam[act] = torch.where(better, la * 0.3, la * 10.0).clamp(1e-12, 1e12)
-    pts, qs = h.numpy(), q.numpy()
+    pts, qs = h.detach().numpy(), q.detach().numpy()
     ok = np.flatnonzero(np.isfinite(qs) & (qs < q_tol))
     keep = ok[_dedup(pts[ok], qs[ok], dedup_tol)] if ok.size else ok
     if keep.size:
-        jac = batch_jacobian(step, torch.as_tensor(pts[keep])).numpy()
+        jac = batch_jacobian(step, torch.as_tensor(pts[keep])).detach().numpy()
         ev = np.linalg.eigvals(jac)
         ev = np.take_along_axis(ev, np.argsort(-np.abs(ev), axis=1, kind="stable"), axis=1)
     else:
