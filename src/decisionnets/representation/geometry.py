@@ -106,12 +106,15 @@ def geometry(ds: xr.Dataset, *, run_dir=None, seed: int = 0, progress: bool = Fa
     for layer in layer_names(ds, layers):
         act = layer_array(ds, layer)[:, valid]  # (E, n, T, U)
         E, n, T, U = act.shape
-        M = np.einsum("nc,entu->ectu", onehot / counts, act)  # (E, C, T, U)
+        act -= act.mean(axis=(1, 2), keepdims=True)  # per epoch and unit: changes no variance below
+        avg = (onehot / counts).T  # (C, n)
+        M = (avg @ act.reshape(E, n, T * U)).reshape(E, C, T, U)  # condition averages
         # marginalized variances
         mv = marginalize(M.reshape((E, *shape, T, U)) if has_time else M.reshape((E, *shape, U)), len(names),
                          has_time)
-        resid = act - np.einsum("nc,ectu->entu", onehot, M)
-        noise_cell = np.einsum("nc,en->ec", onehot / counts, (resid ** 2).sum(-1).mean(-1))  # (E, C)
+        # within-condition variance: mean square minus squared mean, per condition (time-averaged, unit-summed)
+        sq = np.einsum("entu,entu->en", act, act) / T  # (E, n)
+        noise_cell = np.clip(sq @ avg.T - np.einsum("ectu,ectu->ec", M, M) / T, 0.0, None)  # (E, C)
         var = np.stack([_group(mv, names, g, has_time) for g in marg_names] + [noise_cell.mean(1)], axis=1)
         total = var.sum(1, keepdims=True)
         with np.errstate(invalid="ignore", divide="ignore"):
