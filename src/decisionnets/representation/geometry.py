@@ -321,7 +321,7 @@ def plot_geometry(result: xr.Dataset, ax=None, *, layer: str | None = None):
     ax : sequence of 3 matplotlib Axes, optional
         Drawn on a new figure (1 x 3) when None.
     layer : str, optional
-        Layer drawn (default: the first).
+        Layer drawn (default: the last recorded, the one nearest the output).
 
     Returns
     -------
@@ -338,7 +338,7 @@ def plot_geometry(result: xr.Dataset, ax=None, *, layer: str | None = None):
     axes = np.asarray(ax).ravel()
     if axes.size != 3:
         raise UserError(f"plot_geometry draws 3 panels; got {axes.size} Axes")
-    layer = layer or str(result["layer"].values[0])
+    layer = layer or str(result["layer"].values[-1])
     r = result.sel(layer=layer)
     epochs = r["epoch"].values
     # trajectories

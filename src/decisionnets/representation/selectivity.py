@@ -18,6 +18,11 @@ The p-values are corrected for multiple comparisons by Benjamini-Hochberg (false
 * ``mixed``: two or more labels significant;
 * ``none``: it varies, but no label is significant.
 
+The permutation p-value is never below ``1 / (n_permutations + 1)`` (0.005 with the default 200), so
+Benjamini-Hochberg can reject only when at least ``m / (alpha * (n_permutations + 1))`` of the ``m``
+tests reach that floor (about 20 of 192 tests for 64 units x 3 labels): a layer with a handful of
+selective units needs more permutations (``n_permutations=2000``) to show them.
+
 Labels must be categorical (each distinct value is a level). A label that another one determines
 (e.g. ``choice`` equal to ``direction`` on every trial) has no variance of its own: its F is NaN
 and it is never significant. That is why ``choice`` is not among the default labels.
@@ -279,7 +284,7 @@ def plot_selectivity(result: xr.Dataset, ax=None, *, layer: str | None = None, p
     ax : matplotlib Axes, optional
         Drawn on a new figure when None.
     layer : str, optional
-        Layer drawn (default: the first).
+        Layer drawn (default: the last recorded, the one nearest the output).
     period : str, optional
         Task period drawn (default: the last, e.g. the decision period).
 
@@ -293,7 +298,7 @@ def plot_selectivity(result: xr.Dataset, ax=None, *, layer: str | None = None, p
         from matplotlib.figure import Figure
 
         ax = Figure(figsize=(4.6, 3.4), layout="constrained").subplots()
-    layer = layer or str(result["layer"].values[0])
+    layer = layer or str(result["layer"].values[-1])
     period = period or str(result["period"].values[-1])
     frac = result["class_fraction"].sel(layer=layer, period=period)
     epochs = frac["epoch"].values
