@@ -64,12 +64,16 @@ def get_analysis(name: str) -> tuple[Callable, Callable]:
     Raises
     ------
     UserError
-        When ``name`` is not registered (the message lists the known names).
+        When ``name`` is not registered (the message lists the known names), or its module
+        cannot be imported (a missing optional dependency).
     """
     if name not in REPRESENTATION_ANALYSES:
         raise UserError(f"unknown analysis {name!r}; known: {', '.join([DECODING_NAME, *REPRESENTATION_ANALYSES])}")
     module, compute, plot = REPRESENTATION_ANALYSES[name]
-    mod = importlib.import_module(module)
+    try:
+        mod = importlib.import_module(module)
+    except ImportError as e:  # e.g. an optional dependency of that analysis is not installed
+        raise UserError(f"analysis {name!r} cannot be loaded ({module}): {e}") from e
     return getattr(mod, compute), getattr(mod, plot)
 
 
