@@ -61,7 +61,8 @@ def _planted(rng, reps=2):
             rows.append(mean + sign * eps + 5.0)
             labels.append((c, d, c ^ d))
     truth = {"time": np.mean(m ** 2), "color": np.mean(a ** 2), "direction": np.mean(b ** 2),
-             "color:direction": np.mean(g ** 2), "noise": 0.09}
+             "color:direction": np.mean(g ** 2), "noise": 0.09,
+             "amplitudes_t0": (0.7, abs(b[1, 0]), 0.4)}  # +- amplitudes of color, direction, interaction at t=0
     return np.array(rows), np.array(labels), truth
 
 
@@ -84,6 +85,7 @@ def test_marginal_variances_match_the_planted_ones():
     # target_config (the XOR of the others) is left out of the default grid: it is color:direction
     assert json.loads(r.attrs["variables"]) == ["color", "direction"]
     mv = r["marginal_variance"].sel(layer="hidden", epoch=0)
+    truth.pop("amplitudes_t0")
     for k, v in truth.items():
         assert float(mv.sel(marginalization=k)) == pytest.approx(v, rel=1e-9, abs=1e-12), k
     total = sum(truth.values())
@@ -122,6 +124,13 @@ def test_static_layers_without_epoch_and_incomplete_grids():
     r = geometry(ds)
     assert r.sizes["epoch"] == 1 and list(r["period"].values) == ["all"]
     assert "time" not in r["marginalization"].values and r["trajectory"].dims == ("layer", "epoch", "condition", "pc")
+    # the 2 x 2 condition means are three orthogonal contrasts (+-a, +-b, +-g along orthonormal units):
+    # covariance eigenvalues a^2, b^2, g^2; single trials add the noise |eps|^2 = 0.09 along a fourth
+    lam = np.array(truth["amplitudes_t0"]) ** 2
+    pr = lam.sum() ** 2 / (lam ** 2).sum()
+    pr_trials = (lam.sum() + 0.09) ** 2 / ((lam ** 2).sum() + 0.09 ** 2)
+    assert float(r["dimensionality"].squeeze()) == pytest.approx(pr, rel=1e-9)
+    assert float(r["dimensionality_trials"].squeeze()) == pytest.approx(pr_trials, rel=1e-9)
     np.testing.assert_allclose(r["variance_fraction"].sum("marginalization"), 1.0)
     with pytest.raises(UserError, match="every combination"):
         geometry(ds, variables=["color", "direction", "target_config"])
