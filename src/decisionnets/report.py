@@ -124,6 +124,7 @@ def analyze_run(
     decode, representation = _split_analyses(analyses)
     from decisionnets import analyses  # the module again: the argument of that name was read just above
     ds = _select(open_activations(run_dir), epochs, time_stride)
+    rep_ds = ds  # the representation analyses see every period
     if not decode:
         return _representation(representation, ds, run_dir, out_dir, seed=seed, progress=progress,
                                figures=figures, layers=layers, variables=variables)
@@ -174,7 +175,7 @@ def analyze_run(
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_netcdf(result, info_path)
     figs = make_figures(result, out_dir / "figures") if figures else []
-    rep_paths = _representation(representation, ds, run_dir, out_dir, seed=seed, progress=progress,
+    rep_paths = _representation(representation, rep_ds, run_dir, out_dir, seed=seed, progress=progress,
                                 figures=figures, layers=layers, variables=variables)
     return [info_path, *figs, *rep_paths]
 
