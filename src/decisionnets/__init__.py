@@ -23,6 +23,7 @@ _API = {
     "cross_temporal_information": "decisionnets.decoding",
     "UsableInformation": "decisionnets.decoding",
     "analyze_run": "decisionnets.report",
+    "run_representation": "decisionnets.representation",
 }
 
 __all__ = ["__version__", *_API]
