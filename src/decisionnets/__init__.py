@@ -27,6 +27,11 @@ _API = {
 
 __all__ = ["__version__", *_API]
 
+# Register the envs with Gymnasium (ids "decisionnets/...-v0"); cheap: no torch, no env module.
+from decisionnets.registration import register_envs as _register_envs  # noqa: E402
+
+_register_envs()
+
 
 def __getattr__(name):
     if name in _API:
