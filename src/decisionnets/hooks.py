@@ -308,7 +308,7 @@ class RunRecorder:
         self.kw = dict(layers=layers, labels=labels, time_dim=time_dim, spatial=spatial, batch_size=batch_size,
                        dt=dt, period=period, dtype=dtype)
         _layer_map(model, layers)  # fail now, not at the first epoch
-        x_shape = tuple(np.shape(probe_inputs))
+        x_shape = tuple(probe_inputs.shape) if hasattr(probe_inputs, "shape") else np.shape(probe_inputs)
         n = x_shape[1 if time_dim == 0 else 0] if x_shape else 0
         _labels(labels, n, "in probe_inputs")
         try:
