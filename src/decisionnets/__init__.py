@@ -23,6 +23,13 @@ _API = {
     "cross_temporal_information": "decisionnets.decoding",
     "UsableInformation": "decisionnets.decoding",
     "analyze_run": "decisionnets.report",
+    "from_arrays": "decisionnets.neurons",
+    "from_nwb": "decisionnets.neurons",
+    "to_nwb": "decisionnets.neurons",
+    "save_recording": "decisionnets.neurons",
+    "UsableInformationEstimator": "decisionnets.estimator",
+    "get_decoder": "decisionnets.decoders",
+    "decoder_names": "decisionnets.decoders",
 }
 
 __all__ = ["__version__", *_API]
