@@ -153,7 +153,8 @@ def test_from_nwb_bins_spikes_around_the_event_with_trial_labels(planted):
     ds = from_nwb(path, event="stim_on", window=(-0.5, 0.5), bin_size=BIN)
     assert ds["hidden"].dims == ("trial", "time", "unit")
     assert ds.sizes == {"trial": N_TRIALS, "time": 4, "unit": 4}
-    np.testing.assert_allclose(ds["time"].values, [-0.375, -0.125, 0.125, 0.375])
+    np.testing.assert_allclose(ds["time"].values, [-375, -125, 125, 375])  # ms, as a run's time
+    assert ds.attrs["dt"] == 250.0
     np.testing.assert_array_equal(ds["color"].values, color)
     assert json.loads(ds["side"].attrs["classes"]) == ["left", "right"]
     assert "stim_on" not in ds.coords and "event_time" in ds.coords  # the event is a time, not a label

@@ -87,7 +87,8 @@ def from_arrays(activity, labels, *, time=None, unit=None, period=None, attrs=No
         Per-trial labels (e.g. ``{"color": ..., "choice": ...}``); one array is named ``label``.
         Numbers are kept; strings and booleans become class codes (attribute ``classes``).
     time : array (n_times,), optional
-        Time of each bin (default 0..n_times-1); only with 3-D activity.
+        Time of each bin (default 0..n_times-1), in ms to match a network's run (the figures of
+        ``analyze`` label it ms); only with 3-D activity.
     unit : array (n_units,), optional
         Unit ids (default 0..n_units-1).
     period : array of str (n_times,), optional
@@ -275,8 +276,9 @@ def from_nwb(path, *, event: str = "start_time", window=(-0.5, 1.0), bin_size: f
     -------
     xr.Dataset
         As :func:`from_arrays`: ``hidden`` (trial, time, unit) where ``time`` is the bin centre in
-        seconds from the event; labels on ``trial``; attrs ``source``, ``event``, ``bin_size``,
-        ``session_description``, ``identifier``.
+        **ms** from the event (as in a network's run: ``dt`` is in ms); labels on ``trial``, the event
+        times (s, file clock) as coord ``event_time``; attrs ``source``, ``event``, ``window_s``,
+        ``bin_size`` (s), ``dt`` (ms), ``session_description``, ``identifier``.
 
     Raises
     ------
@@ -395,9 +397,11 @@ def from_nwb(path, *, event: str = "start_time", window=(-0.5, 1.0), bin_size: f
                  "identifier": str(nwb.identifier), "activity_units": unit_name}
     if any(k in _RESERVED for k in lab):
         lab = {(f"trial_{k}" if k in _RESERVED else k): v for k, v in lab.items()}
-    ds = from_arrays(act, lab, time=centres, unit=ids, attrs=attrs)
+    attrs.update(dt=bin_size * 1000.0, time_units="ms")
+    ds = from_arrays(act, lab, time=centres * 1000.0, unit=ids, attrs=attrs)
     ds = ds.assign_coords(trial=trial_ids, event_time=("trial", ev))
-    ds["time"].attrs.update(units="s", long_name=f"bin centre, time from {event}")
+    ds["time"].attrs.update(units="ms", long_name=f"bin centre, time from {event}")
+    ds["event_time"].attrs["units"] = "s"
     ds["hidden"].attrs["units"] = unit_name
     return ds
 
