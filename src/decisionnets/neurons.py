@@ -458,6 +458,9 @@ def _epoch_dataset(run_dir_or_dataset, epoch):
 def to_nwb(run_dir_or_dataset, path, *, epoch: int | None = None, session_start_time=None) -> Path:
     """Write one recorded epoch of a run's activity to an NWB file that a lab's NWB tools read.
 
+    Time steps are read from the ``time`` coordinate in the units of its ``units`` attribute (``ms``,
+    as a run's, or ``s``; without one: ms when the dataset has a ``dt`` attr, else s).
+
     Layout: a **trials table** (one row per probe trial, laid end to end in time: trial i runs from
     ``i * L`` to ``(i + 1) * L`` seconds, L = the trial's recorded duration) whose columns are the
     trial labels and the network's ``choice`` and ``correct`` at that epoch; one **TimeSeries** per
@@ -484,7 +487,7 @@ def to_nwb(run_dir_or_dataset, path, *, epoch: int | None = None, session_start_
     UserError
         An epoch that was not recorded; a dataset without activity (a ``unit`` dim).
     """
-    pynwb = _pynwb()
+    _pynwb()  # a one-line error when the extra is missing
     from pynwb import NWBHDF5IO, NWBFile, TimeSeries
     from pynwb.file import Subject
 
@@ -503,7 +506,10 @@ def to_nwb(run_dir_or_dataset, path, *, epoch: int | None = None, session_start_
         t_units = str(ds["time"].attrs.get("units", "ms" if "dt" in attrs else "s"))
         scale = {"ms": 1e-3, "s": 1.0}.get(t_units, 1.0)
         ts = tv * scale
-        step = float(np.median(np.diff(ts))) if ts.size > 1 else float(attrs.get("dt", 1.0)) * (1e-3 if t_units == "ms" else 1.0)
+        if ts.size > 1:
+            step = float(np.median(np.diff(ts)))
+        else:  # one time step: the run's dt (ms)
+            step = float(attrs.get("dt", 1.0)) * 1e-3
         t0 = min(ts[0], 0.0)
         L = ts[-1] - t0 + step  # a trial's duration
         offs = ts - t0
@@ -573,5 +579,4 @@ def to_nwb(run_dir_or_dataset, path, *, epoch: int | None = None, session_start_
             os.replace(named, tmp)
         finally:
             named.unlink(missing_ok=True)
-    del pynwb
     return path
