@@ -239,7 +239,8 @@ def tiny_run(tmp_path_factory):
 
 
 def test_to_nwb_passes_nwbinspector_and_reads_back(tiny_run, tmp_path):
-    from nwbinspector import Importance, inspect_nwbfile
+    nwbinspector = pytest.importorskip("nwbinspector")
+    Importance, inspect_nwbfile = nwbinspector.Importance, nwbinspector.inspect_nwbfile
 
     ds = dn.open_activations(tiny_run)
     epoch = int(ds["epoch"].values[0])
