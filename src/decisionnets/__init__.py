@@ -55,6 +55,15 @@ _API = {
     "plot_area_information": "decisionnets.plots",
     "run_figures": "decisionnets.plots",
     "demo_figure": "decisionnets.plots",
+    # recorded neurons
+    "from_arrays": "decisionnets.neurons",
+    "from_nwb": "decisionnets.neurons",
+    "to_nwb": "decisionnets.neurons",
+    "save_recording": "decisionnets.neurons",
+    # one decoding problem, scikit-learn style; decoder families
+    "UsableInformationEstimator": "decisionnets.estimator",
+    "get_decoder": "decisionnets.decoders",
+    "decoder_names": "decisionnets.decoders",
 }
 
 __all__ = ["__version__", *_API]
