@@ -52,8 +52,9 @@ nitpick_ignore_regex = [
     # modules and helpers the docstrings mention that are not part of the public reference
     (r"py:.*", r"decisionnets\.(locks|analyses|report|io|config|training|rundir|trials|task|envs|models|"
                r"recording|metrics|threads|build|ensemble|errors|sweep|agents|images|ideal_observer|"
-               r"decoder_reference|decoding)(\..*)?"),
-    (r"py:.*", r"[a-z_]+[A-Z_]*|[A-Z_]+"),   # bare names of private helpers and constants (run_figures, DEFAULT_L2_GRID)
+               r"decoder_reference|decoding|decoders)(\..*)?"),
+    # bare names (no module) in docstrings: helpers and constants of the docstring's own module
+    (r"py:.*", r"(?!decisionnets\b)[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?"),
     (r"py:.*", _EXTERNAL),
     (r"py:.*", r"(Path|PathLike|Sequence|Mapping|Iterable|Callable|Any|Literal|Optional|Union|ArrayLike|"
                r"DataArray|Dataset|ndarray|Tensor|Module|Figure|Axes|Generator|SeedSequence|Client|"
@@ -98,13 +99,10 @@ def _write_api_page() -> None:
         "Modules",
         "-------",
         "",
-        ".. currentmodule:: None",
-        "",
         ".. autosummary::",
         "   :toctree: generated",
         "",
-        "   decisionnets.plots",
-        "   decisionnets.decoders",
+        "   plots",
         "",
         "The command line",
         "----------------",
@@ -112,7 +110,7 @@ def _write_api_page() -> None:
         ".. autosummary::",
         "   :toctree: generated",
         "",
-        "   decisionnets.cli.main",
+        "   cli.main",
         "",
     ]
     text = "\n".join(lines)
