@@ -20,7 +20,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")   # gallery scripts on shared core
 os.environ.setdefault("DECISIONNETS_THREADS", "1")
 
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))                   # trial_structure.py for the ``.. plot::`` figures
+sys.path.insert(0, str(HERE))   # trial_structure.py (the ``.. plot::`` figures), gallery_order.py
 
 import decisionnets  # noqa: E402
 
@@ -32,7 +32,6 @@ release = version = decisionnets.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
-    "sphinx.ext.mathjax",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "matplotlib.sphinxext.plot_directive",
@@ -127,7 +126,7 @@ sphinx_gallery_conf = {
     "gallery_dirs": "auto_examples",
     "filename_pattern": r".*\.py",
     "ignore_pattern": r"__init__\.py|/_",
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "gallery_order.example_order",
     "download_all_examples": False,
     "remove_config_comments": True,
     "image_scrapers": ("matplotlib",),
@@ -149,11 +148,12 @@ plot_rcparams = {"figure.figsize": (7.5, 3.2)}
 # --- HTML -----------------------------------------------------------------------------------------
 html_theme = "pydata_sphinx_theme"
 html_title = "decisionnets"
-html_static_path: list = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
-    "header_links_before_dropdown": 7,
+    "header_links_before_dropdown": 5,
     "secondary_sidebar_items": ["page-toc"],
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
