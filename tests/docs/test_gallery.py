@@ -44,7 +44,8 @@ def test_script_form(script):
     doc = ast.get_docstring(tree)
     assert doc, f"{script.name}: no module docstring (the gallery's title and text)"
     title, underline = doc.strip().splitlines()[:2]
-    assert set(underline) == {"="} and len(underline) >= len(title), f"{script.name}: title not underlined"
+    assert len(set(underline)) == 1 and underline[0] in "=-~^*#" and len(underline) >= len(title), \
+        f"{script.name}: the docstring does not open with an underlined title"
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("decisionnets"):
             for alias in node.names:
