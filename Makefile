@@ -34,7 +34,6 @@ bench: setup
 # The documentation site, offline, into docs/_build/html, with the example gallery executed;
 # warnings are errors (-W), all of them reported (--keep-going).
 docs: setup
-	$(PY) -m pip install -q -e '.[docs]'
 	OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) -m sphinx -b html -W --keep-going docs docs/_build/html
 
 clean:
