@@ -1,4 +1,4 @@
-# Two entry points (see README): `make run` (set up + demo) and `make test`.
+# Two entry points (see README): `make run` (set up + demo) and `make test`; `make docs` builds the site.
 PYTHON ?= python3
 VENV   ?= .venv
 PY      = $(VENV)/bin/python
@@ -8,7 +8,7 @@ STAMP   = $(VENV)/.installed
 TORCH   = torch==2.13.0
 RUN_OUT ?= runs
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test bench docs clean
 
 setup: $(STAMP)
 
@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q $(TORCH)
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,nwb,docs]'   # nwb: the NWB tests; docs: tests/docs builds the site with -W
 	touch $(STAMP)
 
 run: setup
@@ -31,5 +31,10 @@ bench: setup
 	$(PY) bench/ensemble_sweep.py
 	$(PY) bench/under_load.py --default-threads
 
+# The documentation site, offline, into docs/_build/html, with the example gallery executed;
+# warnings are errors (-W), all of them reported (--keep-going).
+docs: setup
+	OMP_NUM_THREADS=1 MPLBACKEND=Agg $(PY) -m sphinx -b html -W --keep-going docs docs/_build/html
+
 clean:
-	rm -rf $(VENV) $(RUN_OUT)
+	rm -rf $(VENV) $(RUN_OUT) docs/_build docs/generated docs/auto_examples docs/api.rst

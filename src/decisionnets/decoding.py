@@ -690,7 +690,7 @@ def decoding_scores(
 
     Returns
     -------
-    Dataset with dims ([decoder,] [variable,] *other dims of activity) [+ fold]:
+    Dataset with dims ([decoder,] [variable,] other dims of activity...) [+ fold]:
         ``information`` (bits), ``information_sd`` (bits, s.d. over folds), ``accuracy``,
         ``ce_prior``, ``ce_decoder`` (bits), ``n_samples``, ``converged`` (bool: False where a fit
         of the problem did not converge; such a number is not to be trusted), ``l2`` (fold;
@@ -771,7 +771,7 @@ def usable_information(
 
     A thin wrapper around :func:`decoding_scores` (which also returns the fold spread, the
     accuracy and the ``converged`` flag): returns its ``information`` variable, dims
-    ([decoder,] [variable,] *other dims of activity). ``decoder``: a registered name
+    ([decoder,] [variable,] other dims of activity...). ``decoder``: a registered name
     (:func:`decisionnets.decoders.decoder_names`), a Decoder object, or a list of them. Where a fit
     did not converge a RuntimeWarning is raised (see ``decoding_scores(...)["converged"]``).
 

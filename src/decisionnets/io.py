@@ -240,7 +240,7 @@ def check_run_files(run_dir, identity: str) -> None:
 
 
 def open_activations(run_dir) -> xr.Dataset:
-    """All recorded epochs of a run as one lazily loaded dataset (DESIGN.md §3).
+    """All recorded epochs of a run as one lazily loaded dataset (the activation dataset).
 
     Parameters
     ----------
