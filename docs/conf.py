@@ -73,6 +73,26 @@ numpydoc_xref_param_type = False
 numpydoc_validation_checks: set = set()
 
 
+#: Public submodules documented name by name (their ``__all__`` functions and classes).
+PUBLIC_MODULES = ("representation", "representation.selectivity", "representation.geometry",
+                  "representation.similarity", "representation.fixed_points", "weights")
+
+
+def _module_sections() -> list[str]:
+    """One autosummary per module of :data:`PUBLIC_MODULES`: its public functions and classes."""
+    import importlib
+    import inspect
+
+    lines = []
+    for name in PUBLIC_MODULES:
+        mod = importlib.import_module(f"decisionnets.{name}")
+        members = [m for m in mod.__all__
+                   if inspect.isfunction(getattr(mod, m)) or inspect.isclass(getattr(mod, m))]
+        lines += [f".. currentmodule:: decisionnets.{name}", "", ".. autosummary::",
+                  "   :toctree: generated", "   :nosignatures:", "", *[f"   {m}" for m in members], ""]
+    return [*lines, ".. currentmodule:: decisionnets", ""]
+
+
 def _write_api_page() -> None:
     """``api.rst``: an autosummary list of every name in ``decisionnets.__all__`` (at build time)."""
     names = [n for n in decisionnets.__all__ if not n.startswith("_")]
@@ -103,6 +123,13 @@ def _write_api_page() -> None:
         "",
         "   plots",
         "",
+        "Representation analyses",
+        "-----------------------",
+        "",
+        "The functions behind ``decisionnets analyze RUN --analyses NAME`` (see :doc:`guide/representation`",
+        "and :doc:`guide/representation_dynamics`), and the per-epoch weights that fixed points need.",
+        "",
+        *_module_sections(),
         "The command line",
         "----------------",
         "",

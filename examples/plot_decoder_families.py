@@ -25,7 +25,6 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 import decisionnets as dn
-from decisionnets.decoders import get_decoder
 
 warnings.simplefilter("ignore", RuntimeWarning)
 run = tempfile.mkdtemp() + "/fc"
@@ -41,8 +40,8 @@ families = {
     "linear": "linear",
     "linear-raw": "linear-raw",
     "mlp": "mlp",
-    "sgd-linear": get_decoder("sgd-linear", iterations=300),
-    "sgd-mlp": get_decoder("sgd-mlp", iterations=300),
+    "sgd-linear": dn.get_decoder("sgd-linear", iterations=300),
+    "sgd-mlp": dn.get_decoder("sgd-mlp", iterations=300),
 }
 info = {name: dn.usable_information(ds.hidden, labels, decoder=dec, folds=4)
         for name, dec in families.items()}

@@ -100,7 +100,7 @@ def analyze_run(
     figures : bool — draw the figures (False: only ``information.nc``).
     analyses : list of str, optional — what to run. None (default): the decoding alone. Otherwise
         exactly the named analyses: ``"information"`` is the decoding, any other name a
-        representation analysis of :data:`decisionnets.representation.REPRESENTATION_ANALYSES`
+        representation analysis of ``decisionnets.representation.REPRESENTATION_ANALYSES``
         (``selectivity``, ``geometry``, ``similarity``, ``fixed-points``), run on the selected
         epochs, layers and time steps (not ``periods``), with ``seed`` and, when given,
         ``variables``; each writes ``RUN_DIR/analyses/NAME.nc`` and ``RUN_DIR/figures/NAME.png``.

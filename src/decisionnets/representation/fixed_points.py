@@ -1,6 +1,6 @@
 """Fixed points of trained recurrent networks, at every recorded epoch.
 
-Data flow: run directory (activations and per-epoch weights, :mod:`decisionnets.weights`) ->
+Data flow: run directory (activations and per-epoch weights, ``decisionnets.weights``) ->
 **fixed points** (here) -> ``fixed-points.nc`` and the figure of :func:`plot_fixed_points`.
 
 The method is Sussillo & Barak (2013): with the input held at a constant ``u``, one step of the
