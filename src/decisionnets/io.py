@@ -68,9 +68,33 @@ def _probe_cause(tmp, err: Exception) -> str:
     return said
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it (``/proc/self/status``; else set and restored)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode a new file gets as the umask allows (``0o666 & ~umask``; 0o644 under umask 022).
+
+    Temporary files are created 0600; :func:`atomic_path` sets this mode before the rename, so run
+    files are as readable by the group and others as any file the user creates.
+    """
+    return 0o666 & ~_umask()
+
+
 @contextmanager
 def atomic_path(path):
     """Yield a temporary path next to ``path``; on success, fsync it and rename it to ``path``.
+
+    The file gets the mode the umask allows (:func:`file_mode`), as a file opened for writing would.
 
     Raises
     ------
@@ -89,6 +113,7 @@ def atomic_path(path):
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as f:
+            os.fchmod(f.fileno(), file_mode())  # mkstemp made it 0600
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except WriteFailed:
