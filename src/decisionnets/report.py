@@ -156,6 +156,7 @@ def analyze_run(
     if "psychometric" in todo:
         result["p_right"] = analyses.psychometric_curve(ds, valid=valid)["p_right"]
     result.attrs = _analysis_attrs(ds.attrs, decoders, folds, seed, dtype, exclude_catch)
+    _add_ceiling(result, ds.attrs)
 
     info_path = out_dir / "information.nc"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -183,6 +184,19 @@ def _combine(per_layer: list, ds: xr.Dataset, ct_epoch: int) -> xr.Dataset:
     if "accuracy" in ds:
         result["probe_accuracy"] = ds["accuracy"].load()
     return result
+
+
+def _add_ceiling(result: xr.Dataset, attrs) -> None:
+    """``ceiling`` (variable): the ideal observer's bits about each decoded variable (NaN where
+    unknown), from the activation attrs (:func:`decisionnets.ideal_observer.ceilings_from_attrs`)."""
+    from decisionnets.ideal_observer import ceilings_from_attrs
+
+    ceil = ceilings_from_attrs(attrs)
+    if not ceil or "variable" not in result.dims:
+        return
+    values = [ceil.get(str(v), np.nan) for v in result["variable"].values]
+    result["ceiling"] = xr.DataArray(np.asarray(values, dtype=float), dims="variable",
+                                     attrs={"units": "bits", "long_name": "ideal-observer information (the ceiling)"})
 
 
 def _select(ds: xr.Dataset, epochs, time_stride: int) -> xr.Dataset:

@@ -93,16 +93,18 @@ def load_init_weights(model, source: str) -> None:
         p = next((c for c in (p / "checkpoints" / "final.pt", p / "checkpoints" / "last.pt") if c.is_file()), p)
     if not p.is_file():
         raise ConfigError(f"train.init_from: no checkpoint at {source} (give a .pt file or a run directory)")
+    from decisionnets.rundir import load_checkpoint
+
+    ckpt = load_checkpoint(p, require=())
     try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=False)
-        state = ckpt["model"] if isinstance(ckpt, dict) and "model" in ckpt else ckpt
+        state = ckpt["model"] if "model" in ckpt else {k: v for k, v in ckpt.items() if k not in ("checkpoint_meta", "checksum")}
         own = model.state_dict()
         # copy every tensor whose name and shape match (e.g. a readout of another size is left as initialized)
         loadable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
         if not loadable:
             raise ConfigError(f"train.init_from: {p} shares no parameters with this model")
         model.load_state_dict({**own, **loadable})
-    except (RuntimeError, KeyError, EOFError, OSError) as e:
+    except (RuntimeError, KeyError, EOFError, OSError, AttributeError) as e:
         raise DataFileError(f"train.init_from: cannot read checkpoint {p}: {e}") from None
 
 
@@ -210,6 +212,9 @@ def dataset_attrs(config: Config, task, identity: str) -> dict:
              "choice_actions": np.asarray(task.choice_actions, dtype=np.int64), "time_units": "ms"}
     if hasattr(task, "attrs"):  # e.g. image tasks: class names, fine -> coarse map, normalization
         attrs.update(task.attrs())
+    from decisionnets.ideal_observer import ceiling_attrs
+
+    attrs.update(ceiling_attrs(task))  # the ideal observer's bits per label, where known
     return attrs
 
 

@@ -446,8 +446,10 @@ def load_run_model(run_dir, env_name: str | None = None, **env_overrides):
     model = build_model(cfg, task)
     if not hasattr(model, "step"):
         raise ConfigError(f"model {cfg.model['kind']} has no step API; only recurrent models act in envs")
+    from decisionnets.rundir import load_checkpoint
+
+    ckpt = load_checkpoint(ckpt_path)
     try:
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         model.load_state_dict(ckpt["model"])
     except (RuntimeError, KeyError, EOFError, OSError) as e:
         raise DataFileError(f"cannot load {ckpt_path} into the model ({name}): {e}") from None
