@@ -167,3 +167,16 @@ def test_atomic_files_are_as_readable_as_the_umask_allows(tmp_path, umask, expec
     for p in (tmp_path / "status.json", tmp_path / "activations" / "epoch_00000.nc",
               tmp_path / "checkpoints" / "last.pt"):
         assert stat.S_IMODE(p.stat().st_mode) == expected, p
+
+
+def test_float16_activations_are_stored_in_two_bytes_and_read_back_exactly(tmp_path):
+    d = _epoch_ds(0)
+    d["hidden"] = d["hidden"].astype("float16")
+    write_epoch(d, tmp_path, 0)
+    with xr.open_dataset(tmp_path / "activations" / "epoch_00000.nc") as raw:
+        assert raw["hidden"].dtype == np.uint16  # netCDF has no 16-bit float: the bits, losslessly
+    back = open_activations(tmp_path)
+    assert back["hidden"].dtype == np.float16
+    np.testing.assert_array_equal(back["hidden"].values, d["hidden"].values)
+    one = open_activations(tmp_path / "activations" / "epoch_00000.nc")
+    assert one["hidden"].dtype == np.float16

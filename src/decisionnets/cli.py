@@ -140,6 +140,30 @@ def _default_run_dir(out, task, seed) -> Path:
     return path
 
 
+def check_new_dir(path: Path, what: str) -> None:
+    """Refuse (:class:`UserError`) a folder to write into whose name is not valid UTF-8 (netCDF and JSON
+    store it as text) or that is, or lies under, an existing file."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError(f"{what} {str(path).encode('utf-8', 'surrogateescape')!r} is not a valid UTF-8 name "
+                        "(the run stores its path as text); choose another name") from None
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise UserError(f"{what} {path}: {p} is a file, not a folder; choose another path")
+            break
+
+
+def check_device(device: str | None) -> None:
+    """Refuse ``cuda`` when torch sees no CUDA GPU (before any work or file)."""
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
+
+
 def _cmd_train(args) -> int:
     from decisionnets.config import load_config
     from decisionnets.threads import job_for_model, use_threads
@@ -155,6 +179,7 @@ def _cmd_train(args) -> int:
     else:
         cfg = load_config(args.task, args.config, args.set, seed=args.seed, device=args.device)
         run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(args.out, cfg.task, cfg.seed)
+        check_new_dir(run_dir, "run directory")
         if run_dir.exists() and any(p.name != LOCK_NAME for p in run_dir.iterdir()):
             raise UserError(f"run directory {run_dir} is not empty; use --resume {run_dir} to continue it "
                             "or choose another --run-dir")
@@ -173,6 +198,7 @@ def _cmd_analyze(args) -> int:
 
     if args.folds < 2:
         raise UserError(f"--folds must be >= 2; got {args.folds}")
+    check_device(args.device)
     use_threads("large", args.threads)
     from decisionnets.decoders import decoder_names
 

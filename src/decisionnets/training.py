@@ -45,6 +45,16 @@ LOG_FIELDS = ("epoch", "step", "lr", "batch_size", "train_loss", "train_accuracy
               "probe_loss", "probe_accuracy", "seconds", "threads")
 
 
+#: A training loss above ``DIVERGENCE_FACTOR`` x the cross-entropy of a uniform guess (ln of the number
+#: of outputs, about what an untrained network scores) is a divergence, as a NaN or infinite loss is.
+DIVERGENCE_FACTOR = 1e4
+
+
+def divergence_bound(n_outputs: int) -> float:
+    """The largest training loss that is not a divergence: ``DIVERGENCE_FACTOR * ln(max(n_outputs, 2))``."""
+    return DIVERGENCE_FACTOR * float(np.log(max(int(n_outputs), 2)))
+
+
 def seed_streams(seed: int) -> dict:
     """Independent child seeds of ``seed``, one per stream in :data:`STREAMS`."""
     children = np.random.SeedSequence(seed).spawn(len(STREAMS))
@@ -260,6 +270,7 @@ def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> di
         run.save_checkpoint(state(0))
 
     # --- the loop -------------------------------------------------------------
+    max_loss = divergence_bound(task.n_outputs)
     choices = torch.as_tensor(task.choice_actions, device=device)
     x_all, y_all, m_all = (torch.from_numpy(a).to(device) for a in (train_set.inputs, train_set.targets, train_set.mask))
     bar = tqdm(range(start_epoch + 1, tc.epochs + 1), desc=f"train {config.task}", unit="epoch",
@@ -284,10 +295,10 @@ def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> di
             y, m = y_all[:, idx], m_all[:, idx]
             logits, _ = model(x, layers=())
             loss = masked_loss(logits, y, m)
-            if not torch.isfinite(loss):
+            if not torch.isfinite(loss) or loss > max_loss:  # one sync per step, as the finiteness check had
                 run.diverged(epoch, step, loss.item())
                 bar.close()
-                raise TrainingDiverged(epoch, step, loss.item())
+                raise TrainingDiverged(epoch, step, loss.item(), max_loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if tc.grad_clip > 0:
