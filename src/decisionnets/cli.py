@@ -6,7 +6,7 @@
     decisionnets train --task NAME [--config FILE] [--set key=value ...] [--seed N] [--out DIR]
                        [--device cpu|cuda] [--resume RUN_DIR] [--no-progress] [--threads N]
     decisionnets analyze RUN_DIR [--variables ...] [--decoder NAME [NAME ...]] [--epochs E ...] [--folds K] [--device cpu|cuda]
-                         [--time-stride K] [--dtype float32|float64]
+                         [--time-stride K] [--dtype float32|float64] [--out DIR]
     decisionnets demo [--out DIR]          train the color-direction demo, then analyze it
     decisionnets rollout RUN_DIR [--env NAME] [--trials N] [--seed S] [--policy greedy|sample]
                          [--align onset|response] [--out FILE]     closed-loop behaviour -> rollout.nc
@@ -14,8 +14,9 @@
                        [--summary-only] [--summary-to DIR]
 
 Exit codes: 0 success; 2 bad input (unknown task, key or value, unreadable
-file, a run directory in use by another process), printed as one line without a
-traceback; 3 training diverged (NaN/inf loss; recorded epochs are kept); 4 a
+or corrupt file or checkpoint, a run directory in use by another process, an
+output folder that cannot be written), printed as one line without a
+traceback; 3 training diverged (NaN/inf loss, or a loss past its bound; recorded epochs are kept); 4 a
 write failed (disk full, I/O error, permission; resumable); 130 interrupted.
 """
 
@@ -110,6 +111,7 @@ def _analyze_args(a):
     a.add_argument("--seed", type=int, default=0, help="seed of the folds")
     a.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="decoder precision")
     a.add_argument("--no-progress", action="store_true")
+    a.add_argument("--out", metavar="DIR", help="write information.nc and figures/ here (default: the run directory)")
     _threads_arg(a)
 
 
@@ -209,7 +211,7 @@ def _cmd_analyze(args) -> int:
                         epochs=args.epochs,
                         device=args.device, progress=not args.no_progress, time_stride=args.time_stride,
                         cross_temporal_epoch=args.cross_temporal_epoch, seed=args.seed,
-                        dtype=args.dtype)
+                        dtype=args.dtype, out=args.out)
     for p in paths:
         print(p)
     return 0
