@@ -250,6 +250,12 @@ def test_information_records_coverage_and_an_incomplete_run_warns(static_run, tm
     info = load_information(run)
     assert info.attrs["run_complete"] == 1 and info.attrs["run_status"] == "completed"
     assert list(info.attrs["analysis_epochs"]) == [0, 1, 2, 3]
+    # the ideal observer's ceiling: in the recorded attrs and in information.nc, per variable
+    from decisionnets.io import open_activations
+
+    assert json.loads(open_activations(run).attrs["ceiling"])["color"] == pytest.approx(0.676, abs=1e-3)
+    assert float(info["ceiling"].sel(variable="direction")) == pytest.approx(0.676, abs=1e-3)
+    assert np.isnan(float(info["ceiling"].sel(variable="choice")))
     # a run still training: status running, epoch 3 not recorded yet
     status = json.loads((run / "status.json").read_text())
     (run / "status.json").write_text(json.dumps({**status, "status": "running", "epoch": 2}))
