@@ -460,13 +460,12 @@ def rollout_run(run_dir, *, env: str | None = None, n_trials: int = 1008, seed: 
                 align: str = "onset", out=None) -> list:
     """``decisionnets rollout``: play a run's trained network in closed loop; write the dataset and figures.
 
-    Writes ``out`` (default ``RUN_DIR/rollout.nc``, or ``RUN_DIR/rollout_<ENV>.nc`` for another
-    ``env``, so rollouts in different envs never share a name; the rollout as one recorded epoch, so
+    Writes ``out`` (default ``RUN_DIR/rollout.nc``; the rollout as one recorded epoch, so
     ``decisionnets analyze RUN_DIR/rollout.nc`` reads it) and, next to it in ``<out stem>/figures/``,
     ``closed_loop_psychometric.png`` (fraction correct and P(right) vs coherence) and
     ``chronometric.png`` (reaction time vs signed coherence, correct and error trials). What an
-    earlier ``analyze`` wrote for the file it replaces (``<stem>/information.nc``, figures) is
-    removed first. Holds the output folder's analysis lock (a second rollout or analyze there is
+    earlier ``analyze`` wrote for the file it replaces (``<stem>/information.nc``, figures; e.g.
+    of a rollout in another env) is removed first, so old and new outputs never sit side by side. Holds the output folder's analysis lock (a second rollout or analyze there is
     refused), and checks that it can write there before playing any trial.
 
     Returns
@@ -480,18 +479,10 @@ def rollout_run(run_dir, *, env: str | None = None, n_trials: int = 1008, seed: 
 
     run_dir = Path(run_dir)
     model, env_obj, cfg, epoch, step = load_run_model(run_dir, env)
-    own = env is None or env == cfg.env["name"]
-    out = Path(out) if out is not None else run_dir / ("rollout.nc" if own else f"rollout_{_safe_name(env)}.nc")
+    out = Path(out) if out is not None else run_dir / "rollout.nc"
     check_writable(out.parent)
     with run_lock(out.parent, what="rollout output folder", name=ANALYSIS_LOCK):
         return _write_rollout(model, env_obj, cfg, epoch, step, run_dir, env, n_trials, seed, policy, align, out)
-
-
-def _safe_name(name: str) -> str:
-    """An env name as a file-name part (``neurogym:GoNogo-v0`` -> ``neurogym_GoNogo-v0``)."""
-    import re
-
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", str(name)).strip("_") or "env"
 
 
 def clear_stale_outputs(out) -> list:
