@@ -506,7 +506,9 @@ def train_ensemble(configs, run_dirs, *, progress: bool = True, resume: bool = F
 
     all_members, results = list(members), {}
     choices = torch.as_tensor(members[0].task.choice_actions, device=device)
-    max_loss = tr.divergence_bound(members[0].task.n_outputs)
+    from decisionnets.training import divergence_bound
+
+    max_loss = divergence_bound(members[0].task.n_outputs)
     x_all, y_all, m_all = stack_data()
     n_train = members[0].train_set.n_trials
     bar = tqdm(range(start_epoch + 1, tc0.epochs + 1), desc=f"ensemble of {K}", unit="epoch",

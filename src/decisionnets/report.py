@@ -212,13 +212,15 @@ def _analyze_run(run_dir, out_dir, *, variables, decoder, folds, device, progres
         from decisionnets.io import epoch_path
 
         have = " ".join(str(e) for e in cov["recorded"])
-        raise UserError(f"{run_dir} lacks the activation file of recorded epoch{'s' if len(cov['missing']) > 1 else ''} "
-                        f"{', '.join(map(str, cov['missing']))} ({epoch_path(run_dir, cov['missing'][0]).name} and "
-                        f"so on): name the epochs to use, e.g. --epochs {have}")
+        many = len(cov["missing"]) > 1
+        raise UserError(f"{run_dir} lacks the activation file of recorded epoch{'s' if many else ''} "
+                        f"{', '.join(map(str, cov['missing']))} ({epoch_path(run_dir, cov['missing'][0]).name}"
+                        f"{' and others' if many else ''}): name the epochs to use, e.g. --epochs {have}")
     if run_dir.is_dir() and not cov["complete"] and cov["status"] != "unknown":
-        left = sorted(set(cov["planned"]) - set(cov["recorded"]))
+        left = sorted(set(cov["planned"]) - set(cov["recorded"]) - set(cov["missing"]))
         print(f"decisionnets: warning: run {run_dir} is not complete (status {cov['status']}; "
               f"recorded epochs {_span(cov['recorded'])}"
+              + (f", missing {_span(cov['missing'])}" if cov["missing"] else "")
               + (f", not yet {_span(left)}" if left else "") + "): information.nc says so (attr run_complete = 0)",
               file=sys.stderr, flush=True)
     ds = _select(full, epochs, time_stride)
