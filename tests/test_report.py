@@ -273,7 +273,7 @@ def test_a_missing_middle_epoch_is_refused_unless_epochs_are_named(static_run, t
     code, err = _analyze(capsys, run)
     assert code == 2 and "lacks the activation file of recorded epoch 1" in err and "--epochs 0 2 3" in err, err
     assert len(err.strip().splitlines()) == 1 and not (run / "information.nc").exists()
-    code, err = _analyze(capsys, run, "--epochs", 0, 2, 3)
+    code, err = _analyze(capsys, run, "--epochs", 0, 2, 3, "--variables", "color")
     assert code == 0, err
     info = load_information(run)
     assert list(info.attrs["analysis_epochs"]) == [0, 2, 3] and list(np.atleast_1d(info.attrs["run_epochs_missing"])) == [1]
@@ -300,7 +300,7 @@ def test_out_writes_elsewhere_and_an_unwritable_folder_is_refused_before_any_wor
     monkeypatch.setattr(an, "information", lambda *a, **k: called.append(1) or real_info(*a, **k))
     code, err = _analyze(capsys, run)
     assert code == 2 and "cannot write the analysis into" in err and "--out DIR" in err and not called, err
-    code, err = _analyze(capsys, run, "--out", tmp_path / "elsewhere")
+    code, err = _analyze(capsys, run, "--out", tmp_path / "elsewhere", "--variables", "color")
     assert code == 0, err
     assert (tmp_path / "elsewhere" / "information.nc").is_file() and (tmp_path / "elsewhere" / "figures").is_dir()
     assert not (run / "information.nc").exists() and not (tmp_path / "elsewhere" / "analysis.lock").exists()
@@ -341,7 +341,7 @@ def test_a_full_disk_while_saving_a_figure_exits_4_without_a_half_image(static_r
             raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(Figure, "savefig", savefig)
-    code, err = _analyze(capsys, run)
+    code, err = _analyze(capsys, run, "--variables", "color", "--epochs", 0, 3)
     assert code == 4 and "No space left on device (ENOSPC)" in err and "Traceback" not in err, err
     assert not (run / "figures" / "information_vs_epoch.png").exists()
     assert not list(run.rglob("*.tmp")) and not (run / "analysis.lock").exists()

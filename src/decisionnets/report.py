@@ -128,6 +128,8 @@ def analyze_run(
     # a single dataset file (e.g. a closed-loop rollout, RUN_DIR/rollout.nc): results next to it,
     # in a folder of the same name (rollout.nc -> rollout/information.nc, rollout/figures/)
     out_dir = run_dir.with_suffix("") if run_dir.suffix == ".nc" else run_dir
+    if not run_dir.exists():
+        raise DataFileError(f"run directory not found: {run_dir}")
     if out is not None:
         out_dir = Path(out)
     check_writable(out_dir)
@@ -139,7 +141,8 @@ def analyze_run(
 
 
 def check_writable(folder) -> None:
-    """Raise :class:`UserError` (one line) unless files can be created in ``folder`` (made if missing).
+    """Raise :class:`UserError` (one line) unless files can be created in ``folder`` (or, when it does
+    not exist yet, in the nearest folder above it that does); creates nothing.
 
     Called before an analysis starts, so a read-only run directory is refused at once, not after
     the decoding.
@@ -148,12 +151,11 @@ def check_writable(folder) -> None:
     import tempfile
 
     folder = Path(folder)
-    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
         raise UserError(f"cannot write the analysis into {folder}: {existing} is a file; pass --out DIR")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".write-check.", dir=folder)
+    try:  # in the folder, or the nearest one that exists (nothing is created here)
+        fd, tmp = tempfile.mkstemp(prefix=".write-check.", dir=existing)
         os.close(fd)
         os.unlink(tmp)
     except OSError as e:
