@@ -86,3 +86,66 @@ def test_analyze_truncated_file_is_one_line(tiny_run, tmp_path):
     r = _run("analyze", str(run))
     assert r.returncode == 2 and "epoch_00001.nc" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert _snapshot(run) == before
+
+
+STATIC = ["--task", "color-direction-static", "--no-progress", "--set", "epochs=1", "--set", "n_trials=64",
+          "--set", "model.hidden_sizes=[8]", "--set", "n_per_condition=1"]
+
+
+@pytest.mark.parametrize("args,match", [
+    ([*STATIC, "--set", 'record.dtype="float64x"'], "record.dtype must be"),
+    ([*STATIC, "--seed", "1180591620717411303424"], r"seed must be an integer in \[0, 2\*\*63 - 1\]"),
+    ([*STATIC, "--set", "seed=-1"], "seed must be an integer in"),
+    ([*STATIC, "--run-dir", "afile"], "afile is a file, not a folder"),
+    ([*STATIC, "--run-dir", "afile/run"], "afile is a file, not a folder"),
+    (["--config", "binary.toml"], "is not UTF-8 text"),
+    ([*STATIC, "--run-dir", "bad\udcff\udcfename"], "is not a valid UTF-8 name"),
+    (["--task", "neurogym", "--set", "env.name=neurogym:GoNogo-v0", "--set", "env.dt=abc"],
+     "env.dt must be a positive number of ms; got 'abc'"),
+    ([*STATIC, "--set", "lr=nan"], "train.lr must be a finite number > 0; got nan"),
+    ([*STATIC, "--set", "lr=inf"], "train.lr must be a finite number > 0; got inf"),
+    ([*STATIC, "--set", "weight_decay=nan"], "train.weight_decay must be a finite number >= 0; got nan"),
+    ([*STATIC, "--set", "grad_clip=nan"], "train.grad_clip must be a finite number >= 0; got nan"),
+    (["--config", "phases.toml"], r"train.phases\[0\].lr must be a finite number > 0; got nan"),
+])
+def test_bad_train_inputs_one_line_exit_2_nothing_written(args, match, tmp_path, monkeypatch, capsys):
+    import re
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "binary.toml").write_bytes(bytes(range(256)) * 4)
+    (tmp_path / "phases.toml").write_text('base = "color-direction-static"\n[[train.phases]]\nepochs = 1\nlr = nan\n')
+    before = sorted(tmp_path.rglob("*"))
+    assert main(["train", *args, "--out", "runs"]) == 2
+    err = capsys.readouterr().err
+    assert re.search(match, err) and len(err.strip().splitlines()) == 1, err
+    assert sorted(tmp_path.rglob("*")) == before  # nothing written
+
+
+def test_analyze_device_cuda_without_gpu_is_refused_up_front(tmp_path, monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert main(["analyze", str(tmp_path), "--device", "cuda"]) == 2  # before the run dir is even read
+    assert "torch sees no CUDA GPU" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_loss_past_the_bound_is_a_divergence_exit_3(tmp_path, capsys):
+    import json
+
+    run = tmp_path / "run"
+    assert main(["train", *STATIC, "--set", "lr=1e9", "--run-dir", str(run)]) == 3
+    err = capsys.readouterr().err
+    assert "above the divergence bound" in err and len(err.strip().splitlines()) == 1, err
+    assert json.loads((run / "status.json").read_text())["status"] == "diverged"
+    assert (run / "activations" / "epoch_00000.nc").is_file()  # recorded epochs kept
+
+
+def test_record_dtype_float16_trains_and_reads_back(tmp_path, capsys):
+    from decisionnets.io import open_activations
+
+    run = tmp_path / "run"
+    assert main(["train", *STATIC, "--set", 'record.dtype="float16"', "--run-dir", str(run)]) == 0, capsys.readouterr().err
+    ds = open_activations(run)
+    assert ds["hidden_0"].dtype == "float16" if "hidden_0" in ds else any(ds[v].dtype == "float16" for v in ds.data_vars)

@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import xarray as xr
 
 from decisionnets.decoding import decoding_scores
@@ -46,3 +47,28 @@ def test_color_information_on_the_inputs_reaches_the_ceiling():
     ceiling = ceiling_for_env(task.env)
     assert abs(float(ds.information[0]) - ceiling["information"]) < 0.04  # measured: 0.652 vs 0.676 bits
     assert abs(float(ds.accuracy[0]) - ceiling["accuracy"]) < 0.015  # measured: 0.888 vs 0.897
+
+
+def test_ceiling_of_a_gymnasium_made_env_is_that_of_the_unwrapped_env():
+    import gymnasium
+
+    import decisionnets.envs  # noqa: F401  (registers the envs)
+
+    made = gymnasium.make("decisionnets/ColorDirection-v0")
+    assert made is not made.unwrapped  # wrapped (order enforcing, env checker)
+    got = ceiling_for_env(made)["information"]
+    assert abs(got - 0.676) < 0.001 and got == ceiling_for_env(ColorDirection())["information"]
+
+
+def test_ceiling_attrs_name_each_label_and_are_empty_for_unknown_envs():
+    import json
+
+    from decisionnets.ideal_observer import ceiling_attrs, ceilings_from_attrs
+
+    attrs = ceiling_attrs(EnvTask("ColorDirection", {}))
+    c = json.loads(attrs["ceiling"])
+    assert c["color"] == c["direction"] == pytest.approx(0.676, abs=1e-3) and c["target_config"] == 1.0
+    assert ceilings_from_attrs(attrs) == c
+    assert ceiling_attrs(EnvTask("PerceptualDecisionMaking", {})) == {}
+    with pytest.raises(TypeError, match="no ideal observer"):
+        ceiling_for_env(EnvTask("PerceptualDecisionMaking", {}).env)

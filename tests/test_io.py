@@ -146,3 +146,37 @@ def test_library_error_without_errno_is_diagnosed_by_a_probe(tmp_path):
     assert r.stdout.startswith(f"cannot write {tmp_path}/activations/epoch_00000.nc: File too large (EFBIG) "
                                "(the writer said 'RuntimeError: NetCDF: HDF error')"), r.stdout + r.stderr
     assert list((tmp_path / "activations").iterdir()) == []
+
+
+@pytest.mark.parametrize("umask, expected", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_atomic_files_are_as_readable_as_the_umask_allows(tmp_path, umask, expected):
+    import stat
+
+    import torch
+
+    from decisionnets.io import write_json
+
+    old = os.umask(umask)
+    try:
+        write_json(tmp_path / "status.json", {"a": 1})
+        write_epoch(_epoch_ds(0), tmp_path, 0)
+        with atomic_path(tmp_path / "checkpoints" / "last.pt") as tmp:
+            torch.save({"x": 1}, tmp)
+    finally:
+        os.umask(old)
+    for p in (tmp_path / "status.json", tmp_path / "activations" / "epoch_00000.nc",
+              tmp_path / "checkpoints" / "last.pt"):
+        assert stat.S_IMODE(p.stat().st_mode) == expected, p
+
+
+def test_float16_activations_are_stored_in_two_bytes_and_read_back_exactly(tmp_path):
+    d = _epoch_ds(0)
+    d["hidden"] = d["hidden"].astype("float16")
+    write_epoch(d, tmp_path, 0)
+    with xr.open_dataset(tmp_path / "activations" / "epoch_00000.nc") as raw:
+        assert raw["hidden"].dtype == np.uint16  # netCDF has no 16-bit float: the bits, losslessly
+    back = open_activations(tmp_path)
+    assert back["hidden"].dtype == np.float16
+    np.testing.assert_array_equal(back["hidden"].values, d["hidden"].values)
+    one = open_activations(tmp_path / "activations" / "epoch_00000.nc")
+    assert one["hidden"].dtype == np.float16

@@ -82,3 +82,27 @@ def test_learning_curve_and_psychometric():
 )
 def test_run_title_is_tolerant(attrs, expected):
     assert plots.run_title(attrs) == expected
+
+
+def test_information_figures_draw_the_ceiling_as_a_dashed_labelled_line():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import numpy as np
+    import xarray as xr
+
+    from decisionnets import plots
+
+    info = xr.DataArray(np.full((3, 4), 0.3), dims=("variable", "epoch"),
+                        coords={"variable": ["color", "direction", "choice"], "epoch": [0, 1, 2, 3]})
+    ceiling = xr.DataArray([0.676, 0.676, np.nan], dims="variable", coords={"variable": info["variable"]})
+    fig = matplotlib.figure.Figure()
+    ax = plots.plot_information_vs_epoch(fig.subplots(), info, ceiling=ceiling)
+    dashed = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert len(dashed) == 1 and dashed[0].get_label() == "ceiling" and dashed[0].get_ydata()[0] == 0.676
+    assert "ceiling" in [t.get_text() for t in ax.get_legend().get_texts()]
+    timed = xr.DataArray(np.full((2, 5), 0.2), dims=("epoch", "time"), coords={"epoch": [0, 1], "time": np.arange(5.0)})
+    ax = plots.plot_information_vs_time(fig.subplots(), timed, ceiling=0.5)
+    assert [ln.get_ydata()[0] for ln in ax.get_lines() if ln.get_linestyle() == "--"] == [0.5]
+    ax = plots.plot_information_vs_epoch(fig.subplots(), info)  # no ceiling given: none drawn
+    assert not [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]

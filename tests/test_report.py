@@ -211,3 +211,137 @@ def test_demo_figure_puts_a_static_and_a_timed_run_side_by_side(tmp_path, tiny, 
     img = imread(path)
     assert img.shape[1] > 1.5 * img.shape[0]  # two panels side by side
     assert load_information(tmp_path / "fc")["information"].sizes["epoch"] == 4
+
+
+# --- partial runs, output folders, the analysis lock, full disks (through the CLI) -------------------
+STATIC_RUN = ["--task", "color-direction-static", "--no-progress", "--set", "epochs=3", "--set", "n_trials=64",
+              "--set", "model.hidden_sizes=[8]", "--set", "n_per_condition=3", "--set", "schedule=all"]
+
+
+@pytest.fixture(scope="module")
+def static_run(tmp_path_factory):
+    from decisionnets.cli import main
+
+    run = tmp_path_factory.mktemp("partial") / "run"
+    assert main(["train", *STATIC_RUN, "--run-dir", str(run)]) == 0
+    return run
+
+
+def _copy(run, tmp_path):
+    import shutil
+
+    dst = tmp_path / "run"
+    shutil.copytree(run, dst)
+    return dst
+
+
+def _analyze(capsys, *args):
+    from decisionnets.cli import main
+
+    capsys.readouterr()
+    code = main(["analyze", *map(str, args), "--no-progress", "--folds", "3"])
+    return code, capsys.readouterr().err
+
+
+def test_information_records_coverage_and_an_incomplete_run_warns(static_run, tmp_path, capsys):
+    run = _copy(static_run, tmp_path)
+    code, err = _analyze(capsys, run)
+    assert code == 0 and "not complete" not in err
+    info = load_information(run)
+    assert info.attrs["run_complete"] == 1 and info.attrs["run_status"] == "completed"
+    assert list(info.attrs["analysis_epochs"]) == [0, 1, 2, 3]
+    # the ideal observer's ceiling: in the recorded attrs and in information.nc, per variable
+    from decisionnets.io import open_activations
+
+    assert json.loads(open_activations(run).attrs["ceiling"])["color"] == pytest.approx(0.676, abs=1e-3)
+    assert float(info["ceiling"].sel(variable="direction")) == pytest.approx(0.676, abs=1e-3)
+    assert np.isnan(float(info["ceiling"].sel(variable="choice")))
+    # a run still training: status running, epoch 3 not recorded yet
+    status = json.loads((run / "status.json").read_text())
+    (run / "status.json").write_text(json.dumps({**status, "status": "running", "epoch": 2}))
+    (run / "activations" / "epoch_00003.nc").unlink()
+    code, err = _analyze(capsys, run)
+    assert code == 0 and "warning: run" in err and "is not complete (status running" in err and "not yet 3" in err
+    info = load_information(run)
+    assert info.attrs["run_complete"] == 0 and info.attrs["run_status"] == "running"
+    assert list(info.attrs["analysis_epochs"]) == [0, 1, 2] and list(info.attrs["run_epochs_planned"]) == [0, 1, 2, 3]
+
+
+def test_a_missing_middle_epoch_is_refused_unless_epochs_are_named(static_run, tmp_path, capsys):
+    run = _copy(static_run, tmp_path)
+    (run / "activations" / "epoch_00001.nc").unlink()
+    code, err = _analyze(capsys, run)
+    assert code == 2 and "lacks the activation file of recorded epoch 1" in err and "--epochs 0 2 3" in err, err
+    assert len(err.strip().splitlines()) == 1 and not (run / "information.nc").exists()
+    code, err = _analyze(capsys, run, "--epochs", 0, 2, 3, "--variables", "color")
+    assert code == 0, err
+    info = load_information(run)
+    assert list(info.attrs["analysis_epochs"]) == [0, 2, 3] and list(np.atleast_1d(info.attrs["run_epochs_missing"])) == [1]
+
+
+def test_out_writes_elsewhere_and_an_unwritable_folder_is_refused_before_any_work(static_run, tmp_path, capsys,
+                                                                                  monkeypatch):
+    import errno
+    import tempfile
+
+    import decisionnets.analyses as an
+
+    run = _copy(static_run, tmp_path)
+    real = tempfile.mkstemp
+
+    def mkstemp(*a, dir=None, **k):  # the run directory is read-only (tests may run as root: chmod is not enough)
+        if dir is not None and str(dir).startswith(str(run)):
+            raise PermissionError(errno.EROFS, "Read-only file system")
+        return real(*a, dir=dir, **k)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    called = []
+    real_info = an.information
+    monkeypatch.setattr(an, "information", lambda *a, **k: called.append(1) or real_info(*a, **k))
+    code, err = _analyze(capsys, run)
+    assert code == 2 and "cannot write the analysis into" in err and "--out DIR" in err and not called, err
+    code, err = _analyze(capsys, run, "--out", tmp_path / "elsewhere", "--variables", "color")
+    assert code == 0, err
+    assert (tmp_path / "elsewhere" / "information.nc").is_file() and (tmp_path / "elsewhere" / "figures").is_dir()
+    assert not (run / "information.nc").exists() and not (tmp_path / "elsewhere" / "analysis.lock").exists()
+
+
+def test_a_second_analysis_at_once_is_refused_with_one_line(static_run, tmp_path, capsys):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    run = _copy(static_run, tmp_path)
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import sys, time; from decisionnets.locks import acquire; "
+                               "acquire(sys.argv[1], name='analysis.lock'); print('held', flush=True); time.sleep(60)",
+                               str(run)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        code, err = _analyze(capsys, run)
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)
+        holder.wait()
+    assert code == 2 and "analysis output folder" in err and "is in use by" in err, err
+    assert len(err.strip().splitlines()) == 1 and not (run / "information.nc").exists()
+
+
+def test_a_full_disk_while_saving_a_figure_exits_4_without_a_half_image(static_run, tmp_path, capsys, monkeypatch):
+    import errno
+
+    from matplotlib.figure import Figure
+
+    run = _copy(static_run, tmp_path)
+    real = Figure.savefig
+
+    def savefig(self, fname, *a, **k):
+        real(self, fname, *a, **k)
+        if "information_vs_epoch" in str(fname):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", savefig)
+    code, err = _analyze(capsys, run, "--variables", "color", "--epochs", 0, 3)
+    assert code == 4 and "No space left on device (ENOSPC)" in err and "Traceback" not in err, err
+    assert not (run / "figures" / "information_vs_epoch.png").exists()
+    assert not list(run.rglob("*.tmp")) and not (run / "analysis.lock").exists()

@@ -7,7 +7,7 @@
                        [--device cpu|cuda] [--resume RUN_DIR] [--no-progress] [--threads N]
     decisionnets analyze RUN_DIR [--variables ...] [--decoder NAME [NAME ...]] [--epochs E ...] [--folds K] [--device cpu|cuda]
                          [--analyses information selectivity geometry similarity fixed-points]
-                         [--time-stride K] [--dtype float32|float64]
+                         [--time-stride K] [--dtype float32|float64] [--out DIR]
     decisionnets demo [--out DIR]          train the color-direction demo, then analyze it
     decisionnets rollout RUN_DIR [--env NAME] [--trials N] [--seed S] [--policy greedy|sample]
                          [--align onset|response] [--out FILE]     closed-loop behaviour -> rollout.nc
@@ -15,8 +15,9 @@
                        [--summary-only] [--summary-to DIR]
 
 Exit codes: 0 success; 2 bad input (unknown task, key or value, unreadable
-file, a run directory in use by another process), printed as one line without a
-traceback; 3 training diverged (NaN/inf loss; recorded epochs are kept); 4 a
+or corrupt file or checkpoint, a run directory in use by another process, an
+output folder that cannot be written), printed as one line without a
+traceback; 3 training diverged (NaN/inf loss, or a loss past its bound; recorded epochs are kept); 4 a
 write failed (disk full, I/O error, permission; resumable); 130 interrupted.
 """
 
@@ -114,6 +115,7 @@ def _analyze_args(a):
     a.add_argument("--analyses", nargs="+", metavar="NAME",
                    help="run exactly these analyses: information (the decoding, the default), selectivity, geometry, "
                         "similarity, fixed-points; each writes RUN_DIR/analyses/NAME.nc and RUN_DIR/figures/NAME.png")
+    a.add_argument("--out", metavar="DIR", help="write information.nc and figures/ here (default: the run directory)")
     _threads_arg(a)
 
 
@@ -144,6 +146,30 @@ def _default_run_dir(out, task, seed) -> Path:
     return path
 
 
+def check_new_dir(path: Path, what: str) -> None:
+    """Refuse (:class:`UserError`) a folder to write into whose name is not valid UTF-8 (netCDF and JSON
+    store it as text) or that is, or lies under, an existing file."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        raise UserError(f"{what} {str(path).encode('utf-8', 'surrogateescape')!r} is not a valid UTF-8 name "
+                        "(the run stores its path as text); choose another name") from None
+    for p in (path, *path.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise UserError(f"{what} {path}: {p} is a file, not a folder; choose another path")
+            break
+
+
+def check_device(device: str | None) -> None:
+    """Refuse ``cuda`` when torch sees no CUDA GPU (before any work or file)."""
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserError("--device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
+
+
 def _cmd_train(args) -> int:
     from decisionnets.config import load_config
     from decisionnets.threads import job_for_model, use_threads
@@ -159,6 +185,7 @@ def _cmd_train(args) -> int:
     else:
         cfg = load_config(args.task, args.config, args.set, seed=args.seed, device=args.device)
         run_dir = Path(args.run_dir) if args.run_dir else _default_run_dir(args.out, cfg.task, cfg.seed)
+        check_new_dir(run_dir, "run directory")
         if run_dir.exists() and any(p.name != LOCK_NAME for p in run_dir.iterdir()):
             raise UserError(f"run directory {run_dir} is not empty; use --resume {run_dir} to continue it "
                             "or choose another --run-dir")
@@ -177,6 +204,7 @@ def _cmd_analyze(args) -> int:
 
     if args.folds < 2:
         raise UserError(f"--folds must be >= 2; got {args.folds}")
+    check_device(args.device)
     use_threads("large", args.threads)
     from decisionnets.decoders import decoder_names
 
@@ -195,7 +223,7 @@ def _cmd_analyze(args) -> int:
                         epochs=args.epochs,
                         device=args.device, progress=not args.no_progress, time_stride=args.time_stride,
                         cross_temporal_epoch=args.cross_temporal_epoch, seed=args.seed,
-                        dtype=args.dtype, analyses=analyses)
+                        dtype=args.dtype, analyses=analyses, out=args.out)
     for p in paths:
         print(p)
     return 0

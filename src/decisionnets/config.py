@@ -26,6 +26,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import math
 import types
 from dataclasses import dataclass, field
 from importlib import resources
@@ -163,6 +164,24 @@ class Config:
 
 OPTIMIZERS = ("sgd", "adam")
 TOP_KEYS = ("task", "description", "seed", "device", "base")
+#: The largest seed: seeds are stored as 64-bit integers (dataset attrs, sweep tables).
+MAX_SEED = 2**63 - 1
+
+
+def _read_text(path: Path, what: str) -> str:
+    """A text file's content; :class:`ConfigError` for one that is not UTF-8 text (e.g. a binary) or unreadable."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise ConfigError(f"{what} {path} cannot be read: {e.strerror or e}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{what} {path} is not UTF-8 text (byte {e.start}: {data[e.start:e.start + 1]!r}); "
+                          "give a TOML file") from None
+    if "\x00" in text:
+        raise ConfigError(f"{what} {path} holds NUL bytes: it is a binary file, not TOML")
+    return text
 SECTIONS = ("env", "model", "train", "record", "agent")
 _FIELDS = {
     "train": {f.name: f for f in dataclasses.fields(TrainConfig)},
@@ -260,7 +279,7 @@ def raw_config(source: str, root=None) -> tuple[dict, str]:
         p = p if p.is_absolute() or root is None else Path(root) / p
         if not p.is_file():
             raise ConfigError(f"config file not found: {p}")
-        raw = read_toml(p.read_text(), f"config file {p}")
+        raw = read_toml(_read_text(p, "config file"), f"config file {p}")
         parent = raw.pop("base", None)
         return (merge(read_preset(parent), raw) if parent else raw), p.stem
     raw = read_preset(str(source))
@@ -396,6 +415,8 @@ def _build_section(section: str, d: dict):
 
 
 def _positive(name, value, strict=True):
+    if not math.isfinite(value):  # nan passes every comparison; inf is no learning rate or bound
+        raise ConfigError(f"{name} must be a finite number {'>' if strict else '>='} 0; got {value!r}")
     if (value <= 0) if strict else (value < 0):
         raise ConfigError(f"{name} must be {'>' if strict else '>='} 0; got {value!r}")
 
@@ -481,8 +502,8 @@ def from_dict(raw: dict, task: str = "custom") -> Config:
     if "kind" not in model:
         raise ConfigError("[model] needs kind (e.g. leaky_rnn)")
     seed = raw.get("seed", 0)
-    if not (isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0):
-        raise ConfigError(f"seed must be an integer >= 0; got {seed!r}")
+    if not (isinstance(seed, int) and not isinstance(seed, bool) and 0 <= seed <= MAX_SEED):
+        raise ConfigError(f"seed must be an integer in [0, 2**63 - 1] (it is stored as a 64-bit integer); got {seed!r}")
     device = raw.get("device", "cpu")
     if device not in ("cpu", "cuda") and not (isinstance(device, str) and device.startswith("cuda:")):
         raise ConfigError(f"device must be cpu or cuda; got {device!r}")
@@ -520,7 +541,7 @@ def load_config(task: str | None = None, config_file=None, overrides=(), seed=No
         path = Path(config_file)
         if not path.is_file():
             raise ConfigError(f"config file not found: {path}")
-        file_raw = read_toml(path.read_text(), f"config file {path}")
+        file_raw = read_toml(_read_text(path, "config file"), f"config file {path}")
         base = file_raw.pop("base", None)
         name = name or base or file_raw.get("task")
         raw = merge(read_preset(name), file_raw) if (task or base) else file_raw

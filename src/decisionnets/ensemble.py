@@ -508,6 +508,9 @@ def train_ensemble(configs, run_dirs, *, progress: bool = True, resume: bool = F
 
     all_members, results = list(members), {}
     choices = torch.as_tensor(members[0].task.choice_actions, device=device)
+    from decisionnets.training import divergence_bound
+
+    max_loss = divergence_bound(members[0].task.n_outputs)
     x_all, y_all, m_all = stack_data()
     n_train = members[0].train_set.n_trials
     bar = tqdm(range(start_epoch + 1, tc0.epochs + 1), desc=f"ensemble of {K}", unit="epoch",
@@ -540,7 +543,7 @@ def train_ensemble(configs, run_dirs, *, progress: bool = True, resume: bool = F
             nb = xb.shape[1]
             losses, at, cache = net.loss(xb, yb, mb, [m.noise_gen for m in members])
             net.backward(cache)  # members are independent: a diverged member's NaNs stay in its own rows
-            finite = torch.isfinite(losses)
+            finite = torch.isfinite(losses) & (losses <= max_loss)  # the solo run's divergence rule
             if not bool(finite.all()):  # like a solo run: that member stops here, status "diverged"
                 dead = torch.nonzero(~finite).flatten().tolist()
                 for k in dead:

@@ -51,12 +51,14 @@ class WriteFailed(RuntimeError):
 
 
 class TrainingDiverged(RuntimeError):
-    """The training loss became NaN or infinite."""
+    """The training loss became NaN or infinite, or grew past its bound (``bound``, when given)."""
 
     exit_code = EXIT_DIVERGED
 
-    def __init__(self, epoch: int, step: int, loss: float):
+    def __init__(self, epoch: int, step: int, loss: float, bound: float | None = None):
         self.epoch = epoch
         self.step = step
         self.loss = loss
-        super().__init__(f"training diverged: loss={loss} at epoch {epoch}, step {step}")
+        self.bound = bound
+        why = f" (above the divergence bound {bound:.4g})" if bound is not None and loss == loss and loss > bound else ""
+        super().__init__(f"training diverged: loss={loss:.6g}{why} at epoch {epoch}, step {step}")

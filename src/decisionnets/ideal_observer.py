@@ -68,10 +68,84 @@ def color_direction_ceiling(coherences, sigma_step: float, n_steps: int) -> dict
 
 
 def ceiling_for_env(env) -> dict:
-    """The ceiling for an env instance (ColorDirection with its probe timing, or ColorDirectionStatic)."""
-    from decisionnets.envs.color_direction import ColorDirection, _period_steps
+    """The ceiling for a checkerboard env instance, wrapped (``gymnasium.make``) or not.
 
+    ``ColorDirection``: the board seen during the probe timing's stimulus and decision periods;
+    ``ColorDirectionRT``: the whole probe stimulus period (the longest a subject may wait);
+    ``ColorDirectionStatic``: one sample.
+
+    Raises
+    ------
+    TypeError
+        For an env whose ideal observer is not known here.
+    """
+    from decisionnets.envs.color_direction import ColorDirection, ColorDirectionStatic, _period_steps
+    from decisionnets.envs.color_direction_rt import ColorDirectionRT
+
+    env = getattr(env, "unwrapped", env)  # gymnasium.make wraps the env (order enforcing, checker)
     if isinstance(env, ColorDirection):
         steps = sum(int(_period_steps(env.timing[p], env.dt, None, 1, p)[0]) for p in ("stimulus", "decision"))
         return color_direction_ceiling(env.coherences, env.sigma / np.sqrt(env.dt), steps)
-    return color_direction_ceiling(env.coherences, env.sigma, 1)
+    if isinstance(env, ColorDirectionRT):
+        steps = int(_period_steps(env.timing["stimulus"], env.dt, None, 1, "stimulus")[0])
+        return color_direction_ceiling(env.coherences, env.sigma / np.sqrt(env.dt), steps)
+    if isinstance(env, ColorDirectionStatic):
+        return color_direction_ceiling(env.coherences, env.sigma, 1)
+    raise TypeError(f"no ideal observer is known for env {type(env).__name__}; "
+                    "known: ColorDirection, ColorDirectionRT, ColorDirectionStatic")
+
+
+def label_ceilings(env) -> dict:
+    """The ideal observer's information (bits) about each label it is known for; {} for other envs.
+
+    Checkerboard envs: ``color`` and ``direction`` (the target configuration is seen without
+    noise, so both carry the same information) and ``target_config`` (1 bit: balanced and seen
+    exactly). Every decoded problem of a trained network is bounded by these numbers.
+    """
+    try:
+        c = ceiling_for_env(env)
+    except TypeError:
+        return {}
+    return {"color": c["information"], "direction": c["information"], "target_config": 1.0}
+
+
+def ceiling_attrs(task) -> dict:
+    """Dataset attributes with the ceiling of ``task``'s env ({} when unknown, e.g. image tasks).
+
+    ``ceiling``: JSON ``{label: bits}``; ``ceiling_accuracy``: the ideal observer's fraction
+    correct. :mod:`decisionnets.report` reads them back (:func:`ceilings_from_attrs`).
+    """
+    import json
+
+    env = getattr(task, "env", None)
+    labels = label_ceilings(env) if env is not None else {}
+    if not labels:
+        return {}
+    return {"ceiling": json.dumps({k: round(float(v), 6) for k, v in labels.items()}, sort_keys=True),
+            "ceiling_accuracy": float(ceiling_for_env(env)["accuracy"])}
+
+
+def ceilings_from_attrs(attrs) -> dict:
+    """``{label: bits}`` from an activation dataset's attrs: its ``ceiling`` attribute, else (runs
+    recorded before it existed) computed from the run's ``config`` when its env is a checkerboard."""
+    import json
+
+    text = attrs.get("ceiling")
+    if text:
+        try:
+            return {str(k): float(v) for k, v in json.loads(str(text)).items()}
+        except (ValueError, TypeError, AttributeError):
+            return {}
+    try:
+        env = dict(json.loads(str(attrs["config"]))["env"])
+    except (KeyError, ValueError, TypeError):
+        return {}
+    if env.get("name") not in ("ColorDirection", "ColorDirectionStatic", "ColorDirectionRT"):
+        return {}
+    from decisionnets.envs import make_env
+    from decisionnets.errors import UserError
+
+    try:
+        return label_ceilings(make_env(env.pop("name"), env))
+    except (UserError, TypeError, ValueError):
+        return {}

@@ -70,9 +70,33 @@ def _probe_cause(tmp, err: Exception) -> str:
     return said
 
 
+def _umask() -> int:
+    """The process's umask, read without changing it (``/proc/self/status``; else set and restored)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def file_mode() -> int:
+    """The mode a new file gets as the umask allows (``0o666 & ~umask``; 0o644 under umask 022).
+
+    Temporary files are created 0600; :func:`atomic_path` sets this mode before the rename, so run
+    files are as readable by the group and others as any file the user creates.
+    """
+    return 0o666 & ~_umask()
+
+
 @contextmanager
 def atomic_path(path):
     """Yield a temporary path next to ``path``; on success, fsync it and rename it to ``path``.
+
+    The file gets the mode the umask allows (:func:`file_mode`), as a file opened for writing would.
 
     Raises
     ------
@@ -91,6 +115,7 @@ def atomic_path(path):
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as f:
+            os.fchmod(f.fileno(), file_mode())  # mkstemp made it 0600
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except WriteFailed:
@@ -138,9 +163,40 @@ def write_epoch(ds: xr.Dataset, run_dir, epoch: int) -> Path:
     float activity; use ``record.dtype = "float16"`` or ``record.time_stride`` to shrink runs.
     """
     path = epoch_path(run_dir, epoch)
+    ds = encode_float16(ds)
     with atomic_path(path) as tmp:
         ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4")
     return path
+
+
+#: Attribute marking a variable stored as the bits of float16 values in uint16 (netCDF has no 16-bit float).
+FLOAT16_ATTR = "decisionnets_stored_as"
+
+
+def encode_float16(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` with every float16 variable stored losslessly as its bits in uint16 (2 bytes per value).
+
+    netCDF4 has no 16-bit float type; :func:`decode_float16` (called by :func:`open_activations`)
+    gives the float16 values back exactly.
+    """
+    names = [n for n in ds.data_vars if ds[n].dtype == "float16"]
+    if not names:
+        return ds
+    ds = ds.copy()
+    for n in names:
+        ds[n] = ds[n].copy(data=ds[n].values.view("uint16"))
+        ds[n].attrs[FLOAT16_ATTR] = "float16 bits in uint16"
+    return ds
+
+
+def decode_float16(ds: xr.Dataset) -> xr.Dataset:
+    """The inverse of :func:`encode_float16`: uint16-stored variables as float16 again (lazily for dask)."""
+    names = [n for n in ds.data_vars if FLOAT16_ATTR in ds[n].attrs and ds[n].dtype == "uint16"]
+    for n in names:
+        attrs = {k: v for k, v in ds[n].attrs.items() if k != FLOAT16_ATTR}
+        ds[n] = ds[n].copy(data=ds[n].data.view("float16"))
+        ds[n].attrs = attrs
+    return ds
 
 
 def check_netcdf(path) -> None:
@@ -264,7 +320,7 @@ def open_activations(run_dir) -> xr.Dataset:
     if run_dir.is_file() or run_dir.suffix == ".nc":  # one epoch's file
         ds = open_dataset(run_dir, "activation file")
         _check_version(ds, run_dir)
-        return ds
+        return decode_float16(ds)
     folder = run_dir if run_dir.name == ACTIVATIONS else run_dir / ACTIVATIONS
     if not run_dir.exists():
         raise DataFileError(f"run directory not found: {run_dir}")
@@ -285,7 +341,7 @@ def open_activations(run_dir) -> xr.Dataset:
         )
     except (OSError, ValueError, RuntimeError) as e:
         raise DataFileError(f"cannot combine the activation files in {folder}: {e}") from None
-    return ds
+    return decode_float16(ds)
 
 
 def read_status(run_dir) -> dict:

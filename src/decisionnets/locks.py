@@ -36,6 +36,9 @@ from pathlib import Path
 from decisionnets.errors import RunLocked, WriteFailed
 
 LOCK_NAME = "writer.lock"
+#: The lock of analysis outputs (information.nc, figures, rollouts), taken by ``analyze`` and
+#: ``rollout`` in the folder they write; apart from the trainer's, so a running training can be analysed.
+ANALYSIS_LOCK = "analysis.lock"
 
 _HELD: dict = {}  # (real path of the lock file, thread id) -> [fd, depth, folders acquire created]
 _GUARD = threading.Lock()
@@ -139,8 +142,11 @@ def _warn(msg: str) -> None:
     print(f"decisionnets: warning: {msg}", file=sys.stderr, flush=True)
 
 
-def acquire(directory, *, force: bool = False, what: str = "run directory") -> Path:
+def acquire(directory, *, force: bool = False, what: str = "run directory", name: str = LOCK_NAME) -> Path:
     """Take the exclusive lock of ``directory`` (created if needed); returns the lock file's path.
+
+    ``name``: the lock file's name (default ``writer.lock``; ``analysis.lock``: :data:`ANALYSIS_LOCK`,
+    the lock of the outputs ``analyze`` and ``rollout`` write, apart from the trainer's).
 
     Raises
     ------
@@ -153,7 +159,7 @@ def acquire(directory, *, force: bool = False, what: str = "run directory") -> P
     from decisionnets.io import describe_os_error
 
     directory = Path(directory)
-    path = directory / LOCK_NAME
+    path = directory / name
     key = (os.path.realpath(path), threading.get_ident())
     with _GUARD:
         if key in _HELD:
@@ -221,13 +227,13 @@ def acquire(directory, *, force: bool = False, what: str = "run directory") -> P
     return path
 
 
-def release(directory) -> None:
+def release(directory, name: str = LOCK_NAME) -> None:
     """Drop one hold of the lock of ``directory``; the last one removes the lock file and unlocks it.
 
     Folders that :func:`acquire` created are removed too when they are left empty, so a writer that
     stopped before writing anything (e.g. on a bad config value) leaves nothing behind.
     """
-    path = Path(directory) / LOCK_NAME
+    path = Path(directory) / name
     key = (os.path.realpath(path), threading.get_ident())
     with _GUARD:
         entry = _HELD.get(key)
@@ -257,10 +263,10 @@ def holds(directory) -> bool:
 
 
 @contextlib.contextmanager
-def run_lock(directory, *, force: bool = False, what: str = "run directory"):
+def run_lock(directory, *, force: bool = False, what: str = "run directory", name: str = LOCK_NAME):
     """Hold the exclusive writer lock of ``directory`` for the ``with`` block (see :func:`acquire`)."""
-    path = acquire(directory, force=force, what=what)
+    path = acquire(directory, force=force, what=what, name=name)
     try:
         yield path
     finally:
-        release(directory)
+        release(directory, name)

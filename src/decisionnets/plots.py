@@ -132,6 +132,7 @@ def plot_information_vs_epoch(
     title: str | None = None,
     label_prefix: str = "",
     min_top: float = 1.0,
+    ceiling=None,
     **line_kw,
 ):
     """Usable information (bits) vs training epoch, one line per variable (the main figure).
@@ -151,6 +152,9 @@ def plot_information_vs_epoch(
         Prefix for the legend entries (to overlay runs).
     min_top : float
         The y axis spans at least 0..min_top bits (default 1 = H of a balanced binary label).
+    ceiling : DataArray (variable) or dict or float, optional
+        The ideal observer's bits per variable (information.nc's ``ceiling``): a dashed
+        horizontal line labelled "ceiling" per distinct value among the variables drawn.
     """
     data = _period_mean(info, period)
     sp = _period_mean(spread, period) if spread is not None else None
@@ -167,6 +171,7 @@ def plot_information_vs_epoch(
         if sp is not None:
             s = sp.sel(variable=name) if "variable" in sp.dims else sp
             ax.fill_between(x, y.values - s.values, y.values + s.values, color=line.get_color(), alpha=0.15, lw=0)
+    draw_ceiling(ax, ceiling, names)
     ax.axhline(0, color="0.6", lw=0.8, ls=":")
     ax.set_xlabel("training epoch")
     ax.set_ylabel("usable information (bits)")
@@ -186,6 +191,7 @@ def plot_information_vs_time(
     title: str | None = None,
     shade_periods: bool = True,
     min_top: float = 1.0,
+    ceiling=None,
 ):
     """Usable information (bits) vs time within the trial, one line per epoch.
 
@@ -196,6 +202,8 @@ def plot_information_vs_time(
     variable : str, required when ``info`` has a ``variable`` dim.
     epochs : epochs to draw (default: up to 5 spread over the run).
     min_top : the y axis spans at least 0..min_top bits.
+    ceiling : float, DataArray (variable) or dict, optional — the ideal observer's bits, drawn as
+        a dashed line labelled "ceiling".
     """
     if "variable" in info.dims:
         if variable is None:
@@ -208,12 +216,51 @@ def plot_information_vs_time(
     _information_ylim(ax, info.sel(epoch=list(epochs)).values, min_top)
     if shade_periods and _time_period(info) is not None:
         _shade_periods(ax, t, _time_period(info))
+    draw_ceiling(ax, ceiling, [variable or info.name])
     ax.axhline(0, color="0.6", lw=0.8, ls=":")
     ax.set_xlabel("time in trial (ms)")
     ax.set_ylabel("usable information (bits)")
     ax.set_title(title if title is not None else f"{variable or info.name}: information vs time")
     ax.legend(frameon=False, fontsize="small")
     return ax
+
+
+def draw_ceiling(ax, ceiling, variables=None):
+    """Dashed horizontal line(s) at the ideal observer's information, labelled "ceiling".
+
+    Parameters
+    ----------
+    ax : matplotlib Axes
+    ceiling : float, dict {variable: bits}, DataArray (variable), or None (nothing drawn)
+    variables : list of str, optional
+        The variables drawn on ``ax``: one line per distinct finite ceiling among them.
+
+    Returns
+    -------
+    list of float : the values drawn.
+    """
+    if ceiling is None:
+        return []
+    if isinstance(ceiling, xr.DataArray):
+        ceiling = ({str(v): float(c) for v, c in zip(ceiling["variable"].values, ceiling.values)}
+                   if "variable" in ceiling.dims else float(ceiling))
+    if isinstance(ceiling, Mapping):
+        by_value: dict = {}
+        for v in (variables if variables is not None else list(ceiling)):
+            c = ceiling.get(str(v))
+            if c is not None and np.isfinite(c):
+                by_value.setdefault(round(float(c), 6), []).append(str(v))
+    else:
+        by_value = {float(ceiling): []} if ceiling is not None and np.isfinite(ceiling) else {}
+    for c, names in by_value.items():
+        label = "ceiling" if len(by_value) == 1 or not names else f"ceiling ({', '.join(names)})"
+        ax.axhline(c, color="0.25", lw=1.0, ls="--", label=label)
+    if by_value:
+        lo, hi = ax.get_ylim()
+        top = max(by_value)
+        if top > hi:
+            ax.set_ylim(lo, top + 0.05 * (top - lo))
+    return list(by_value)
 
 
 def _shade_periods(ax, t, periods):
@@ -401,7 +448,8 @@ def figure_information_vs_epoch(li: xr.Dataset, title: str):
             spread = lid["information_sd"] if (per is None and "time" not in lid["information"].dims) else None
             what = f"{per} period" if per else "usable information vs epoch"
             plot_information_vs_epoch(ax, src, period=per, spread=spread,
-                                      title=f"{dec}: {what}" if dec is not None else what)
+                                      title=f"{dec}: {what}" if dec is not None else what,
+                                      ceiling=li["ceiling"] if "ceiling" in li else None)
     fig.suptitle(title)
     return fig
 
@@ -412,7 +460,8 @@ def figure_information_vs_time(li: xr.Dataset, title: str):
     names = [str(v) for v in li["variable"].values]
     fig, axes = _new_figure(len(names))
     for ax, name in zip(axes[0], names):
-        plot_information_vs_time(ax, li["information"], variable=name, title=name)
+        plot_information_vs_time(ax, li["information"], variable=name, title=name,
+                                 ceiling=li["ceiling"] if "ceiling" in li else None)
     fig.suptitle(f"{title}: information vs time in trial")
     return fig
 

@@ -66,6 +66,7 @@ def analyze_run(
     periods: Sequence[str] | None = None,
     figures: bool = True,
     analyses: Sequence[str] | None = None,
+    out=None,
 ) -> list[Path]:
     """Usable information of every recorded layer about the run's label variables, with figures.
 
@@ -104,16 +105,112 @@ def analyze_run(
         (``selectivity``, ``geometry``, ``similarity``, ``fixed-points``), run on the selected
         epochs, layers and time steps (not ``periods``), with ``seed`` and, when given,
         ``variables``; each writes ``RUN_DIR/analyses/NAME.nc`` and ``RUN_DIR/figures/NAME.png``.
+    out : path, optional — write ``information.nc`` and ``figures/`` here instead of the run
+        directory (e.g. for a read-only run directory, or to keep two analyses apart).
 
     Returns
     -------
     list of Path: ``RUN_DIR/information.nc`` and its figures (when the decoding ran), then each
     representation analysis' file and figure.
+
+    Raises
+    ------
+    UserError
+        Before any decoding: the output folder is not writable; another ``analyze`` (or
+        ``rollout``) writes there now (its analysis lock, :data:`decisionnets.locks.ANALYSIS_LOCK`);
+        a recorded epoch's file is missing from the middle of the run and ``epochs`` does not
+        say which epochs to use.
+    WriteFailed
+        Writing ``information.nc`` or a figure failed (e.g. disk full); nothing half-written.
+
+    Notes
+    -----
+    ``information.nc`` records what it covers (attrs): ``analysis_epochs`` (the decoded epochs),
+    ``run_epochs_recorded``, ``run_epochs_planned`` (the record schedule), ``run_status``
+    (status.json's, e.g. ``running``) and ``run_complete`` (1 when the run completed and every
+    planned epoch was recorded). An incomplete run is analysed with a warning line on stderr.
     """
+    from decisionnets.locks import ANALYSIS_LOCK, run_lock
+
     run_dir = Path(run_dir)
     # a single dataset file (e.g. a closed-loop rollout, RUN_DIR/rollout.nc): results next to it,
     # in a folder of the same name (rollout.nc -> rollout/information.nc, rollout/figures/)
     out_dir = run_dir.with_suffix("") if run_dir.suffix == ".nc" else run_dir
+    if not run_dir.exists():
+        raise DataFileError(f"run directory not found: {run_dir}")
+    if out is not None:
+        out_dir = Path(out)
+    check_writable(out_dir)
+    with run_lock(out_dir, what="analysis output folder", name=ANALYSIS_LOCK):
+        return _analyze_run(run_dir, out_dir, variables=variables, decoder=decoder, folds=folds, device=device,
+                            progress=progress, cross_temporal_epoch=cross_temporal_epoch, seed=seed,
+                            exclude_catch=exclude_catch, time_stride=time_stride, dtype=dtype,
+                            standardize=standardize, epochs=epochs, layers=layers, periods=periods, figures=figures,
+                            analyses=analyses)
+
+
+def check_writable(folder) -> None:
+    """Raise :class:`UserError` (one line) unless files can be created in ``folder`` (or, when it does
+    not exist yet, in the nearest folder above it that does); creates nothing.
+
+    Called before an analysis starts, so a read-only run directory is refused at once, not after
+    the decoding.
+    """
+    import os
+    import tempfile
+
+    folder = Path(folder)
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise UserError(f"cannot write the analysis into {folder}: {existing} is a file; pass --out DIR")
+    try:  # in the folder, or the nearest one that exists (nothing is created here)
+        fd, tmp = tempfile.mkstemp(prefix=".write-check.", dir=existing)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise UserError(f"cannot write the analysis into {folder}: {e.strerror or e}; "
+                        "pass --out DIR to write it elsewhere") from None
+
+
+def run_coverage(run_dir: Path, ds: xr.Dataset) -> dict:
+    """What a run's recorded epochs cover: ``recorded``, ``planned`` (the record schedule),
+    ``missing`` (planned epochs up to the last recorded one without a file), ``status``
+    (status.json's, "unknown" without one) and ``complete``."""
+    import json
+
+    from decisionnets.io import read_status
+    from decisionnets.recording import record_epochs
+
+    recorded = sorted(int(e) for e in np.atleast_1d(ds["epoch"].values)) if "epoch" in ds.coords else []
+    status = read_status(run_dir) if run_dir.is_dir() else {}
+    try:
+        cfg = json.loads(str(ds.attrs["config"]))
+        planned = record_epochs(cfg["record"]["schedule"], int(cfg["train"]["epochs"]))
+    except (KeyError, ValueError, TypeError):
+        planned = []
+    last = max(recorded) if recorded else -1
+    missing = [e for e in planned if e < last and e not in recorded] if run_dir.is_dir() else []
+    state = str(status.get("status", "unknown"))
+    complete = state == "completed" and not missing and set(planned) <= set(recorded)
+    return {"recorded": recorded, "planned": sorted(planned), "missing": missing, "status": state,
+            "complete": complete}
+
+
+def _coverage_attrs(cov: dict, decoded) -> dict:
+    ints = lambda v: np.asarray(v, dtype=np.int64)  # noqa: E731
+    out = {"analysis_epochs": ints(decoded), "run_epochs_recorded": ints(cov["recorded"]),
+           "run_epochs_planned": ints(cov["planned"]), "run_status": cov["status"],
+           "run_complete": np.int8(cov["complete"])}
+    if cov["missing"]:
+        out["run_epochs_missing"] = ints(cov["missing"])
+    return out
+
+
+def _analyze_run(run_dir, out_dir, *, variables, decoder, folds, device, progress, cross_temporal_epoch, seed,
+                 exclude_catch, time_stride, dtype, standardize, epochs, layers, periods, figures,
+                 analyses) -> list[Path]:
+    """The body of :func:`analyze_run`, run while holding the output folder's analysis lock."""
+    import sys
     if not (isinstance(time_stride, int) and time_stride >= 1):
         raise UserError(f"time_stride must be an integer >= 1; got {time_stride!r}")
     if not (isinstance(folds, int) and folds >= 2):
@@ -121,9 +218,26 @@ def analyze_run(
     decoders = list(decoder) if isinstance(decoder, (list, tuple)) else [decoder]
     if not standardize:
         decoders = ["linear-raw" if dd == "linear" else dd for dd in decoders]
+    full = open_activations(run_dir)
+    cov = run_coverage(run_dir, full)
+    if cov["missing"] and epochs is None:
+        from decisionnets.io import epoch_path
+
+        have = " ".join(str(e) for e in cov["recorded"])
+        many = len(cov["missing"]) > 1
+        raise UserError(f"{run_dir} lacks the activation file of recorded epoch{'s' if many else ''} "
+                        f"{', '.join(map(str, cov['missing']))} ({epoch_path(run_dir, cov['missing'][0]).name}"
+                        f"{' and others' if many else ''}): name the epochs to use, e.g. --epochs {have}")
+    if run_dir.is_dir() and not cov["complete"] and cov["status"] != "unknown":
+        left = sorted(set(cov["planned"]) - set(cov["recorded"]) - set(cov["missing"]))
+        print(f"decisionnets: warning: run {run_dir} is not complete (status {cov['status']}; "
+              f"recorded epochs {_span(cov['recorded'])}"
+              + (f", missing {_span(cov['missing'])}" if cov["missing"] else "")
+              + (f", not yet {_span(left)}" if left else "") + "): information.nc says so (attr run_complete = 0)",
+              file=sys.stderr, flush=True)
     decode, representation = _split_analyses(analyses)
     from decisionnets import analyses  # the module again: the argument of that name was read just above
-    ds = _select(open_activations(run_dir), epochs, time_stride)
+    ds = _select(full, epochs, time_stride)
     rep_ds = ds  # the representation analyses see every period
     if not decode:
         return _representation(representation, ds, run_dir, out_dir, seed=seed, progress=progress,
@@ -170,6 +284,8 @@ def analyze_run(
     if "psychometric" in todo:
         result["p_right"] = analyses.psychometric_curve(ds, valid=valid)["p_right"]
     result.attrs = _analysis_attrs(ds.attrs, decoders, folds, seed, dtype, exclude_catch)
+    result.attrs.update(_coverage_attrs(cov, [int(e) for e in np.atleast_1d(ds["epoch"].values)]))
+    _add_ceiling(result, ds.attrs)
 
     info_path = out_dir / "information.nc"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -234,6 +350,29 @@ def _combine(per_layer: list, ds: xr.Dataset, ct_epoch: int) -> xr.Dataset:
     if "accuracy" in ds:
         result["probe_accuracy"] = ds["accuracy"].load()
     return result
+
+
+def _span(epochs) -> str:
+    """"0-4" for consecutive epochs, else the list (shortened)."""
+    e = list(epochs)
+    if not e:
+        return "none"
+    if e == list(range(e[0], e[-1] + 1)) and len(e) > 2:
+        return f"{e[0]}-{e[-1]}"
+    return ", ".join(map(str, e[:8])) + (", ..." if len(e) > 8 else "")
+
+
+def _add_ceiling(result: xr.Dataset, attrs) -> None:
+    """``ceiling`` (variable): the ideal observer's bits about each decoded variable (NaN where
+    unknown), from the activation attrs (:func:`decisionnets.ideal_observer.ceilings_from_attrs`)."""
+    from decisionnets.ideal_observer import ceilings_from_attrs
+
+    ceil = ceilings_from_attrs(attrs)
+    if not ceil or "variable" not in result.dims:
+        return
+    values = [ceil.get(str(v), np.nan) for v in result["variable"].values]
+    result["ceiling"] = xr.DataArray(np.asarray(values, dtype=float), dims="variable",
+                                     attrs={"units": "bits", "long_name": "ideal-observer information (the ceiling)"})
 
 
 def _select(ds: xr.Dataset, epochs, time_stride: int) -> xr.Dataset:
@@ -318,9 +457,18 @@ def make_figures(info: xr.Dataset, fig_dir: Path) -> list[Path]:
     paths: list[Path] = []
     for name, fig in plots.run_figures(info):
         p = fig_dir / name
-        fig.savefig(p, dpi=110, bbox_inches="tight")
+        save_figure(fig, p, bbox_inches="tight")
         paths.append(p)
     return paths
+
+
+def save_figure(fig, path, dpi: int = 110, **kw) -> Path:
+    """``fig.savefig`` to ``path`` atomically: a full disk or an I/O error raises
+    :class:`~decisionnets.errors.WriteFailed` (CLI exit 4) and leaves no half-written image."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=path.suffix.lstrip(".") or "png", **kw)
+    return path
 
 
 def demo_figure(run_dirs: Sequence, path, *, variables=("color", "direction", "target_config"),
@@ -352,8 +500,7 @@ def demo_figure(run_dirs: Sequence, path, *, variables=("color", "direction", "t
     fig = plots.demo_figure([load_information(r) for r in run_dirs], variables=variables, layer=layer, period=period)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    return path
+    return save_figure(fig, path, bbox_inches="tight")
 
 
 def load_information(path) -> xr.Dataset:

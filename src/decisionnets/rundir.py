@@ -8,8 +8,9 @@ directory through one :class:`RunDir`, so the layout and its guarantees are defi
       config.json          resolved config (written once, by a fresh run)
       status.json          running | completed | diverged | write_failed (+ epoch, step, ...)
       log.csv              one row per epoch, rewritten atomically (never a half row)
-      checkpoints/last.pt  a plain dict after every epoch (resume continues exactly from it)
-      checkpoints/final.pt the final weights
+      checkpoints/last.pt  a plain dict after every epoch (resume continues exactly from it), with
+                           its checksum and the run id (:func:`save_checkpoint_file`)
+      checkpoints/final.pt the final weights (likewise)
       writer.lock          held by the one process writing here (:mod:`decisionnets.locks`)
 
 A trainer's life with it, top to bottom::
@@ -31,7 +32,9 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io as _io
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -39,12 +42,117 @@ import torch
 
 from decisionnets import __version__
 from decisionnets.errors import DataFileError, WriteFailed
-from decisionnets.io import (IDENTITY_ATTR, atomic_path, check_run_files, clean_temporaries, epoch_path, read_status,
-                             run_identity, write_json, write_text)
+from decisionnets.io import (ACTIVATIONS, IDENTITY_ATTR, atomic_path, check_run_files, clean_temporaries, epoch_path,
+                             read_status, run_identity, write_json, write_text)
 
 CHECKPOINT = Path("checkpoints") / "last.pt"
 FINAL = Path("checkpoints") / "final.pt"
 FORMAT_VERSION = 1  #: of the checkpoint dict
+#: Keys every checkpoint dict gets from :func:`save_checkpoint_file` (besides what the trainer saved).
+CHECKSUM_KEY = "checksum"
+META_KEY = "checkpoint_meta"
+
+
+def new_run_id() -> str:
+    """A random run id (32 hex digits): unlike the config hash, two runs of one config differ."""
+    return uuid.uuid4().hex
+
+
+def _feed(h, obj) -> None:
+    """Feed a canonical byte form of ``obj`` (nested dicts, lists, tensors, arrays, scalars) to ``h``."""
+    if isinstance(obj, torch.Tensor):
+        t = obj.detach().cpu().contiguous()
+        h.update(f"T{t.dtype}{tuple(t.shape)}".encode())
+        if t.numel():
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(obj, np.ndarray):
+        h.update(f"A{obj.dtype.str}{obj.shape}".encode())
+        h.update(np.ascontiguousarray(obj).tobytes())
+    elif isinstance(obj, dict):
+        h.update(f"D{len(obj)}".encode())
+        for k, v in obj.items():
+            _feed(h, k)
+            _feed(h, v)
+    elif isinstance(obj, (list, tuple)):
+        h.update(f"{'L' if isinstance(obj, list) else 'U'}{len(obj)}".encode())
+        for v in obj:
+            _feed(h, v)
+    elif isinstance(obj, (str, bytes)):
+        data = obj.encode() if isinstance(obj, str) else obj
+        h.update(f"{'S' if isinstance(obj, str) else 'B'}{len(data)}:".encode())
+        h.update(data)
+    elif isinstance(obj, float):
+        h.update(f"F{float(obj).hex()};".encode())
+    else:  # bool, int, None, numpy scalars, torch.dtype ...: their repr is canonical
+        h.update(f"O{type(obj).__name__}:{obj!r};".encode())
+
+
+def checkpoint_digest(ckpt: dict) -> str:
+    """SHA-256 (hex) of a checkpoint dict's content, every key but ``checksum``.
+
+    It is computed from the values (tensors' bytes, dtypes and shapes, nested dicts, numbers), not
+    from the file, so it is the same after ``torch.load`` with any ``map_location``, and a changed
+    byte in any stored value changes it.
+    """
+    h = hashlib.sha256()
+    _feed(h, {k: v for k, v in ckpt.items() if k != CHECKSUM_KEY})
+    return h.hexdigest()
+
+
+def save_checkpoint_file(path, ckpt: dict, **meta) -> None:
+    """Write ``ckpt`` (a plain dict) atomically to ``path`` with its checksum and run id.
+
+    The file is ``torch.save`` of ``ckpt`` plus ``checkpoint_meta`` (``meta``: the run id, the
+    run identity, epoch, step and the epochs recorded so far) and ``checksum``
+    (:func:`checkpoint_digest` of everything else), so it stays a plain dict (``torch.load(...)
+    ["model"]`` works) and :func:`load_checkpoint` finds a changed byte.
+    """
+    out = {**ckpt, META_KEY: {k: v for k, v in meta.items() if v is not None}}
+    out[CHECKSUM_KEY] = checkpoint_digest(out)
+    with atomic_path(path) as tmp:
+        torch.save(out, tmp)
+
+
+def load_checkpoint(path, map_location="cpu", *, require=("model",)) -> dict:
+    """The checkpoint dict in ``path``, its checksum verified.
+
+    A dict without ``checksum`` (written before checkpoints carried one) is returned unverified,
+    with ``checkpoint_meta`` None; callers that must trust it check that themselves
+    (:meth:`RunDir.open` refuses one in a run that writes checksums).
+
+    Raises
+    ------
+    DataFileError
+        One line naming the file, for a file that is missing, not a checkpoint (random bytes, a
+        truncated file), fails its checksum (flipped bytes), or lacks a key of ``require``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataFileError(f"checkpoint not found: {path}")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as e:  # noqa: BLE001 - UnpicklingError, RuntimeError (zip), EOFError, ...: all "unreadable"
+        first = str(e).splitlines()[0][:200] if str(e) else ""
+        raise DataFileError(f"cannot read checkpoint {path} ({type(e).__name__}: {first}): it is corrupt or "
+                            "not a checkpoint") from None
+    if not isinstance(ckpt, dict):
+        raise DataFileError(f"checkpoint {path} holds a {type(ckpt).__name__}, not a decisionnets checkpoint (a dict)")
+    if CHECKSUM_KEY in ckpt:
+        try:
+            ok = ckpt[CHECKSUM_KEY] == checkpoint_digest(ckpt)
+        except Exception:  # noqa: BLE001 - a corrupted value the digest cannot even read
+            ok = False
+        if not ok:
+            raise DataFileError(f"checkpoint {path} fails its checksum (SHA-256 of its content): it was modified or "
+                                "corrupted; refusing it (restore it from a backup, or start the run again)")
+    else:
+        ckpt[META_KEY] = None
+    missing = [k for k in require if k not in ckpt]
+    if missing:
+        keys = ", ".join(str(k) for k in ckpt if k not in (META_KEY, CHECKSUM_KEY)) or "none"
+        raise DataFileError(f"checkpoint {path} has no {missing[0]!r} entry (keys: {keys}); "
+                            "it is not a complete decisionnets checkpoint")
+    return ckpt
 
 
 class RunLog:
@@ -104,6 +212,7 @@ class RunDir:
         self.checkpoint_path = self.path / CHECKPOINT
         self.status: dict = {}
         self.log: RunLog | None = None
+        self.run_id: str | None = None  # set by open(): new for a fresh run, status.json's when resuming
 
     def open(self, device) -> dict | None:
         """Fresh run: create the folder and write config.json; returns None.
@@ -118,29 +227,59 @@ class RunDir:
         """
         if not self.resume:
             self.path.mkdir(parents=True, exist_ok=True)
+            self.run_id = new_run_id()
             write_text(self.path / "config.json", self.config.to_json())
             return None
         if self.identity is not None:
             check_run_files(self.path, self.identity)  # no epoch file of another run in the folder
         clean_temporaries(self.path)
+        status = read_status(self.path)
+        self.run_id = status.get("run_id")  # None: a run begun before run ids (its checkpoints are plain dicts)
         if not self.checkpoint_path.is_file():
+            self.run_id = self.run_id or new_run_id()
             return None
-        try:
-            ckpt = torch.load(self.checkpoint_path, map_location=device, weights_only=False)
-        except (RuntimeError, EOFError, OSError) as e:
-            raise DataFileError(f"cannot read checkpoint {self.checkpoint_path}: {e}") from None
-        if self.identity is not None and ckpt.get(IDENTITY_ATTR, self.identity) != self.identity:
-            raise DataFileError(f"{self.checkpoint_path} comes from another run (run identity {ckpt[IDENTITY_ATTR]}; "
-                                f"this run's is {self.identity}); move it out of this folder")
+        ckpt = load_checkpoint(self.checkpoint_path, map_location=device, require=("epoch", "step"))
+        self._check_checkpoint(ckpt, status)
+        self.run_id = self.run_id or (ckpt[META_KEY] or {}).get("run_id") or new_run_id()
         return ckpt
+
+    def _check_checkpoint(self, ckpt: dict, status: dict) -> None:
+        """Refuse a checkpoint of another run, or one the run directory's records do not reach."""
+        p, meta = self.checkpoint_path, ckpt[META_KEY]
+        if self.identity is not None and ckpt.get(IDENTITY_ATTR, self.identity) != self.identity:
+            raise DataFileError(f"{p} comes from another run (run identity {ckpt[IDENTITY_ATTR]}; "
+                                f"this run's is {self.identity}); move it out of this folder")
+        if self.identity is None:
+            return  # agent runs: neither files nor checkpoints carry a run identity
+        if self.run_id is not None and meta is None:
+            raise DataFileError(f"{p} has no checksum, but this run ({self.run_id}) writes checksummed checkpoints: "
+                                "it was put there from elsewhere; move it out of this folder")
+        if self.run_id is not None and meta.get("run_id") != self.run_id:
+            raise DataFileError(f"{p} comes from another run (run id {meta.get('run_id')}; this run's is {self.run_id}, "
+                                "in status.json); move it out of this folder")
+        epoch = int(ckpt["epoch"])
+        if status.get("epoch") is not None and epoch > int(status["epoch"]) + 1:
+            raise DataFileError(f"{p} is of epoch {epoch}, but this run reached epoch {status['epoch']} (status.json): "
+                                "a later checkpoint was copied in; move it out of this folder")
+        logged = [int(r["epoch"]) for r in read_log(self.path / "log.csv", 10**12)]
+        if epoch > 0 and logged and epoch not in logged:
+            raise DataFileError(f"{p} is of epoch {epoch}, but log.csv has epochs up to {max(logged)}: "
+                                "the checkpoint does not belong to this run's history; move it out of this folder")
+        gone = [e for e in (meta or {}).get("recorded_epochs", []) if not epoch_path(self.path, e).is_file()]
+        if gone:
+            raise DataFileError(f"{p} (epoch {epoch}) says epoch {gone[0]} was recorded, but {epoch_path(self.path, gone[0])} "
+                                "is missing: the checkpoint does not match the recorded epochs; move it out of this folder "
+                                "(or restore the file)")
 
     def start(self, epoch: int, step: int, **extra) -> None:
         """Status "running" at ``epoch``/``step`` (``extra``: more status keys, e.g. threads); the log
         read back up to ``epoch`` when resuming."""
         rows = read_log(self.path / "log.csv", epoch) if self.resume else []
         self.log = RunLog(self.path / "log.csv", self.log_fields, rows)
+        if self.run_id is None:
+            self.run_id = new_run_id()
         self.status = {"status": "running", "epoch": epoch, "step": step, "run_dir": str(self.path),
-                       "decisionnets_version": __version__, **extra}
+                       "run_id": self.run_id, "decisionnets_version": __version__, **extra}
         write_json(self.path / "status.json", self.status)
 
     def has_epoch(self, epoch: int) -> bool:
@@ -158,8 +297,21 @@ class RunDir:
                 "decisionnets_version": __version__}
         if self.identity is not None:
             ckpt[IDENTITY_ATTR] = self.identity
-        with atomic_path(self.checkpoint_path) as tmp:
-            torch.save(ckpt, tmp)
+        save_checkpoint_file(self.checkpoint_path, ckpt, **self._meta(state.get("epoch"), state.get("step")))
+
+    def _meta(self, epoch, step) -> dict:
+        """The envelope's meta: run id, identity, epoch, step and the epochs recorded up to ``epoch``."""
+        recorded = []
+        for f in sorted((self.path / ACTIVATIONS).glob("epoch_*.nc")):
+            try:
+                e = int(f.stem.split("_")[1])
+            except (IndexError, ValueError):
+                continue
+            if epoch is None or e <= int(epoch):
+                recorded.append(e)
+        return {"run_id": self.run_id, IDENTITY_ATTR: self.identity,
+                "epoch": None if epoch is None else int(epoch), "step": None if step is None else int(step),
+                "recorded_epochs": recorded}
 
     def end_epoch(self, row: dict, state: dict) -> None:
         """The end of an epoch: its log row, the checkpoint ``state``, status.json at the state's epoch and step."""
@@ -173,9 +325,11 @@ class RunDir:
 
     def finish(self, weights: dict, epoch: int, step: int) -> dict:
         """Write checkpoints/final.pt (``weights`` plus epoch, step, config, version); status "completed"; returns it."""
-        with atomic_path(self.path / FINAL) as tmp:
-            torch.save({**weights, "epoch": epoch, "step": step, "config": self.config.to_json(),
-                        "decisionnets_version": __version__}, tmp)
+        final = {**weights, "epoch": epoch, "step": step, "config": self.config.to_json(),
+                 "decisionnets_version": __version__}
+        if self.identity is not None:
+            final[IDENTITY_ATTR] = self.identity
+        save_checkpoint_file(self.path / FINAL, final, **self._meta(epoch, step))
         self.update_status(status="completed", epoch=epoch, step=step)
         return self.status
 
@@ -197,14 +351,27 @@ def snapshot(**objects) -> dict:
 
 
 def restore(ckpt: dict, **objects) -> None:
-    """Set each object to its state in ``ckpt`` (the inverse of :func:`snapshot`)."""
+    """Set each object to its state in ``ckpt`` (the inverse of :func:`snapshot`).
+
+    Raises
+    ------
+    DataFileError
+        When ``ckpt`` lacks an object's state or it does not fit (another model's checkpoint).
+    """
     for name, obj in objects.items():
-        if isinstance(obj, np.random.Generator):
-            obj.bit_generator.state = ckpt[name]
-        elif isinstance(obj, torch.Generator):
-            obj.set_state(ckpt[name].to(obj.get_state().device))
-        else:
-            obj.load_state_dict(ckpt[name])
+        if name not in ckpt:
+            raise DataFileError(f"the checkpoint has no {name!r} state (keys: {', '.join(map(str, ckpt))}); "
+                                "it is not a complete checkpoint of this run")
+        try:
+            if isinstance(obj, np.random.Generator):
+                obj.bit_generator.state = ckpt[name]
+            elif isinstance(obj, torch.Generator):
+                obj.set_state(ckpt[name].to(obj.get_state().device))
+            else:
+                obj.load_state_dict(ckpt[name])
+        except (RuntimeError, KeyError, ValueError, TypeError, AttributeError) as e:
+            raise DataFileError(f"the checkpoint's {name!r} state does not fit this run: "
+                                f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
 
 def note_write_failure(run_dir, err: WriteFailed) -> None:
@@ -216,7 +383,7 @@ def note_write_failure(run_dir, err: WriteFailed) -> None:
         status = {}
     where = "training stopped before its first checkpoint"
     try:  # where a resume will continue from
-        ckpt = torch.load(run_dir / CHECKPOINT, map_location="cpu", weights_only=False)
+        ckpt = load_checkpoint(run_dir / CHECKPOINT, require=("epoch", "step"))
         status.update(epoch=int(ckpt["epoch"]), step=int(ckpt["step"]))
         where = f"training stopped; its last checkpoint is of epoch {status['epoch']} (step {status['step']})"
     except Exception:  # noqa: BLE001 - no (readable) checkpoint yet

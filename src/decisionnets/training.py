@@ -46,6 +46,16 @@ LOG_FIELDS = ("epoch", "step", "lr", "batch_size", "train_loss", "train_accuracy
               "probe_loss", "probe_accuracy", "seconds", "threads")
 
 
+#: A training loss above ``DIVERGENCE_FACTOR`` x the cross-entropy of a uniform guess (ln of the number
+#: of outputs, about what an untrained network scores) is a divergence, as a NaN or infinite loss is.
+DIVERGENCE_FACTOR = 1e4
+
+
+def divergence_bound(n_outputs: int) -> float:
+    """The largest training loss that is not a divergence: ``DIVERGENCE_FACTOR * ln(max(n_outputs, 2))``."""
+    return DIVERGENCE_FACTOR * float(np.log(max(int(n_outputs), 2)))
+
+
 def seed_streams(seed: int) -> dict:
     """Independent child seeds of ``seed``, one per stream in :data:`STREAMS`."""
     children = np.random.SeedSequence(seed).spawn(len(STREAMS))
@@ -94,16 +104,18 @@ def load_init_weights(model, source: str) -> None:
         p = next((c for c in (p / "checkpoints" / "final.pt", p / "checkpoints" / "last.pt") if c.is_file()), p)
     if not p.is_file():
         raise ConfigError(f"train.init_from: no checkpoint at {source} (give a .pt file or a run directory)")
+    from decisionnets.rundir import load_checkpoint
+
+    ckpt = load_checkpoint(p, require=())
     try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=False)
-        state = ckpt["model"] if isinstance(ckpt, dict) and "model" in ckpt else ckpt
+        state = ckpt["model"] if "model" in ckpt else {k: v for k, v in ckpt.items() if k not in ("checkpoint_meta", "checksum")}
         own = model.state_dict()
         # copy every tensor whose name and shape match (e.g. a readout of another size is left as initialized)
         loadable = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
         if not loadable:
             raise ConfigError(f"train.init_from: {p} shares no parameters with this model")
         model.load_state_dict({**own, **loadable})
-    except (RuntimeError, KeyError, EOFError, OSError) as e:
+    except (RuntimeError, KeyError, EOFError, OSError, AttributeError) as e:
         raise DataFileError(f"train.init_from: cannot read checkpoint {p}: {e}") from None
 
 
@@ -211,6 +223,9 @@ def dataset_attrs(config: Config, task, identity: str) -> dict:
              "choice_actions": np.asarray(task.choice_actions, dtype=np.int64), "time_units": "ms"}
     if hasattr(task, "attrs"):  # e.g. image tasks: class names, fine -> coarse map, normalization
         attrs.update(task.attrs())
+    from decisionnets.ideal_observer import ceiling_attrs
+
+    attrs.update(ceiling_attrs(task))  # the ideal observer's bits per label, where known
     return attrs
 
 
@@ -259,6 +274,7 @@ def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> di
         run.save_checkpoint(state(0))
 
     # --- the loop -------------------------------------------------------------
+    max_loss = divergence_bound(task.n_outputs)
     choices = torch.as_tensor(task.choice_actions, device=device)
     x_all, y_all, m_all = (torch.from_numpy(a).to(device) for a in (train_set.inputs, train_set.targets, train_set.mask))
     bar = tqdm(range(start_epoch + 1, tc.epochs + 1), desc=f"train {config.task}", unit="epoch",
@@ -283,10 +299,10 @@ def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> di
             y, m = y_all[:, idx], m_all[:, idx]
             logits, _ = model(x, layers=())
             loss = masked_loss(logits, y, m)
-            if not torch.isfinite(loss):
+            if not torch.isfinite(loss) or loss > max_loss:  # one sync per step, as the finiteness check had
                 run.diverged(epoch, step, loss.item())
                 bar.close()
-                raise TrainingDiverged(epoch, step, loss.item())
+                raise TrainingDiverged(epoch, step, loss.item(), max_loss)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if tc.grad_clip > 0:

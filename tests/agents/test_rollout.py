@@ -124,3 +124,15 @@ def test_bad_arguments_name_the_rule():
         rollout(_model(), ColorDirection(), 5, seed=0, align="end")
     with pytest.raises(Exception, match="no step API"):
         rollout(build_model("mlp", 5, 3, hidden_sizes=[4]), ColorDirection(), 5, seed=0)
+
+
+def test_a_new_rollout_removes_the_analysis_of_the_one_it_replaces(tmp_path):
+    from decisionnets.agents.rollout import clear_stale_outputs
+
+    old = tmp_path / "rollout"
+    (old / "figures").mkdir(parents=True)
+    for p in (old / "information.nc", old / "figures" / "information_vs_time.png", old / "notes.txt"):
+        p.write_text("from the rollout in the previous env")
+    gone = clear_stale_outputs(tmp_path / "rollout.nc")
+    assert sorted(p.name for p in gone) == ["information.nc", "information_vs_time.png"]
+    assert not (old / "information.nc").exists() and (old / "notes.txt").exists()  # only what analyze writes

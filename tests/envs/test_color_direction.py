@@ -174,3 +174,17 @@ def test_response_last_counts_the_target_held_at_the_end_of_the_window():
     for _ in range(n):  # fixating at the end is no choice
         _, r, _, _, info = env.step(0)
     assert info["new_trial"] and r == 0.0 and info["performance"] == 0
+
+
+@pytest.mark.parametrize("name", ["ColorDirection", "ColorDirectionStatic", "ColorDirectionRT"])
+@pytest.mark.parametrize("action", [-1, "n", 1.5, None])
+def test_invalid_actions_are_refused(name, action):
+    import decisionnets.envs as envs
+
+    env = getattr(envs, name)()
+    env.reset(seed=0)
+    bad = env.action_space.n if action == "n" else action
+    with pytest.raises(ValueError, match="not in the action space"):
+        env.step(bad)
+    for ok in (0, np.int64(env.action_space.n - 1)):  # valid actions (python and numpy ints) still step
+        env.step(ok)

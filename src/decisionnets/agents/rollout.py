@@ -446,8 +446,10 @@ def load_run_model(run_dir, env_name: str | None = None, **env_overrides):
     model = build_model(cfg, task)
     if not hasattr(model, "step"):
         raise ConfigError(f"model {cfg.model['kind']} has no step API; only recurrent models act in envs")
+    from decisionnets.rundir import load_checkpoint
+
+    ckpt = load_checkpoint(ckpt_path)
     try:
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=False)
         model.load_state_dict(ckpt["model"])
     except (RuntimeError, KeyError, EOFError, OSError) as e:
         raise DataFileError(f"cannot load {ckpt_path} into the model ({name}): {e}") from None
@@ -461,7 +463,10 @@ def rollout_run(run_dir, *, env: str | None = None, n_trials: int = 1008, seed: 
     Writes ``out`` (default ``RUN_DIR/rollout.nc``; the rollout as one recorded epoch, so
     ``decisionnets analyze RUN_DIR/rollout.nc`` reads it) and, next to it in ``<out stem>/figures/``,
     ``closed_loop_psychometric.png`` (fraction correct and P(right) vs coherence) and
-    ``chronometric.png`` (reaction time vs signed coherence, correct and error trials).
+    ``chronometric.png`` (reaction time vs signed coherence, correct and error trials). What an
+    earlier ``analyze`` wrote for the file it replaces (``<stem>/information.nc``, figures; e.g.
+    of a rollout in another env) is removed first, so old and new outputs never sit side by side. Holds the output folder's analysis lock (a second rollout or analyze there is
+    refused), and checks that it can write there before playing any trial.
 
     Returns
     -------
@@ -469,18 +474,41 @@ def rollout_run(run_dir, *, env: str | None = None, n_trials: int = 1008, seed: 
     """
     from pathlib import Path
 
+    from decisionnets.locks import ANALYSIS_LOCK, run_lock
+    from decisionnets.report import check_writable
+
+    run_dir = Path(run_dir)
+    model, env_obj, cfg, epoch, step = load_run_model(run_dir, env)
+    out = Path(out) if out is not None else run_dir / "rollout.nc"
+    check_writable(out.parent)
+    with run_lock(out.parent, what="rollout output folder", name=ANALYSIS_LOCK):
+        return _write_rollout(model, env_obj, cfg, epoch, step, run_dir, env, n_trials, seed, policy, align, out)
+
+
+def clear_stale_outputs(out) -> list:
+    """Remove what an earlier ``analyze OUT`` wrote for the rollout file ``out`` (``<stem>/information.nc``,
+    ``<stem>/figures/*.png``): they describe the rollout that ``out`` is about to replace."""
+    from pathlib import Path
+
+    stem = Path(out).with_suffix("")
+    gone = [p for p in [stem / "information.nc", *sorted((stem / "figures").glob("*.png"))] if p.is_file()]
+    for p in gone:
+        p.unlink()
+    return gone
+
+
+def _write_rollout(model, env_obj, cfg, epoch, step, run_dir, env, n_trials, seed, policy, align, out):
+    """The body of :func:`rollout_run`, run while holding the output folder's analysis lock."""
     from matplotlib.figure import Figure
 
     from decisionnets import plots
     from decisionnets.agents import behaviour
     from decisionnets.io import atomic_path
-    from decisionnets.report import psychometric
+    from decisionnets.report import psychometric, save_figure
 
-    run_dir = Path(run_dir)
-    model, env_obj, cfg, epoch, step = load_run_model(run_dir, env)
     ds = rollout(model, env_obj, n_trials, seed, policy, align=align)
     ds.attrs.update(task=cfg.task, config=cfg.to_json(), run_dir=str(run_dir), env=env or cfg.env["name"])
-    out = Path(out) if out is not None else run_dir / "rollout.nc"
+    clear_stale_outputs(out)
     with atomic_path(out) as tmp:
         as_epoch(ds, epoch, step).to_netcdf(tmp, format="NETCDF4", engine="netcdf4")
     fig_dir = out.with_suffix("") / "figures"
@@ -496,12 +524,12 @@ def rollout_run(run_dir, *, env: str | None = None, n_trials: int = 1008, seed: 
         p = psychometric(ds["choice"].expand_dims(epoch=[epoch]), ds["coherence"], tc)
         plots.plot_psychometric(a2, p, title="P(right) (no reach counts as not right)")
         fig.suptitle(title)
-        fig.savefig(fig_dir / "closed_loop_psychometric.png", dpi=110)
+        save_figure(fig, fig_dir / "closed_loop_psychometric.png")
         paths.append(fig_dir / "closed_loop_psychometric.png")
         fig = Figure(figsize=(4.8, 3.6), layout="constrained")
         behaviour.plot_chronometric(fig.subplots(), behaviour.chronometric(ds))
         fig.suptitle(title, fontsize="small")
-        fig.savefig(fig_dir / "chronometric.png", dpi=110)
+        save_figure(fig, fig_dir / "chronometric.png")
         paths.append(fig_dir / "chronometric.png")
     return paths, summary
 

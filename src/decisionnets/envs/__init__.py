@@ -79,6 +79,9 @@ def make_env(name: str, kwargs: dict):
     import inspect
 
     cls = make_env_class(name)
+    dt = kwargs.get("dt")
+    if dt is not None and not (isinstance(dt, (int, float)) and not isinstance(dt, bool) and 0 < dt < float("inf")):
+        raise ConfigError(f"env.dt must be a positive number of ms; got {dt!r}")
     params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
     unknown = sorted(set(kwargs) - set(params))
     if unknown:

@@ -224,6 +224,17 @@ class _SeededTrialEnv(TrialEnv):
             self.seed(seed)
         return super().reset(seed=seed, options=options)
 
+    def step(self, action):
+        """One time step; an action outside ``action_space`` (e.g. -1, ``n``, 1.5) raises ValueError.
+
+        Gymnasium envs are expected to refuse actions their space does not contain rather than
+        read them as some other action.
+        """
+        if not self.action_space.contains(action):
+            raise ValueError(f"{type(self).__name__}: action {action!r} is not in the action space "
+                             f"{self.action_space} (an integer 0..{self.action_space.n - 1})")
+        return super().step(action)
+
 
 class _CheckerboardTask:
     """The task protocol (:mod:`decisionnets.task`) of the checkerboard envs, declared once for all three.
