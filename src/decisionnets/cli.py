@@ -6,7 +6,7 @@
     decisionnets train --task NAME [--config FILE] [--set key=value ...] [--seed N] [--out DIR]
                        [--device cpu|cuda] [--resume RUN_DIR] [--no-progress] [--threads N]
     decisionnets analyze RUN_DIR [--variables ...] [--decoder NAME [NAME ...]] [--epochs E ...] [--folds K] [--device cpu|cuda]
-                         [--time-stride K] [--dtype float32|float64]
+                         [--time-stride K] [--dtype float32|float64] [--bins VAR=K ...]
     decisionnets demo [--out DIR]          train the color-direction demo, then analyze it
     decisionnets rollout RUN_DIR [--env NAME] [--trials N] [--seed S] [--policy greedy|sample]
                          [--align onset|response] [--out FILE]     closed-loop behaviour -> rollout.nc
@@ -109,6 +109,8 @@ def _analyze_args(a):
     a.add_argument("--cross-temporal-epoch", type=int, help="epoch of the cross-temporal matrix (default: last)")
     a.add_argument("--seed", type=int, default=0, help="seed of the folds")
     a.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="decoder precision")
+    a.add_argument("--bins", action="append", default=[], metavar="VAR=K",
+                   help="decode the continuous label VAR through K equal-count bins (repeatable)")
     a.add_argument("--no-progress", action="store_true")
     _threads_arg(a)
 
@@ -179,8 +181,14 @@ def _cmd_analyze(args) -> int:
     bad = [d for d in args.decoder if d not in decoder_names()]
     if bad:
         raise UserError(f"--decoder {bad[0]!r} is not a decoder family; choose from {', '.join(decoder_names())}")
+    bins = {}
+    for b in args.bins:
+        var, _, k = b.partition("=")
+        if not var.strip() or not k.strip().isdigit() or int(k) < 2:
+            raise UserError(f"--bins takes VAR=K with an integer K >= 2; got {b!r}")
+        bins[var.strip()] = int(k)
     paths = analyze_run(args.run_dir, variables=args.variables, decoder=args.decoder, folds=args.folds,
-                        epochs=args.epochs,
+                        epochs=args.epochs, bins=bins or None,
                         device=args.device, progress=not args.no_progress, time_stride=args.time_stride,
                         cross_temporal_epoch=args.cross_temporal_epoch, seed=args.seed,
                         dtype=args.dtype)

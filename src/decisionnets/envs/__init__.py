@@ -83,34 +83,47 @@ def make_env_class(name: str, other_names=()):
 
 
 def make_env(name: str, kwargs: dict):
-    """Build an env by config name, unwrapped, with a clear error for bad names or arguments."""
+    """Build an env by config name, with a clear error for bad names or arguments.
+
+    A class is built unwrapped; a neurogym *collection* id (``yang19.go-v0``,
+    ``perceptualdecisionmaking.roitman02-v0``) names a factory function taking ``**kwargs`` that
+    returns its env wrapped (its keyword arguments pass through to the env inside).
+    """
     import inspect
 
     cls = make_env_class(name)
-    params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    init = cls.__init__ if inspect.isclass(cls) else cls
+    sig = inspect.signature(init).parameters
+    params = [p for p in sig if p != "self" and sig[p].kind not in (inspect.Parameter.VAR_POSITIONAL,
+                                                                     inspect.Parameter.VAR_KEYWORD)]
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.values())
     unknown = sorted(set(kwargs) - set(params))
-    if unknown:
+    if unknown and not takes_any:
         raise ConfigError(f"env {name} has no parameter {', '.join(map(repr, unknown))}; valid: {', '.join(params)}")
     try:
         return cls(**kwargs)
     except ConfigError:
         raise
-    except (TypeError, ValueError, AttributeError) as e:
-        raise ConfigError(f"env {name}: invalid parameters {kwargs}: {e}") from None
+    except (TypeError, ValueError, AttributeError, KeyError) as e:
+        raise ConfigError(f"env {name}: invalid parameters {kwargs}: {e} (set the env's parameters with "
+                          f"--set env.NAME=VALUE; valid: {', '.join(params) or 'see its docstring'})") from None
 
 
-def trial_source(env, env_kwargs: dict | None = None):
+def trial_source(env, env_kwargs: dict | None = None, name: str | None = None):
     """The object that declares ``env``'s task protocol (:class:`decisionnets.task.TrialSource`).
 
     An env that implements the protocol itself (``sample``, ``probe_conditions``, ...: the
     checkerboard envs) is its own source; any other neurogym env is wrapped by
-    :class:`~decisionnets.envs.neurogym_envs.NeurogymSource`.
+    :class:`~decisionnets.envs.neurogym_envs.NeurogymSource` (``name``, its config name, lets it
+    rebuild the env through the same factory, e.g. a neurogym collection's).
     """
-    if all(hasattr(env, a) for a in ("sample", "probe_conditions", "decode_labels", "target_label")):
+    if not isinstance(env, gymnasium.Wrapper) and all(
+            hasattr(env, a) for a in ("sample", "probe_conditions", "decode_labels", "target_label")):
         return env
     from decisionnets.envs.neurogym_envs import NeurogymSource
 
-    return NeurogymSource(env, env_kwargs)
+    factory = make_env_class(name) if name is not None else None
+    return NeurogymSource(env, env_kwargs, factory=factory, name=name)
 
 
 __all__ = [
