@@ -143,9 +143,9 @@ def analyze_run(
     names = list(variables) if variables is not None else label_variables(ds)
     if not names:
         raise UserError(f"no label variable to decode in {run_dir}; pass variables=[...]")
-    label_bins = {**declared_bins(ds), **dict(bins or {})}
-    labels = trial_labels(ds, names, exclude_catch, bins={k: v for k, v in label_bins.items() if k in names}
-                          if bins is None else label_bins)
+    # the task's declared bins for the decoded labels, then the caller's (every one must be decoded)
+    label_bins = {**{k: v for k, v in declared_bins(ds).items() if k in names}, **dict(bins or {})}
+    labels = trial_labels(ds, names, exclude_catch, bins=label_bins)
     _check_folds(labels, folds)
     valid = valid_trials(ds, exclude_catch)
     ct_epoch = _cross_temporal_epoch(ds, cross_temporal_epoch)

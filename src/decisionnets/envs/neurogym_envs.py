@@ -151,7 +151,7 @@ class NeurogymSource:
             if gt.shape != (len(ob),) or not np.all(np.mod(gt, 1) == 0) or gt.min() < 0 or gt.max() >= self.n_outputs:
                 bad = gt.ravel()[np.flatnonzero((np.mod(gt, 1) != 0) | (gt < 0) | (gt >= self.n_outputs))[:1]]
                 self._refuse(f"its ground truth is not one action index per time step (shape {gt.shape}, e.g. "
-                             f"{bad[0] if bad.size else gt.ravel()[:1]!r}; actions 0..{self.n_outputs - 1}): it is a "
+                             f"{(bad if bad.size else gt.ravel())[0].item()!r}; actions 0..{self.n_outputs - 1}): it is a "
                              "continuous target, and decisionnets trains classifiers over actions",
                              "choose an env whose ground truth is an action")
             out.append((trial, ob, gt.astype(np.int64), _response(u, len(ob))[1]))
@@ -283,3 +283,48 @@ def _seed(env, seed: int) -> None:
     with warnings.catch_warnings():  # neurogym's wrappers reach their env's seed through gymnasium's
         warnings.filterwarnings("ignore", message=".*to get variables from other wrappers is deprecated")
         env.seed(seed)
+
+
+def registered_ids() -> list[str]:
+    """Every env id registered by the installed neurogym (its native envs and its collections), sorted."""
+    import gymnasium
+    import neurogym  # noqa: F401  (registers its envs)
+
+    return sorted(k for k, spec in gymnasium.registry.items()
+                  if str(spec.entry_point).startswith("neurogym.") or getattr(spec.entry_point, "__module__", "")
+                  .startswith("neurogym."))
+
+
+def check_env_id(env_id: str, env_kwargs: dict | None = None, n_per_condition: int = 2) -> dict:
+    """Whether a neurogym env id trains by name, without training: build its task, probe and training trials.
+
+    Parameters
+    ----------
+    env_id : str
+        A neurogym env id (``GoNogo-v0``, ``yang19.dm1-v0``).
+    env_kwargs : dict, optional
+        The env's parameters (default: the ``neurogym`` preset's, ``dt=100``).
+    n_per_condition : int
+
+    Returns
+    -------
+    dict
+        ``outcome`` ("works" or "refused"), ``reason`` (the one-line refusal, or ""), and for an env
+        that works: ``classes`` (number of ``ground_truth`` classes), ``fixation_class`` (bool),
+        ``labels`` (its label names), ``probe_classes`` (ground_truth classes present on the probe set).
+    """
+    from decisionnets.errors import UserError
+    from decisionnets.task import EnvTask
+
+    kwargs = {"dt": 100} if env_kwargs is None else dict(env_kwargs)
+    try:
+        task = EnvTask(f"neurogym:{env_id}", kwargs, n_per_condition=n_per_condition)
+        rng = np.random.default_rng(0)
+        probe = task.probe_set(rng)
+        task.train_set(8, rng)
+    except UserError as e:
+        return {"outcome": "refused", "reason": str(e)}
+    gt = np.asarray(probe.labels["ground_truth"])
+    return {"outcome": "works", "reason": "", "classes": len(task.choice_actions),
+            "fixation_class": bool(task.source.fixation_answer), "labels": tuple(task.label_names),
+            "probe_classes": sorted(int(v) for v in np.unique(gt)), "missing": int((gt < 0).sum())}
