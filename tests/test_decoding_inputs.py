@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from decisionnets.analyses import bin_label, trial_labels
 from decisionnets.decoding import UsableInformation, decoding_scores, usable_information
 from decisionnets.errors import UserError
 
@@ -82,6 +81,8 @@ def test_rare_classes_are_left_out_with_a_warning_and_flag():
 
 
 def test_continuous_label_names_the_variable_and_suggests_bins():
+    from decisionnets.analyses import trial_labels
+
     ds = xr.Dataset(coords={"trial": np.arange(8), "sample_theta": ("trial", np.linspace(0, 2 * np.pi, 8,
                                                                                         endpoint=False))})
     with pytest.raises(UserError, match=r"'sample_theta' is continuous .* --bins sample_theta=K"):
@@ -93,6 +94,8 @@ def test_continuous_label_names_the_variable_and_suggests_bins():
 
 
 def test_bin_label_keeps_nan_and_makes_equal_count_classes():
+    from decisionnets.analyses import bin_label
+
     v = np.array([0.1, 0.5, np.nan, 0.9, 0.3, 0.7])
     out = bin_label(v, 2)
     assert np.isnan(out[2]) and np.bincount(out[np.isfinite(out)].astype(int)).tolist() == [2, 3]
