@@ -43,8 +43,10 @@ def test_partly_nan_sample_is_an_error_all_nan_sample_is_missing():
 def test_folds_larger_than_samples_is_refused_before_any_fit():
     X, y = planted(n=20)
     t0 = time.perf_counter()
-    with pytest.raises(UserError, match="folds=40 is larger than the number of samples"):
+    with pytest.raises(UserError, match="folds=40 is larger than the second-largest class .* use folds <= 10"):
         UsableInformation(folds=40).fit(X, y)
+    with pytest.raises(UserError, match="folds=40 is larger than the number of samples"):
+        UsableInformation(folds=40).fit(X, np.zeros(20))  # one class
     with pytest.raises(UserError, match="second-largest class of every decoding problem"):
         UsableInformation(folds=12).fit(X, y)  # 10 samples per class
     assert time.perf_counter() - t0 < 5  # refused up front: 190 pair fits x 5 penalties never run

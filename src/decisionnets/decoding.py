@@ -394,11 +394,11 @@ class UsableInformation:
         K = int(round(1.0 / self.train_fraction)) if holdout else self.folds
         KO = 1 if holdout else K  # outer fits per problem
         y = _missing_samples(X, y)
+        raw, _ = _clean_labels(y, 1)  # every class, before the rare ones are left out
+        _check_folds_fit(raw, K)  # before any fit: K(K-1)/2 pair fits that could not keep two classes
         if K > n:
             raise UserError(f"folds={K} is larger than the number of samples ({n}); use folds <= {n}")
-        raw, _ = _clean_labels(y, 1)  # every class, before the rare ones are left out
         labels, C = _clean_labels(y, K)
-        _check_folds_fit(raw, K)
         fold = _stratified_folds(labels, K, C, self.seed)
         self.n_classes_ = max(C, 2)
         self.folds_ = fold
