@@ -99,6 +99,8 @@ def make_env(name: str, kwargs: dict):
     takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.values())
     unknown = sorted(set(kwargs) - set(params))
     if unknown and not takes_any:
+        if unknown == ["dt"]:  # the neurogym preset gives every env a dt; one without the parameter has its own
+            return _without_dt(name, cls, kwargs)
         raise ConfigError(f"env {name} has no parameter {', '.join(map(repr, unknown))}; valid: {', '.join(params)}")
     try:
         return cls(**kwargs)
@@ -107,6 +109,17 @@ def make_env(name: str, kwargs: dict):
     except (TypeError, ValueError, AttributeError, KeyError) as e:
         raise ConfigError(f"env {name}: invalid parameters {kwargs}: {e} (set the env's parameters with "
                           f"--set env.NAME=VALUE; valid: {', '.join(params) or 'see its docstring'})") from None
+
+
+def _without_dt(name: str, cls, kwargs: dict):
+    """An env whose constructor takes no ``dt``, built without it: accepted when its own time step
+    is the ``dt`` asked for, else a :class:`ConfigError` that gives the value to set."""
+    env = cls(**{k: v for k, v in kwargs.items() if k != "dt"})
+    own = getattr(getattr(env, "unwrapped", env), "dt", None)
+    if own is None or float(own) != float(kwargs["dt"]):
+        raise ConfigError(f"env {name} has no parameter 'dt': its time step is fixed at {own} ms, not "
+                          f"{kwargs['dt']}; set env.dt={own}")
+    return env
 
 
 def trial_source(env, env_kwargs: dict | None = None, name: str | None = None):
