@@ -23,6 +23,7 @@ _API = {
     "cross_temporal_information": "decisionnets.decoding",
     "UsableInformation": "decisionnets.decoding",
     "analyze_run": "decisionnets.report",
+    "bin_label": "decisionnets.analyses",
 }
 
 __all__ = ["__version__", *_API]
