@@ -65,3 +65,22 @@ def test_too_few_trials_per_class_gives_useful_advice():
     with pytest.raises(UserError, match="use --folds 4"):
         _check_folds({"ground_truth": lab}, 5)
     _check_folds({"ground_truth": xr.DataArray(np.zeros(10), dims="trial")}, 5)  # one class: NaN later, no error
+
+
+def test_unreliable_points_are_drawn_hollow_and_nan_as_x():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from decisionnets.plots import plot_information_vs_epoch
+
+    info = xr.DataArray([[0.8, np.nan, 0.5]], dims=("variable", "epoch"), coords={"variable": ["y"], "epoch": [0, 1, 2]})
+    flags = xr.DataArray([[0, 1, 4]], dims=("variable", "epoch"), coords=info.coords)
+    fig, ax = plt.subplots()
+    plot_information_vs_epoch(ax, info, unreliable=flags)
+    hollow = [ln for ln in ax.lines if ln.get_marker() == "o" and ln.get_markerfacecolor() == "white"]
+    crosses = [ln for ln in ax.lines if ln.get_marker() == "x"]
+    assert len(hollow) == 1 and hollow[0].get_xdata().tolist() == [2]
+    assert len(crosses) == 1 and crosses[0].get_xdata().tolist() == [1] and crosses[0].get_ydata().tolist() == [0]
+    plt.close(fig)
