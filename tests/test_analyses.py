@@ -48,7 +48,7 @@ def test_information_and_cross_temporal_return_datasets_with_a_planted_signal():
     labels = {"y": xr.DataArray(y.astype(float), dims="trial")}
     out = information(act, labels, folds=4)
     assert set(out.data_vars) == {"information", "information_sd", "decoding_accuracy", "converged",
-                                  "period_information"}
+                                  "unreliable", "period_information"}
     info = out["information"].sel(variable="y", epoch=0)
     assert float(info.isel(time=0)) < 0.2 and (info.isel(time=slice(1, None)) > 0.6).all()
     ct = cross_temporal(act, labels, epoch=0, folds=4)["cross_temporal"].sel(variable="y")

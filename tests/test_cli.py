@@ -63,7 +63,7 @@ def _snapshot(folder):
 
 
 @pytest.mark.parametrize("extra,match", [
-    (["--folds", "15"], "folds=15 is larger than the smallest class of 'color' (14 trials"),
+    (["--folds", "15"], "folds=15 leaves 'color' fewer than two classes to decode"),
     (["--folds", "1"], "--folds must be >= 2"),
     (["--cross-temporal-epoch", "7"], "cross_temporal_epoch 7 was not recorded"),
     (["--variables", "colour"], "variable 'colour' is not in the activation dataset"),

@@ -102,13 +102,16 @@ def test_missing_labels_imbalance_and_rare_classes():
     assert est.ce_prior_[0, 0] < 0.6
 
 
-def test_single_class_is_zero_bits_and_empty_is_nan():
+def test_single_class_and_empty_are_nan_with_a_warning():
+    """A constant label is a question the data cannot answer: NaN bits and a warning, not 0 bits."""
     X = np.random.default_rng(0).standard_normal((2, 50, 3))
     y = np.zeros((2, 50))
     y[1] = -1
-    est = UsableInformation().fit(X, y)
-    assert est.information_[0, 0] == 0.0
+    with pytest.warns(RuntimeWarning, match="is NaN: fewer than 2 classes"):
+        est = UsableInformation().fit(X, y)
+    assert np.isnan(est.information_[0, 0])
     assert np.isnan(est.information_[1, 0])
+    assert (est.unreliable_[:, 0] & 1).all()
 
 
 def test_stratified_folds_are_balanced():

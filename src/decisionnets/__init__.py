@@ -64,6 +64,8 @@ _API = {
     "UsableInformationEstimator": "decisionnets.estimator",
     "get_decoder": "decisionnets.decoders",
     "decoder_names": "decisionnets.decoders",
+    # continuous labels into classes
+    "bin_label": "decisionnets.analyses",
 }
 
 __all__ = ["__version__", *_API]

@@ -38,7 +38,7 @@ from decisionnets.errors import UserError
 
 __all__ = [
     "TASK_ANALYSES", "activity_layers", "label_variables", "task_analyses", "trial_labels", "period_ends",
-    "unit_dim", "information", "cross_temporal", "choice_vs_stimulus", "choice_vs_direction", "balanced_error_labels",
+    "unit_dim", "declared_bins", "bin_label", "information", "cross_temporal", "choice_vs_stimulus", "choice_vs_direction", "balanced_error_labels",
     "psychometric", "psychometric_curve",
 ]
 
@@ -104,9 +104,54 @@ def task_analyses(ds: xr.Dataset) -> list[str]:
     return [n for n in names if all(v in ds.variables for v in TASK_ANALYSES[n][1])]
 
 
-def trial_labels(ds: xr.Dataset, names: Sequence[str], exclude_catch: bool) -> dict[str, xr.DataArray]:
+def declared_bins(ds: xr.Dataset) -> dict[str, int]:
+    """The bins the task declared for its continuous labels (dataset attr ``label_bins``, a JSON
+    object ``{label: K}``); {} when it declared none."""
+    try:
+        value = json.loads(ds.attrs.get("label_bins", "{}"))
+    except (TypeError, ValueError):
+        return {}
+    return {str(k): int(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def bin_label(values, k: int, name: str = "label") -> np.ndarray:
+    """A continuous label as ``k`` equal-count classes (0..k'-1, k' <= k), float, NaN kept.
+
+    The bin edges are the label's quantiles over its finite values; a value on an edge goes to the
+    upper bin; bins left empty (repeated values) are dropped, so the classes are 0..k'-1.
+
+    Parameters
+    ----------
+    values : array (trial,) or (epoch, trial) of float
+    k : int, >= 2
+    name : str, for messages
+    """
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 2:
+        raise UserError(f"bins for {name!r} must be an integer >= 2; got {k!r}")
+    v = np.asarray(values, dtype=float)
+    ok = np.isfinite(v)
+    if not ok.any():
+        return v.copy()
+    edges = np.quantile(v[ok], np.linspace(0, 1, k + 1)[1:-1])
+    codes = np.searchsorted(edges, np.where(ok, v, 0.0), side="right")
+    _, dense = np.unique(codes[ok], return_inverse=True)
+    out = np.full(v.shape, np.nan)
+    out[ok] = dense
+    return out
+
+
+def trial_labels(ds: xr.Dataset, names: Sequence[str], exclude_catch: bool,
+                 bins: dict[str, int] | None = None) -> dict[str, xr.DataArray]:
     """The labels ``names`` as float DataArrays ((trial) or (epoch, trial)); catch trials set to -1
-    (left out of every decoding problem) when ``exclude_catch``."""
+    (left out of every decoding problem) when ``exclude_catch``.
+
+    ``bins`` ({label: K}) decodes a continuous label through K equal-count bins (:func:`bin_label`);
+    a continuous label without bins is a :class:`UserError` that names it and suggests ``--bins``.
+    """
+    bins = dict(bins or {})
+    unknown = sorted(set(bins) - set(names))
+    if unknown:
+        raise UserError(f"--bins names {unknown}, which is not among the decoded variables {list(names)}")
     out = {}
     catch = ds["catch"].values.astype(bool) if (exclude_catch and "catch" in ds.variables) else None
     for name in names:
@@ -115,8 +160,19 @@ def trial_labels(ds: xr.Dataset, names: Sequence[str], exclude_catch: bool) -> d
         da = ds[name]
         if "trial" not in da.dims:
             raise UserError(f"variable {name!r} has no 'trial' dim (dims {da.dims}); it cannot be decoded")
-        da = da.load().astype(float)
+        da = da.load()
+        if da.dtype.kind not in "iufb":
+            raise UserError(f"variable {name!r} holds {da.dtype} values, not class indices; it cannot be decoded")
+        da = da.astype(float)
         da = da.drop_vars([c for c in da.coords if c not in da.dims])
+        if name in bins:
+            da = da.copy(data=bin_label(da.values, bins[name], name))
+        else:
+            v = da.values[np.isfinite(da.values)]
+            if v.size and np.any(np.mod(v, 1) != 0):
+                raise UserError(f"variable {name!r} is continuous ({np.unique(v).size} distinct values, e.g. "
+                                f"{v[np.mod(v, 1) != 0][0]:.4g}); decode it through bins: --bins {name}=K "
+                                f"(analyze_run(..., bins={{{name!r}: K}}))")
         if catch is not None:
             da = da.where(~xr.DataArray(catch, dims="trial"), -1.0)
         out[name] = da
@@ -167,6 +223,7 @@ def information(act: xr.DataArray, labels: dict, *, decoder="linear", folds: int
         "information_sd": scores["information_sd"],
         "decoding_accuracy": scores["accuracy"],
         "converged": scores["converged"],
+        "unreliable": scores["unreliable"],
     })
     if "time" in act.dims and "period" in act.coords:
         per = out["information"].assign_coords(period=act["period"])

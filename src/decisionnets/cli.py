@@ -7,7 +7,7 @@
                        [--device cpu|cuda] [--resume RUN_DIR] [--no-progress] [--threads N]
     decisionnets analyze RUN_DIR [--variables ...] [--decoder NAME [NAME ...]] [--epochs E ...] [--folds K] [--device cpu|cuda]
                          [--analyses information selectivity geometry similarity fixed-points]
-                         [--time-stride K] [--dtype float32|float64] [--out DIR]
+                         [--time-stride K] [--dtype float32|float64] [--out DIR] [--bins VAR=K ...]
     decisionnets demo [--out DIR]          train the color-direction demo, then analyze it
     decisionnets rollout RUN_DIR [--env NAME] [--trials N] [--seed S] [--policy greedy|sample]
                          [--align onset|response] [--out FILE]     closed-loop behaviour -> rollout.nc
@@ -111,6 +111,8 @@ def _analyze_args(a):
     a.add_argument("--cross-temporal-epoch", type=int, help="epoch of the cross-temporal matrix (default: last)")
     a.add_argument("--seed", type=int, default=0, help="seed of the folds")
     a.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="decoder precision")
+    a.add_argument("--bins", action="append", default=[], metavar="VAR=K",
+                   help="decode the continuous label VAR through K equal-count bins (repeatable)")
     a.add_argument("--no-progress", action="store_true")
     a.add_argument("--analyses", nargs="+", metavar="NAME",
                    help="run exactly these analyses: information (the decoding, the default), selectivity, geometry, "
@@ -219,8 +221,14 @@ def _cmd_analyze(args) -> int:
         bad = [n for n in analyses if n not in known]
         if bad:
             raise UserError(f"--analyses {bad[0]!r} is not an analysis; choose from {', '.join(known)}")
+    bins = {}
+    for b in args.bins:
+        var, _, k = b.partition("=")
+        if not var.strip() or not k.strip().isdigit() or int(k) < 2:
+            raise UserError(f"--bins takes VAR=K with an integer K >= 2; got {b!r}")
+        bins[var.strip()] = int(k)
     paths = analyze_run(args.run_dir, variables=args.variables, decoder=args.decoder, folds=args.folds,
-                        epochs=args.epochs,
+                        epochs=args.epochs, bins=bins or None,
                         device=args.device, progress=not args.no_progress, time_stride=args.time_stride,
                         cross_temporal_epoch=args.cross_temporal_epoch, seed=args.seed,
                         dtype=args.dtype, analyses=analyses, out=args.out)

@@ -312,7 +312,8 @@ def _param_names(section: str, raw: dict) -> list[str]:
             skip = ("self",)
     except ConfigError:
         return []
-    return [p for p in inspect.signature(cls.__init__).parameters if p not in skip]
+    init = cls.__init__ if inspect.isclass(cls) else cls  # a neurogym collection's factory function
+    return [p for p in inspect.signature(init).parameters if p not in skip]
 
 
 def apply_override(raw: dict, assignment: str) -> dict:

@@ -15,8 +15,14 @@ Estimator (what :class:`UsableInformation` does)
   key per trial, shared by every problem of a call, so problems with the same labels share folds)
   and dealt round-robin to the folds from a random starting fold. Samples whose label is < 0 or NaN
   are "missing" and dropped for that problem; so are the samples of classes with fewer than K
-  samples (they cannot appear in every training fold). A problem left with < 2 classes carries
-  0 bits (there is nothing to predict) unless it has no sample at all (NaN).
+  samples (they cannot appear in every training fold), with a warning. A problem left with < 2
+  classes has no estimate: NaN bits, with a warning (a constant label is not "0 bits known", it
+  is a question the data cannot answer), and so has a problem with no sample at all.
+* **Inputs.** Features must be finite: a sample whose features are *all* NaN is missing (a
+  closed-loop trial that had ended by that time step is stored so), any other NaN or inf is an
+  error that counts the samples and features holding one. ``folds`` larger than the number of
+  samples, or than the second-largest class of every problem (no problem could keep two classes),
+  is refused before any fit.
 * **Standardization inside the training fold, exactly, without materializing it.** Standardizing
   with the training fold's mean and s.d. and fitting ``w'`` with penalty ``alpha/2 ||w'||^2`` is the
   same model as fitting ``w = w'/sd`` on the raw features with penalty
@@ -43,7 +49,8 @@ Estimator (what :class:`UsableInformation` does)
   scaled problems (seen on a trained CNN layer: -7e25 bits); every problem with a non-finite fold
   or one below -1 bit (impossible for a CV-chosen decoder) is refitted in float64.
 
-Reported per problem: ``information`` (bits, pooled over the held-out trials), ``information_sd``
+Reported per problem: ``unreliable`` (a bit mask, 0 = none of :data:`UNRELIABLE_FLAGS`),
+``information`` (bits, pooled over the held-out trials), ``information_sd``
 (s.d. across the K folds of the per-fold information; above :data:`UNSTABLE_SD` bits the fit warns
 that the estimate is unreliable), ``accuracy`` (held-out argmax accuracy),
 ``ce_prior`` / ``ce_decoder`` (bits), ``n_samples`` and the chosen ``l2`` (per fold).
@@ -53,6 +60,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import json
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -67,8 +75,17 @@ from decisionnets.errors import UserError
 #: Fold-to-fold s.d. of information (bits) above which a problem's estimate is flagged as unreliable.
 UNSTABLE_SD = 0.25
 
+#: Bits of the ``unreliable`` mask of a decoding problem (0: a trustworthy estimate).
+UNRELIABLE_FLAGS = {
+    1: "fewer than 2 classes with >= folds samples (information is NaN)",
+    2: "classes with fewer samples than folds were left out",
+    4: "a fit did not converge",
+    8: f"fold-to-fold s.d. of information above {UNSTABLE_SD} bits",
+}
+
 __all__ = [
     "UsableInformation",
+    "UNRELIABLE_FLAGS",
     "usable_information",
     "decoding_scores",
     "cross_temporal_information",
@@ -128,6 +145,68 @@ def _class_counts(y: np.ndarray, n_classes: int) -> np.ndarray:
     out = np.zeros(y.shape[:-1] + (n_classes,), dtype=np.int64)
     for c in range(n_classes):
         out[..., c] = (y == c).sum(-1)
+    return out
+
+
+def _missing_samples(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``y`` (P, V, n) with the samples whose features are all NaN set missing; any other
+    non-finite feature is a :class:`UserError` that counts the samples and features holding one."""
+    finite = np.isfinite(X)
+    if finite.all():
+        return y
+    empty = np.isnan(X).all(-1)  # (P, n): no features at all (e.g. a trial that had ended)
+    bad = ~finite & ~empty[..., None]
+    if bad.any():
+        n_inf = int(np.isinf(X).sum())
+        n_nan = int((np.isnan(X) & ~empty[..., None]).sum())
+        samples = np.flatnonzero(bad.any(-1).any(0))
+        units = np.flatnonzero(bad.any(1).any(0))
+        raise UserError(
+            f"features must be finite: {n_nan} NaN and {n_inf} inf values in {samples.size} of {X.shape[1]} "
+            f"samples (trials, e.g. {samples[:5].tolist()}) and {units.size} of {X.shape[2]} features (units, "
+            f"e.g. {units[:5].tolist()}); a sample whose features are all NaN counts as missing, any other "
+            "must be dropped or imputed before decoding")
+    y = np.array(y, dtype=np.float64)
+    y[np.broadcast_to(empty[:, None, :], y.shape)] = np.nan
+    return y
+
+
+def _check_folds_fit(raw: np.ndarray, folds: int) -> None:
+    """Refuse ``folds`` when no problem can keep two classes with >= ``folds`` samples each (all
+    would be NaN, after K(K-1)/2 fits): the bound is the second-largest class of the problems."""
+    if raw.size == 0 or raw.max() < 0:
+        return
+    counts = np.sort(_class_counts(raw, int(raw.max()) + 1), axis=-1)  # (P, V, C) ascending
+    if counts.shape[-1] < 2:
+        return
+    second = counts[..., -2]
+    has_two = second > 0
+    if has_two.any() and (second[has_two] < folds).all():
+        best = int(second[has_two].max())
+        raise UserError(f"folds={folds} is larger than the second-largest class of every decoding problem (at most "
+                        f"{best} samples): no problem keeps two classes to decode; "
+                        + (f"use folds <= {best}" if best >= 3 else
+                           "record more trials per class (e.g. record.n_per_condition) or merge classes (bins)"))
+
+
+def _class_warnings(few, dropped, raw, labels, folds, where) -> list[str]:
+    """Messages for the problems with fewer than 2 usable classes and those that lost classes,
+    one per variable and kind, naming the problems (``where(p, v)``) and the class counts."""
+    P, V = few.shape
+    out = []
+    for v in range(V):
+        for mask, what in ((few[:, v], "is NaN: fewer than 2 classes have >= folds={K} samples"),
+                           (dropped[:, v], "leaves out classes with fewer than folds={K} samples")):
+            idx = np.flatnonzero(mask)
+            if idx.size == 0:
+                continue
+            p = int(idx[0])
+            vals, cnt = np.unique(raw[p, v][raw[p, v] >= 0], return_counts=True)
+            counts = ", ".join(f"{int(a)}: {int(c)}" for a, c in zip(vals, cnt)) or "none"
+            name = where(p, v) if where is not None else f"problem {p}, variable {v}"
+            more = f" (and {idx.size - 1} more of {P} problems)" if idx.size > 1 else ""
+            out.append(f"information about {name}{more} {what.format(K=folds)} (samples per class: {counts}); "
+                       "the problem is flagged in `unreliable`")
     return out
 
 
@@ -284,6 +363,11 @@ class UsableInformation:
         -------
         self
         """
+        return self._fit(X, y, progress)
+
+    def _fit(self, X, y, progress=None, where=None) -> "UsableInformation":
+        """:meth:`fit`; ``where(p, v)`` names problem p's variable v in the warnings (the xarray
+        front end gives the variable and the coordinates, e.g. ``'choice' at epoch=0, time=300``)."""
         torch = _torch()
         self._check_params()
         dec = self._make_decoder()
@@ -309,6 +393,11 @@ class UsableInformation:
         holdout = self.split == "holdout"
         K = int(round(1.0 / self.train_fraction)) if holdout else self.folds
         KO = 1 if holdout else K  # outer fits per problem
+        y = _missing_samples(X, y)
+        raw, _ = _clean_labels(y, 1)  # every class, before the rare ones are left out
+        _check_folds_fit(raw, K)  # before any fit: K(K-1)/2 pair fits that could not keep two classes
+        if K > n:
+            raise UserError(f"folds={K} is larger than the number of samples ({n}); use folds <= {n}")
         labels, C = _clean_labels(y, K)
         fold = _stratified_folds(labels, K, C, self.seed)
         self.n_classes_ = max(C, 2)
@@ -367,6 +456,15 @@ class UsableInformation:
             )
         if not self.converged_.all():
             warnings.warn(self._not_converged_message(dec, X), RuntimeWarning, stacklevel=2)
+        # the problems whose estimate is not to be trusted, and why (UNRELIABLE_FLAGS)
+        n_raw = (_class_counts(raw, max(C, 1)) > 0).sum(-1) if raw.size else np.zeros((P, V), int)
+        self.n_classes_used_ = (_class_counts(labels, max(C, 1)) > 0).sum(-1) if labels.size else np.zeros((P, V), int)
+        few = self.n_classes_used_ < 2
+        dropped = (n_raw > self.n_classes_used_) & ~few
+        self.unreliable_ = (1 * few + 2 * dropped + 4 * ~self.converged_ + 8 * unstable).astype(np.int8)
+        self.warnings_ = _class_warnings(few, dropped, raw, labels, K, where)
+        for msg in self.warnings_:
+            warnings.warn(msg, RuntimeWarning, stacklevel=3)
         return self
 
     def _not_converged_message(self, dec, X) -> str:
@@ -437,6 +535,14 @@ class UsableInformation:
             raise UserError(f"decoder must be one of {decoder_names()} or a Decoder object; got {self.decoder!r}")
         if not isinstance(self.folds, (int, np.integer)) or self.folds < 3:
             raise UserError(f"folds must be an integer >= 3 (nested CV uses K-1 inner folds); got {self.folds!r}")
+        if not isinstance(self.hidden, (int, np.integer)) or isinstance(self.hidden, bool) or self.hidden < 1:
+            raise UserError(f"hidden must be an integer >= 1 (units of the mlp decoder); got {self.hidden!r}")
+        if self.max_iter is not None and (not isinstance(self.max_iter, (int, np.integer))
+                                          or isinstance(self.max_iter, bool) or self.max_iter < 1):
+            raise UserError(f"max_iter must be an integer >= 1 or None (the family's default); got {self.max_iter!r}")
+        if self.tol is not None and (isinstance(self.tol, bool) or not isinstance(self.tol, (int, float, np.number))
+                                     or not math.isfinite(self.tol) or self.tol <= 0):
+            raise UserError(f"tol must be a finite number > 0 or None (the family's default); got {self.tol!r}")
         if self.dtype not in ("float32", "float64"):
             raise UserError(f"dtype must be 'float32' or 'float64'; got {self.dtype!r}")
         if self.l2_grid is not None and (len(self.l2_grid) == 0 or min(self.l2_grid) <= 0):
@@ -565,12 +671,13 @@ def _fit_chunk(torch, X, labels, fold, C, K, dec, est, holdout) -> dict[str, np.
         acc = (correct / N).cpu().numpy()
     npres = n_present.cpu().numpy()
     Nn = N.cpu().numpy()
+    # one class: nothing to predict, and no estimate (NaN, flagged by the caller), not "0 bits"
     single = (npres == 1) & (Nn > 0)
-    info = np.where(single, 0.0, info)
-    info_folds = np.where(single[..., None], 0.0, info_folds)
-    ce_p = np.where(single, 0.0, ce_p)
-    ce_d = np.where(single, 0.0, ce_d)
-    acc = np.where(single, 1.0, acc)
+    info = np.where(single, np.nan, info)
+    info_folds = np.where(single[..., None], np.nan, info_folds)
+    ce_p = np.where(single, np.nan, ce_p)
+    ce_d = np.where(single, np.nan, ce_d)
+    acc = np.where(single, np.nan, acc)
     empty = Nn == 0
     for a in (info, ce_p, ce_d, acc):
         a[empty] = np.nan
@@ -639,11 +746,16 @@ def _prepare(activity: xr.DataArray, labels, sample_dim: str, feature_dim: str):
         vals = np.asarray(da.transpose(*extra, sample_dim).values)
         if vals.dtype.kind not in "iufb":
             raise UserError(f"label {name!r} must hold integer class indices; got dtype {vals.dtype}")
+        if vals.dtype.kind == "f":
+            frac = np.isfinite(vals) & (np.mod(np.where(np.isfinite(vals), vals, 0), 1) != 0)
+            if frac.any():
+                raise UserError(f"label {name!r} is continuous (e.g. {vals[frac].flat[0]:.4g}), not class indices; "
+                                f"decode it through bins (decisionnets analyze --bins {name}=K, or "
+                                f"bin_label(...) / analyze_run(bins={{{name!r}: K}}))")
         ys.append(vals.astype(np.float64).reshape(P, n))
     y = np.stack(ys, axis=1)  # (P, V, n)
-    # a sample whose activity is not finite in a problem (e.g. a trial that had ended by that time
-    # step in a closed-loop rollout, stored as NaN) is missing for that problem
-    y[np.broadcast_to(~np.isfinite(X).all(-1)[:, None, :], y.shape)] = np.nan
+    # a sample whose activity is all NaN in a problem (e.g. a trial that had ended by that time
+    # step in a closed-loop rollout) is missing for that problem; other NaN/inf: an error (the fit)
     coords = {dd: act.coords[dd] for dd in extra if dd in act.coords}
     return X, y, extra, shape_extra, list(lab), multi, coords, act
 
@@ -716,10 +828,16 @@ def decoding_scores(
         out.attrs.pop("decoder_description", None)
         return out
     X, y, extra, shape_extra, names, multi, coords, act = _prepare(activity, labels, sample_dim, feature_dim)
+
+    def where(p: int, v: int) -> str:  # problem p, variable v -> "'choice' at epoch=0, time=300"
+        idx = np.unravel_index(p, shape_extra) if extra else ()
+        at = ", ".join(f"{dd}={act[dd].values[i].item() if dd in act.coords else i}" for dd, i in zip(extra, idx))
+        return f"{names[v]!r}" + (f" at {at}" if at else "")
+
     est = UsableInformation(
         decoder=decoder, folds=folds, l2_grid=l2_grid, seed=seed, device=device, dtype=dtype, max_iter=max_iter,
         standardize=standardize, split=split, train_fraction=train_fraction,
-    ).fit(X, y, progress=progress)
+    )._fit(X, y, progress=progress, where=where)
     V = len(names)
     KO = est.l2_.shape[-1]
 
@@ -738,6 +856,7 @@ def decoding_scores(
             "ce_decoder": (dims, shaped(est.ce_decoder_)),
             "n_samples": (dims, shaped(est.n_samples_)),
             "converged": (dims, shaped(est.converged_)),
+            "unreliable": (dims, shaped(est.unreliable_)),
             "l2": (dims + ["fold"], shaped(est.l2_, (KO,))),
         },
         coords=coords,
@@ -748,11 +867,17 @@ def decoding_scores(
         out[v].attrs["units"] = "bits"
     out["accuracy"].attrs["units"] = "fraction correct (held-out)"
     out["converged"].attrs["long_name"] = "every fit of the problem converged (False: do not trust the number)"
+    out["unreliable"].attrs.update(
+        long_name="why the problem's estimate is not to be trusted (a bit mask; 0: none)",
+        flag_masks=np.array(list(UNRELIABLE_FLAGS), dtype=np.int8),
+        flag_meanings=" ".join(m.split(" (")[0].replace(" ", "_") for m in UNRELIABLE_FLAGS.values()))
     dec = est.decoder_
     out.attrs.update(decoder=dec.name, decoder_description=dec.describe(), folds=int(folds), seed=int(seed),
                      scale_invariant=int(bool(dec.scale_invariant)), split=str(split),
                      estimator="usable information, nested CV" if dec.penalties is not None and split == "kfold"
                      else f"usable information, {split} split")
+    if est.warnings_:
+        out.attrs["warnings"] = json.dumps(est.warnings_)
     return out
 
 
@@ -825,7 +950,9 @@ def cross_temporal_information(
     if time_dim in labels.dims:
         raise UserError("cross-temporal labels must not vary over time")
     X, y, extra, shape_extra, names, multi, coords, act = _prepare(activity, labels, sample_dim, feature_dim)
-    est = UsableInformation(decoder="linear", folds=folds, seed=seed, **kwargs).fit(X, y)
+    tvals = act.coords[time_dim].values if time_dim in act.coords else np.arange(X.shape[0])
+    est = UsableInformation(decoder="linear", folds=folds, seed=seed, **kwargs)._fit(
+        X, y, where=lambda p, v: f"{names[v]!r} (cross-temporal) at train {time_dim}={tvals[p]}")
     T = X.shape[0]
     lab = _clean_labels(y[:1], folds)[0][0, 0]  # (n,)
     fold = est.folds_[0, 0]  # same labels at every t -> same folds
@@ -834,7 +961,7 @@ def cross_temporal_information(
     C = est.n_classes_
     out = np.full((T, T), np.nan)
     if (np.bincount(lab[valid], minlength=C) > 0).sum() < 2:
-        out[:] = 0.0
+        out[:] = np.nan  # one class: no estimate (the fit warned)
     else:
         for k in range(folds):
             te = valid & (fold == k)

@@ -95,6 +95,30 @@ def _period_mean(info: xr.DataArray, period: str | None) -> xr.DataArray:
     return info
 
 
+def _period_any(flags: xr.DataArray, period: str | None) -> xr.DataArray:
+    """Whether any time step of ``period`` (all of them if None) is flagged; ``flags`` nonzero = flagged."""
+    f = flags != 0
+    if "time" not in f.dims:
+        return f.sel(period=period) if (period is not None and "period" in f.dims) else f
+    if period is not None:
+        pc = _time_period(f)
+        if pc is not None:
+            f = f.isel(time=np.flatnonzero(pc == period))
+    return f.any("time")
+
+
+def _mark_unreliable(ax, x, y, bad, color) -> None:
+    """Hollow markers over the flagged points; a hollow ``x`` at 0 where the estimate is NaN."""
+    x, y, bad = np.asarray(x), np.asarray(y, dtype=float), np.broadcast_to(np.asarray(bad, bool), np.shape(y))
+    hollow = bad & np.isfinite(y)
+    if hollow.any():
+        ax.plot(x[hollow], y[hollow], ls="none", marker="o", ms=6, mfc="white", mec=color, mew=1.2, zorder=3)
+    missing = bad & ~np.isfinite(y)
+    if missing.any():
+        ax.plot(x[missing], np.zeros(int(missing.sum())), ls="none", marker="x", ms=5, color=color, alpha=0.6,
+                zorder=3)
+
+
 def _information_ylim(ax, values, min_top: float = 1.0) -> None:
     """Y range of an information plot: at least 0..``min_top`` bits (H(Y) of a binary label), so a
     flat ~0 line (e.g. 1e-8 bits of numerical noise before the stimulus) is drawn as flat, not on a
@@ -133,6 +157,7 @@ def plot_information_vs_epoch(
     label_prefix: str = "",
     min_top: float = 1.0,
     ceiling=None,
+    unreliable: xr.DataArray | None = None,
     **line_kw,
 ):
     """Usable information (bits) vs training epoch, one line per variable (the main figure).
@@ -155,8 +180,12 @@ def plot_information_vs_epoch(
     ceiling : DataArray (variable) or dict or float, optional
         The ideal observer's bits per variable (information.nc's ``ceiling``): a dashed
         horizontal line labelled "ceiling" per distinct value among the variables drawn.
+    unreliable : DataArray like ``info`` (before the period mean), optional
+        Nonzero where a problem's estimate is not to be trusted (``information.nc``'s
+        ``unreliable``): those points are drawn hollow, and a NaN estimate as a hollow ``x`` at 0.
     """
     data = _period_mean(info, period)
+    bad = _period_any(unreliable, period) if unreliable is not None else None
     sp = _period_mean(spread, period) if spread is not None else None
     names = list(data["variable"].values) if "variable" in data.dims else [data.name or "information"]
     if variables is not None:
@@ -168,6 +197,9 @@ def plot_information_vs_epoch(
         x = y["epoch"].values
         kw = {"color": _color(name, i), "marker": "o", "ms": 3} | line_kw
         (line,) = ax.plot(x, y.values, label=f"{label_prefix}{name}", **kw)
+        if bad is not None:
+            b = bad.sel(variable=name) if "variable" in bad.dims else bad
+            _mark_unreliable(ax, x, y.values, np.asarray(b.values, bool), line.get_color())
         if sp is not None:
             s = sp.sel(variable=name) if "variable" in sp.dims else sp
             ax.fill_between(x, y.values - s.values, y.values + s.values, color=line.get_color(), alpha=0.15, lw=0)
@@ -192,6 +224,7 @@ def plot_information_vs_time(
     shade_periods: bool = True,
     min_top: float = 1.0,
     ceiling=None,
+    unreliable: xr.DataArray | None = None,
 ):
     """Usable information (bits) vs time within the trial, one line per epoch.
 
@@ -204,15 +237,20 @@ def plot_information_vs_time(
     min_top : the y axis spans at least 0..min_top bits.
     ceiling : float, DataArray (variable) or dict, optional — the ideal observer's bits, drawn as
         a dashed line labelled "ceiling".
+    unreliable : DataArray like ``info``, optional — nonzero: drawn hollow (NaN: a hollow ``x`` at 0).
     """
     if "variable" in info.dims:
         if variable is None:
             raise ValueError("pass variable=... (info has a 'variable' dim)")
         info = info.sel(variable=variable)
+        if unreliable is not None and "variable" in unreliable.dims:
+            unreliable = unreliable.sel(variable=variable)
     epochs = _epochs_to_draw(info["epoch"].values, epochs)
     t = info["time"].values
     for e, color in zip(epochs, _epoch_colors(len(epochs))):
         ax.plot(t, info.sel(epoch=e).values, color=color, label=f"epoch {int(e)}")
+        if unreliable is not None:
+            _mark_unreliable(ax, t, info.sel(epoch=e).values, unreliable.sel(epoch=e).values != 0, color)
     _information_ylim(ax, info.sel(epoch=list(epochs)).values, min_top)
     if shade_periods and _time_period(info) is not None:
         _shade_periods(ax, t, _time_period(info))
@@ -447,9 +485,13 @@ def figure_information_vs_epoch(li: xr.Dataset, title: str):
             # tasks without time: the band is the s.d. of the information across folds
             spread = lid["information_sd"] if (per is None and "time" not in lid["information"].dims) else None
             what = f"{per} period" if per else "usable information vs epoch"
-            plot_information_vs_epoch(ax, src, period=per, spread=spread,
-                                      title=f"{dec}: {what}" if dec is not None else what,
-                                      ceiling=li["ceiling"] if "ceiling" in li else None)
+            flags = lid["unreliable"] if "unreliable" in lid else None
+            plot_information_vs_epoch(ax, src, period=per, spread=spread, unreliable=flags,
+                                      ceiling=li["ceiling"] if "ceiling" in li else None,
+                                      title=f"{dec}: {what}" if dec is not None else what)
+            if flags is not None and bool((flags != 0).any()):
+                ax.text(0.01, 0.01, "hollow: unreliable; x: no estimate (NaN)", transform=ax.transAxes,
+                        fontsize="x-small", color="0.4", va="bottom")
     fig.suptitle(title)
     return fig
 
@@ -461,7 +503,8 @@ def figure_information_vs_time(li: xr.Dataset, title: str):
     fig, axes = _new_figure(len(names))
     for ax, name in zip(axes[0], names):
         plot_information_vs_time(ax, li["information"], variable=name, title=name,
-                                 ceiling=li["ceiling"] if "ceiling" in li else None)
+                                 ceiling=li["ceiling"] if "ceiling" in li else None,
+                                 unreliable=li["unreliable"] if "unreliable" in li else None)
     fig.suptitle(f"{title}: information vs time in trial")
     return fig
 

@@ -11,7 +11,9 @@ task-specific ones the task declared (dataset attr ``analyses``), and writes
 * ``information`` (layer, variable, epoch[, time]): usable information (bits) about each label
   variable (by default the task's declared ``decode_labels`` and the network's ``choice``) on
   every recorded epoch and time step, with its fold spread ``information_sd``, held-out
-  ``decoding_accuracy`` and ``converged``;
+  ``decoding_accuracy``, ``converged`` and ``unreliable`` (a bit mask of why a problem's number is
+  not to be trusted, :data:`decisionnets.decoding.UNRELIABLE_FLAGS`; the analysis' warnings are
+  in the attr ``warnings``);
 * ``period_information`` (layer, variable, epoch, period): the mean over each period's time steps
   (the period of each time step is the coord ``time_period`` (time));
 * ``error_information`` (layer, error_variable, epoch[, error_time]): choice vs direction on error
@@ -27,6 +29,8 @@ to ``RUN_DIR/information.nc`` and PNG figures to ``RUN_DIR/figures/``. Catch tri
 
 from __future__ import annotations
 
+import json
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -34,7 +38,7 @@ import numpy as np
 import xarray as xr
 
 from decisionnets import analyses
-from decisionnets.analyses import (activity_layers, balanced_error_labels, label_variables,
+from decisionnets.analyses import (activity_layers, balanced_error_labels, declared_bins, label_variables,
                                    period_ends, psychometric, trial_labels, valid_trials)
 from decisionnets.errors import DataFileError, UserError
 from decisionnets.io import atomic_path, open_activations
@@ -43,7 +47,7 @@ __all__ = ["analyze_run", "psychometric", "balanced_error_labels", "label_variab
            "make_figures", "demo_figure", "load_information"]
 
 #: Order of the data variables of information.nc (those present).
-_ORDER = ("information", "information_sd", "decoding_accuracy", "converged", "error_information",
+_ORDER = ("information", "information_sd", "decoding_accuracy", "converged", "unreliable", "error_information",
           "error_information_sd", "cross_temporal", "period_information")
 
 
@@ -67,6 +71,7 @@ def analyze_run(
     figures: bool = True,
     analyses: Sequence[str] | None = None,
     out=None,
+    bins: dict | None = None,
 ) -> list[Path]:
     """Usable information of every recorded layer about the run's label variables, with figures.
 
@@ -107,6 +112,14 @@ def analyze_run(
         ``variables``; each writes ``RUN_DIR/analyses/NAME.nc`` and ``RUN_DIR/figures/NAME.png``.
     out : path, optional — write ``information.nc`` and ``figures/`` here instead of the run
         directory (e.g. for a read-only run directory, or to keep two analyses apart).
+    bins : dict of str to int, optional — continuous labels decoded through K equal-count bins
+        (:func:`decisionnets.analyses.bin_label`), on top of (and overriding) the bins the task
+        declared (dataset attr ``label_bins``); e.g. ``{"sample_theta": 4}``.
+
+    Problems whose estimate is not to be trusted (fewer than 2 classes: NaN; classes left out; a
+    fit that did not converge; a large fold-to-fold spread) are flagged in the ``unreliable`` bit
+    mask of ``information.nc`` (:data:`decisionnets.decoding.UNRELIABLE_FLAGS`), drawn hollow on
+    the figures, and every warning of the analysis is kept in its attr ``warnings`` (a JSON list).
 
     Returns
     -------
@@ -146,7 +159,7 @@ def analyze_run(
                             progress=progress, cross_temporal_epoch=cross_temporal_epoch, seed=seed,
                             exclude_catch=exclude_catch, time_stride=time_stride, dtype=dtype,
                             standardize=standardize, epochs=epochs, layers=layers, periods=periods, figures=figures,
-                            analyses=analyses)
+                            analyses=analyses, bins=bins)
 
 
 def check_writable(folder) -> None:
@@ -208,7 +221,7 @@ def _coverage_attrs(cov: dict, decoded) -> dict:
 
 def _analyze_run(run_dir, out_dir, *, variables, decoder, folds, device, progress, cross_temporal_epoch, seed,
                  exclude_catch, time_stride, dtype, standardize, epochs, layers, periods, figures,
-                 analyses) -> list[Path]:
+                 analyses, bins) -> list[Path]:
     """The body of :func:`analyze_run`, run while holding the output folder's analysis lock."""
     import sys
     if not (isinstance(time_stride, int) and time_stride >= 1):
@@ -258,7 +271,9 @@ def _analyze_run(run_dir, out_dir, *, variables, decoder, folds, device, progres
     names = list(variables) if variables is not None else label_variables(ds)
     if not names:
         raise UserError(f"no label variable to decode in {run_dir}; pass variables=[...]")
-    labels = trial_labels(ds, names, exclude_catch)
+    # the task's declared bins for the decoded labels, then the caller's (every one must be decoded)
+    label_bins = {**{k: v for k, v in declared_bins(ds).items() if k in names}, **dict(bins or {})}
+    labels = trial_labels(ds, names, exclude_catch, bins=label_bins)
     _check_folds(labels, folds)
     valid = valid_trials(ds, exclude_catch)
     ct_epoch = _cross_temporal_epoch(ds, cross_temporal_epoch)
@@ -268,17 +283,25 @@ def _analyze_run(run_dir, out_dir, *, variables, decoder, folds, device, progres
               dtype=dtype)
     bar = _progress_bar(ds, layers, labels, todo, len(decoders), f"analyze {run_dir.name}", progress)
     per_layer = []
-    for layer in layers:
-        act = ds[layer].load()
-        parts = [analyses.information(act, labels, progress=bar.update, **kw)]
-        if "choice_vs_direction" in todo:
-            parts.append(analyses.choice_vs_direction(act, ds, valid=valid, progress=bar.update, **kw))
-        if "time" in act.dims:
-            parts.append(analyses.cross_temporal(act, labels, epoch=ct_epoch, folds=folds, seed=seed, device=device,
-                                                 progress=lambda k: bar.update(k * len(decoders))))
-        out = xr.merge(parts, compat="no_conflicts", join="outer")
-        per_layer.append(out.expand_dims(layer=[layer]))
+    with warnings.catch_warnings(record=True) as caught:  # kept in information.nc, and shown
+        warnings.simplefilter("always")
+        for layer in layers:
+            act = ds[layer].load()
+            parts = [analyses.information(act, labels, progress=bar.update, **kw)]
+            if "choice_vs_direction" in todo:
+                parts.append(analyses.choice_vs_direction(act, ds, valid=valid, progress=bar.update, **kw))
+            if "time" in act.dims:
+                parts.append(analyses.cross_temporal(act, labels, epoch=ct_epoch, folds=folds, seed=seed,
+                                                     device=device, progress=lambda k: bar.update(k * len(decoders))))
+            out = xr.merge(parts, compat="no_conflicts", join="outer")
+            per_layer.append(out.expand_dims(layer=[layer]))
     bar.close()
+    messages = []
+    for w in caught:
+        text = (f"layer {layers[0]!r}: " if len(layers) == 1 else "") + str(w.message)
+        if text not in messages:
+            messages.append(text)
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
     result = _combine(per_layer, ds, ct_epoch)
     if "psychometric" in todo:
@@ -286,6 +309,10 @@ def _analyze_run(run_dir, out_dir, *, variables, decoder, folds, device, progres
     result.attrs = _analysis_attrs(ds.attrs, decoders, folds, seed, dtype, exclude_catch)
     result.attrs.update(_coverage_attrs(cov, [int(e) for e in np.atleast_1d(ds["epoch"].values)]))
     _add_ceiling(result, ds.attrs)
+    result.attrs["warnings"] = json.dumps(messages)
+    result.attrs["n_warnings"] = len(messages)
+    if any(k in names for k in label_bins):
+        result.attrs["analysis_label_bins"] = json.dumps({k: int(v) for k, v in label_bins.items() if k in names})
 
     info_path = out_dir / "information.nc"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -390,14 +417,22 @@ def _select(ds: xr.Dataset, epochs, time_stride: int) -> xr.Dataset:
 
 
 def _check_folds(labels: dict, folds: int) -> None:
-    """A trial label's smallest class must fill every fold."""
+    """Refuse, before any fit, ``folds`` that leave a trial label fewer than two classes to decode.
+
+    A class with fewer trials than folds is left out of the label's problems (with a warning, and
+    flagged in ``unreliable``); a label with one class only is NaN with a warning; but a label that
+    has two classes, of which ``folds`` would leave fewer than two, is a setting to change.
+    """
     for name, lab in labels.items():
         if lab.dims == ("trial",):
             values, counts = np.unique(lab.values[lab.values >= 0], return_counts=True)
-            if counts.size and counts.min() < folds:
-                raise UserError(f"folds={folds} is larger than the smallest class of {name!r} "
-                                f"({int(counts.min())} trials of class {values[counts.argmin()]:g}); "
-                                f"use --folds <= {int(counts.min())}")
+            if counts.size >= 2 and np.sort(counts)[-2] < folds:
+                second = int(np.sort(counts)[-2])
+                advice = (f"use --folds {second}" if second >= 3 else
+                          f"record more probe trials per class (--set n_per_condition=N), or, for a continuous "
+                          f"label, decode it through fewer bins (--bins {name}=K)")
+                raise UserError(f"folds={folds} leaves {name!r} fewer than two classes to decode ({counts.size} classes, "
+                                f"the two largest with {int(np.sort(counts)[-1])} and {second} trials); {advice}")
 
 
 def _cross_temporal_epoch(ds: xr.Dataset, epoch: int | None) -> int:

@@ -117,13 +117,19 @@ def declaration_attrs(task) -> dict:
     """The task's declarations as dataset attributes (strings only, lists as JSON).
 
     ``target`` (the trained label), ``decode_labels`` (what ``analyze`` decodes by default),
-    ``analyses`` (the task-specific analyses ``analyze`` runs).
+    ``analyses`` (the task-specific analyses ``analyze`` runs), and ``label_bins`` (a JSON object
+    ``{label: K}``: continuous labels ``analyze`` decodes through K equal-count bins) when the task
+    declares some.
     """
-    return {
+    out = {
         "target": str(task.target_label),
         "decode_labels": json.dumps([str(v) for v in task.decode_labels]),
         "analyses": json.dumps([str(v) for v in task.analyses]),
     }
+    bins = getattr(task, "label_bins", None)
+    if bins:
+        out["label_bins"] = json.dumps({str(k): int(v) for k, v in bins.items()})
+    return out
 
 
 class EnvTask:
@@ -156,7 +162,7 @@ class EnvTask:
             raise ConfigError(f"record.n_per_condition must be an integer >= 1; got {n_per_condition!r}")
         self.n_per_condition = n_per_condition
         self.env = make_env(env, self.env_kwargs)
-        self.source = trial_source(self.env, self.env_kwargs)
+        self.source = trial_source(self.env, self.env_kwargs, name=env)
         src = self.source
         self.has_time = bool(src.has_time)
         self.periods = tuple(src.periods)
@@ -166,8 +172,10 @@ class EnvTask:
         self.n_inputs = int(self.env.observation_space.shape[0])
         self.n_outputs = int(self.env.action_space.n)
         names = getattr(self.env.action_space, "name", None) or {}
-        self.choice_actions = list(names.get("choice", range(1, self.n_outputs)))
-        self.dt = float(self.env.dt) if self.has_time else None
+        # the source may declare them (a neurogym env whose fixation is an answer: fixation last)
+        self.choice_actions = list(getattr(src, "choice_actions", None) or names.get("choice", range(1, self.n_outputs)))
+        self.label_bins = dict(getattr(src, "label_bins", None) or {})
+        self.dt = float(self.env.unwrapped.dt) if self.has_time else None
 
     @property
     def label_names(self) -> tuple:

@@ -75,37 +75,63 @@ def make_env_class(name: str, other_names=()):
 
 
 def make_env(name: str, kwargs: dict):
-    """Build an env by config name, unwrapped, with a clear error for bad names or arguments."""
+    """Build an env by config name, with a clear error for bad names or arguments.
+
+    A class is built unwrapped; a neurogym *collection* id (``yang19.go-v0``,
+    ``perceptualdecisionmaking.roitman02-v0``) names a factory function taking ``**kwargs`` that
+    returns its env wrapped (its keyword arguments pass through to the env inside).
+    """
     import inspect
 
     cls = make_env_class(name)
     dt = kwargs.get("dt")
     if dt is not None and not (isinstance(dt, (int, float)) and not isinstance(dt, bool) and 0 < dt < float("inf")):
         raise ConfigError(f"env.dt must be a positive number of ms; got {dt!r}")
-    params = [p for p in inspect.signature(cls.__init__).parameters if p != "self"]
+    init = cls.__init__ if inspect.isclass(cls) else cls
+    sig = inspect.signature(init).parameters
+    params = [p for p in sig if p != "self" and sig[p].kind not in (inspect.Parameter.VAR_POSITIONAL,
+                                                                     inspect.Parameter.VAR_KEYWORD)]
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.values())
     unknown = sorted(set(kwargs) - set(params))
-    if unknown:
+    if unknown and not takes_any:
+        if unknown == ["dt"]:  # the neurogym preset gives every env a dt; one without the parameter has its own
+            return _without_dt(name, cls, kwargs)
         raise ConfigError(f"env {name} has no parameter {', '.join(map(repr, unknown))}; valid: {', '.join(params)}")
     try:
         return cls(**kwargs)
     except ConfigError:
         raise
-    except (TypeError, ValueError, AttributeError) as e:
-        raise ConfigError(f"env {name}: invalid parameters {kwargs}: {e}") from None
+    except (TypeError, ValueError, AttributeError, KeyError) as e:
+        raise ConfigError(f"env {name}: invalid parameters {kwargs}: {e} (set the env's parameters with "
+                          f"--set env.NAME=VALUE; valid: {', '.join(params) or 'see its docstring'})") from None
 
 
-def trial_source(env, env_kwargs: dict | None = None):
+def _without_dt(name: str, cls, kwargs: dict):
+    """An env whose constructor takes no ``dt``, built without it: accepted when its own time step
+    is the ``dt`` asked for, else a :class:`ConfigError` that gives the value to set."""
+    env = cls(**{k: v for k, v in kwargs.items() if k != "dt"})
+    own = getattr(getattr(env, "unwrapped", env), "dt", None)
+    if own is None or float(own) != float(kwargs["dt"]):
+        raise ConfigError(f"env {name} has no parameter 'dt': its time step is fixed at {own} ms, not "
+                          f"{kwargs['dt']}; set env.dt={own}")
+    return env
+
+
+def trial_source(env, env_kwargs: dict | None = None, name: str | None = None):
     """The object that declares ``env``'s task protocol (:class:`decisionnets.task.TrialSource`).
 
     An env that implements the protocol itself (``sample``, ``probe_conditions``, ...: the
     checkerboard envs) is its own source; any other neurogym env is wrapped by
-    :class:`~decisionnets.envs.neurogym_envs.NeurogymSource`.
+    :class:`~decisionnets.envs.neurogym_envs.NeurogymSource` (``name``, its config name, lets it
+    rebuild the env through the same factory, e.g. a neurogym collection's).
     """
-    if all(hasattr(env, a) for a in ("sample", "probe_conditions", "decode_labels", "target_label")):
+    if not isinstance(env, gymnasium.Wrapper) and all(
+            hasattr(env, a) for a in ("sample", "probe_conditions", "decode_labels", "target_label")):
         return env
     from decisionnets.envs.neurogym_envs import NeurogymSource
 
-    return NeurogymSource(env, env_kwargs)
+    factory = make_env_class(name) if name is not None else None
+    return NeurogymSource(env, env_kwargs, factory=factory, name=name)
 
 
 __all__ = [

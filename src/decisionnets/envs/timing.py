@@ -7,7 +7,9 @@ A period's duration is written as neurogym writes it:
 - ``("choice", [ms, ...])``, or a plain list of ms: one of them, at random;
 - ``("constant", ms)``;
 - ``("truncated_exponential", [mean, lo, hi])`` or neurogym's ``TruncExp`` object (fixed value
-  only: neurogym draws those itself).
+  only: neurogym draws those itself);
+- a callable with no argument that returns ms (neurogym's lambda timings, e.g. ReadySetGo's
+  ``measure``; fixed value only: the median of :data:`N_CALLABLE_DRAWS` calls).
 
 :func:`typical_ms` is the fixed duration the probe set uses (the mean of a uniform, the median of
 a choice, the mean of a truncated exponential clipped to its range); :func:`draw_ms` draws the
@@ -20,6 +22,9 @@ from __future__ import annotations
 import numpy as np
 
 from decisionnets.errors import ConfigError
+
+#: Calls of a callable duration whose median is its typical duration.
+N_CALLABLE_DRAWS = 101
 
 FORMS = ("a duration in ms, ('uniform', (lo, hi)), ('choice', [ms, ...]), a list of ms, "
          "('constant', ms) or ('truncated_exponential', [mean, lo, hi])")
@@ -35,6 +40,8 @@ def _parse(value, name: str):
         return "number", value
     if hasattr(value, "vmean") and hasattr(value, "vmin") and hasattr(value, "vmax"):  # neurogym TruncExp
         return "texp", (value.vmean, value.vmin, value.vmax)
+    if callable(value):  # neurogym's lambda timings (drawn from the env's own rng when called)
+        return "callable", value
     if isinstance(value, (list, tuple)) and value and all(_is_number(v) for v in value):
         return "choice", value
     if isinstance(value, (list, tuple)) and len(value) == 2 and isinstance(value[0], str):
@@ -52,10 +59,20 @@ def _parse(value, name: str):
 
 def typical_ms(value, name: str = "?"):
     """The fixed duration (ms) of the period spec ``value``: a number as given, the mean of a
-    uniform, the median of a choice, the mean of a truncated exponential clipped to [lo, hi]."""
+    uniform, the median of a choice, the mean of a truncated exponential clipped to [lo, hi], the
+    median of :data:`N_CALLABLE_DRAWS` calls of a callable."""
     kind, args = _parse(value, name)
     if kind == "number":
         return args
+    if kind == "callable":
+        try:
+            draws = np.asarray([args() for _ in range(N_CALLABLE_DRAWS)], dtype=float)
+        except Exception as e:  # a callable that needs arguments or fails: say which period
+            raise ConfigError(f"timing[{name!r}]: the callable duration {args!r} could not be called "
+                              f"without arguments ({type(e).__name__}: {e}); give {FORMS}") from None
+        if not np.isfinite(draws).all():
+            raise ConfigError(f"timing[{name!r}]: the callable duration returned a non-finite value")
+        return float(np.median(draws))
     if kind == "uniform":
         lo, hi = map(float, args)
         return (lo + hi) / 2
@@ -80,6 +97,9 @@ def draw_ms(value, rng: np.random.Generator | None, n: int, name: str = "?") -> 
         return rng.uniform(lo, hi, size=n)
     if kind == "choice":
         return rng.choice(np.asarray(args, dtype=float), size=n)
+    if kind == "callable":
+        raise ConfigError(f"timing[{name!r}]: callable durations are drawn by neurogym's own envs only; give "
+                          f"this env a number, ('uniform', (lo, hi)) or ('choice', [...]); got {value!r}")
     raise ConfigError(f"timing[{name!r}]: truncated exponential durations are drawn by neurogym's own envs "
                       f"only; give this env a number, ('uniform', (lo, hi)) or ('choice', [...]); got {value!r}")
 
