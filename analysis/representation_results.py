@@ -133,49 +133,55 @@ def information_rows(info: xr.Dataset, layer: str, period: str | None, epochs):
     return what, ["epoch", *[f"{v} (bits)" for v in var]], rows
 
 
-def summary_figure(runs, layer: str, period: str | None):
-    """Two panels: selective fraction per label (and bits) vs epoch; CKA with the last epoch per layer."""
+def summary_figure(runs, layer: str, period: str | None, variables=("color", "direction")):
+    """Two panels: fraction of units selective to each of ``variables`` (thin) and their usable
+    information in bits (thick, where ``information.nc`` exists) vs epoch; CKA of each layer with
+    the last epoch. Line styles tell the runs apart (solid: the first)."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10, 3.6), layout="constrained")
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
     ax_sel, ax_cka = fig.subplots(1, 2)
     ax_info = None
     styles = ["-", "--", ":", "-."]
+    p = None
     for i, run in enumerate(runs):
         sel, sim, info = _open(run, "selectivity"), _open(run, "similarity"), _open(run, "information")
         ls = styles[i % len(styles)]
         p = _period(sel, period)
         sf = sel["selective_fraction"].sel(layer=layer, period=p)
-        for j, v in enumerate(sf["variable"].values):
-            ax_sel.plot(sf["epoch"], sf.sel(variable=v), ls, color=f"C{j}", marker=".", ms=3,
-                        label=f"{v} selective" if i == 0 else None)
+        for j, v in enumerate(variables):
+            if v in sf["variable"].values:
+                ax_sel.plot(sf["epoch"], sf.sel(variable=v), ls, color=f"C{j}", lw=1,
+                            label=f"{v}: fraction of units selective" if i == 0 else None)
         if info is not None:
             ax_info = ax_info or ax_sel.twinx()
-            what, header, rows = information_rows(info, layer, "decision" if p == "decision" else None,
-                                                  [int(e) for e in sel["epoch"].values])
+            _, header, rows = information_rows(info, layer, "decision" if p == "decision" else None,
+                                               [int(e) for e in sel["epoch"].values])
             rows = np.asarray(rows, dtype=float)
-            for j, h in enumerate(header[1:]):
-                v = h.split(" ")[0]
-                if v in ("color", "direction"):
-                    k = [str(x) for x in sf["variable"].values].index(v)
-                    ax_info.plot(rows[:, 0], rows[:, j + 1], ls, color=f"C{k}", lw=2.5, alpha=0.35,
-                                 label=f"{v} (bits)" if i == 0 else None)
+            for j, v in enumerate(variables):
+                if f"{v} (bits)" in header:
+                    k = header.index(f"{v} (bits)")
+                    ax_info.plot(rows[:, 0], rows[:, k], ls, color=f"C{j}", lw=3, alpha=0.45,
+                                 label=f"{v}: usable information (bits)" if i == 0 else None)
         c = cka_to_last(sim)
         for j, lay in enumerate(c["layer"].values):
-            ax_cka.plot(c["epoch"], c.sel(layer=lay), ls, color=f"C{j + 3}", marker=".", ms=3,
-                        label=str(lay) if i == 0 else None)
-    ax_sel.set(xlabel="epoch", ylabel="fraction of units selective", ylim=(-0.02, 1.02),
-               title=f"selectivity ({layer}, {p}; {' / '.join(styles[:len(runs)])}: seeds)")
-    ax_sel.legend(loc="upper right", fontsize="x-small", frameon=True)
+            ax_cka.plot(c["epoch"], c.sel(layer=lay), ls, color=f"C{j + 3}", lw=1, label=str(lay) if i == 0 else None)
+    ax_sel.set(xlabel="epoch", ylabel="fraction of units selective (thin)", ylim=(-0.02, 1.02),
+               title=f"{layer}, {p}: selectivity and information")
+    handles, labels = ax_sel.get_legend_handles_labels()
     if ax_info is not None:
-        ax_info.set(ylabel="usable information (bits, thick)", ylim=(-0.02, 1.02))
-        ax_info.legend(loc="center right", fontsize="x-small", frameon=True)
+        ax_info.set(ylabel="usable information, bits (thick)", ylim=(-0.02, 1.02))
+        h2, l2 = ax_info.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+    ax_sel.legend(handles, labels, loc="upper right", fontsize="x-small", framealpha=0.9)
     ax_cka.set(xlabel="epoch", ylabel="linear CKA with the last epoch", ylim=(-0.02, 1.02),
-               title=f"representation change ({sim.attrs.get('period') or 'all'})")
-    ax_cka.legend(fontsize="small", frameon=False)
+               title="representation change per layer")
+    ax_cka.legend(fontsize="small", frameon=False, loc="lower right")
+    fig.suptitle(f"{len(runs)} run(s); line style: " + ", ".join(f"{styles[i % 4]} {r.name}" for i, r in enumerate(runs)),
+                 fontsize="small")
     return fig
 
 
