@@ -16,7 +16,10 @@ per run:
   which every later epoch has CKA >= 0.95 (and >= 0.99) with the last ("settled");
 * the fixed points at each recorded epoch (counts, leading eigenvalue, projection on the color and
   direction decoding axes next to the trials' class means);
-* the usable information (bits) about each label, when ``information.nc`` exists.
+* the usable information (bits) about each label, when ``information.nc`` exists;
+* with ``--fixed-point-inputs``, the fixed points at the first and last epochs under other constant
+  inputs (none, the stimulus-period mean, one target configuration, positive or negative
+  coherence), computed with :func:`decisionnets.representation.fixed_points.fixed_points`.
 
 With two or more runs of the same task, the per-epoch tables also give the mean and the spread
 (min-max) across seeds. ``--figure`` draws, for all the runs given, the fraction of units selective
@@ -185,6 +188,39 @@ def summary_figure(runs, layer: str, period: str | None, variables=("color", "di
     return fig
 
 
+def fixed_point_inputs(run: Path, seed: int = 0):
+    """Fixed points at the first and last recorded epochs under several constant inputs (computed).
+
+    Inputs: the default (mean decision-period input), none, the stimulus-period mean, the
+    decision-period input of each target configuration, and the stimulus-period input of target
+    configuration 0 with positive / negative coherence. Returns the rows of a table.
+    """
+    import decisionnets as dn
+    from decisionnets.representation.fixed_points import fixed_points, period_input
+
+    ds = dn.open_activations(run)
+    epochs = [int(ds["epoch"].values[0]), int(ds["epoch"].values[-1])]
+    tc, coh = ds["target_config"].values, ds["coherence"].values
+    inputs = {"decision mean (default)": "auto", "zero": "zero", "stimulus mean": "stimulus",
+              "decision, target_config 0": period_input(run, "decision", tc == 0),
+              "decision, target_config 1": period_input(run, "decision", tc == 1),
+              "stimulus, target_config 0, coherence > 0": period_input(run, "stimulus", (tc == 0) & (coh > 0)),
+              "stimulus, target_config 0, coherence < 0": period_input(run, "stimulus", (tc == 0) & (coh < 0))}
+    rows = []
+    for name, u in inputs.items():
+        fp = fixed_points(ds, run_dir=run, epochs=epochs, input=u, seed=seed)
+        for e in epochs:
+            f = fp.sel(epoch=e)
+            n = int(f["n_points"])
+            mod = np.hypot(f["eigenvalue_real"].values[:n, 0], f["eigenvalue_imag"].values[:n, 0])
+            var = [str(v) for v in f["variable"].values]
+            proj = "; ".join(", ".join(f"{f['projection'].values[k, var.index(v)]:+.2f}" for v in ("color", "direction"))
+                             for k in range(n)) or "-"
+            rows.append([name, e, n, int(f["n_stable"]), int(f["n_unstable"]), int(f["n_slow"]),
+                         ", ".join(f"{m:.3f}" for m in mod) or "-", proj])
+    return ["input", "epoch", "points", "stable", "unstable", "slow", "leading modulus", "color, direction"], rows
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Tables of the representation analyses of runs.")
     ap.add_argument("runs", nargs="+", type=Path)
@@ -194,6 +230,9 @@ def main(argv=None) -> int:
     ap.add_argument("--figure", type=Path, default=None,
                     help="also draw, for all runs, the fraction of units selective to each label (with the "
                          "usable information where information.nc exists) and the CKA with the last epoch per layer")
+    ap.add_argument("--fixed-point-inputs", action="store_true",
+                    help="also compute the fixed points of each recurrent run at its first and last epochs "
+                         "under several constant inputs (takes about a minute per run)")
     args = ap.parse_args(argv)
     if args.figure is not None:
         summary_figure(args.runs, args.layer, args.period).savefig(args.figure, dpi=100, bbox_inches="tight")
@@ -243,6 +282,9 @@ def main(argv=None) -> int:
         if fp is not None:
             header, rows = fixed_point_rows(fp)
             print(f"fixed points (input: {fp.attrs.get('input_kind')}):\n{_table(header, rows)}\n")
+            if args.fixed_point_inputs:
+                header, rows = fixed_point_inputs(run)
+                print(f"fixed points under other constant inputs:\n{_table(header, rows)}\n")
         info = _open(run, "information")
         if info is not None:
             eps = args.epochs or [int(e) for e in sel["epoch"].values]
