@@ -261,7 +261,7 @@ def main(argv=None) -> int:
                       for e in _marks(vf["epoch"].values)]) + "\n")
 
         c = cka_to_last(sim)
-        print(f"CKA with the last epoch (period {sim.attrs.get('period', '?')}):")
+        print(f"CKA with the last epoch (period {sim.attrs.get('period') or 'all'}):")
         print(_table(["epoch", *[str(x) for x in c["layer"].values]],
                      [[int(e), *[float(v) for v in c.sel(epoch=e).values]] for e in c["epoch"].values]))
         for thr in (0.95, SETTLED):
