@@ -183,7 +183,8 @@ def summary_figure(runs, layer: str, period: str | None, variables=("color", "di
     ax_cka.set(xlabel="epoch", ylabel="linear CKA with the last epoch", ylim=(-0.02, 1.02),
                title="representation change per layer")
     ax_cka.legend(fontsize="small", frameon=False, loc="lower right")
-    fig.suptitle(f"{len(runs)} run(s); line style: " + ", ".join(f"{styles[i % 4]} {r.name}" for i, r in enumerate(runs)),
+    names = ", ".join(f"{styles[i % 4]} {r.name}" for i, r in enumerate(runs))
+    fig.suptitle(f"{len(runs)} run(s); line style: {names}",
                  fontsize="small")
     return fig
 
@@ -214,7 +215,8 @@ def fixed_point_inputs(run: Path, seed: int = 0):
             n = int(f["n_points"])
             mod = np.hypot(f["eigenvalue_real"].values[:n, 0], f["eigenvalue_imag"].values[:n, 0])
             var = [str(v) for v in f["variable"].values]
-            proj = "; ".join(", ".join(f"{f['projection'].values[k, var.index(v)]:+.2f}" for v in ("color", "direction"))
+            pr = f["projection"].values
+            proj = "; ".join(", ".join(f"{pr[k, var.index(v)]:+.2f}" for v in ("color", "direction"))
                              for k in range(n)) or "-"
             rows.append([name, e, n, int(f["n_stable"]), int(f["n_unstable"]), int(f["n_slow"]),
                          ", ".join(f"{m:.3f}" for m in mod) or "-", proj])
@@ -245,7 +247,8 @@ def main(argv=None) -> int:
             sys.exit(f"error: {run} lacks analyses/selectivity.nc, geometry.nc or similarity.nc "
                      f"(run `decisionnets analyze {run} --analyses selectivity geometry similarity`)")
         task = str(sel.attrs.get("task", "?"))
-        seed = json.loads((run / "config.json").read_text()).get("seed", "?") if (run / "config.json").is_file() else "?"
+        config = run / "config.json"
+        seed = json.loads(config.read_text()).get("seed", "?") if config.is_file() else "?"
         print(f"\n### {run.name} (task {task}, seed {seed})\n")
         p, header, rows = selectivity_rows(sel, args.layer, args.period, args.epochs)
         print(f"selectivity, layer {args.layer}, period {p}:\n{_table(header, rows)}\n")
