@@ -483,20 +483,30 @@ def _fit_chunk(torch, X, labels, fold, C, K, dec, est, holdout) -> dict[str, np.
         pk = torch.tensor([p[1] for p in pairs], device=dev)
         trA = valid[:, :, None, :] & (fol[:, :, None, :] != pj[None, None, :, None]) & (
             fol[:, :, None, :] != pk[None, None, :, None])
-        mA = trA[:, :, :, None, :].expand(Q, V, F, L, n).reshape(Q, V * F * L, n)
-        yA = onehot[:, :, None, None].expand(Q, V, F, L, n, C).reshape(Q, V * F * L, n, C)
-        aA = torch.as_tensor(grid, dtype=fdt, device=dev)[None, None, None, :].expand(Q, V, F, L).reshape(Q, -1)
-        presA = present[:, :, None, None, :].expand(Q, V, F, L, C).reshape(Q, V * F * L, C)
-        fitA = dec.fit(prep, mA, yA, aA, presA, seed=seed)
-        ceA = -(fitA.log_proba * yA).sum(-1).reshape(Q, V, F, L, n).to(torch.float64)
-        convA = fitA.converged.reshape(Q, V, F, L)
-        conv &= convA.all(-1).all(-1)
-        inner = torch.zeros(Q, V, K, L, dtype=torch.float64, device=dev)
-        for f, (j, k) in enumerate(pairs):
-            for held, outer in ((j, k), (k, j)):
-                m = (valid & (fol == held)).to(torch.float64)
-                mean_ce = (ceA[:, :, f] * m[:, :, None, :]).sum(-1) / m.sum(-1, keepdim=True).clamp_min(1)
-                inner[:, :, outer] += mean_ce / (K - 1)
+        held_m = [(valid & (fol == j)).to(torch.float64) for j in range(K)]
+
+        def inner_loss(ce):  # ce (Q, V, F, [L,] n) -> mean inner held-out CE of each outer fold (Q, V, K[, L])
+            out = torch.zeros((Q, V, K) + tuple(ce.shape[3:-1]), dtype=torch.float64, device=dev)
+            for f, (j, k) in enumerate(pairs):
+                for held, outer in ((j, k), (k, j)):
+                    m = held_m[held].reshape((Q, V) + (1,) * (ce.dim() - 4) + (n,))
+                    out[:, :, outer] += (ce[:, :, f] * m).sum(-1) / m.sum(-1).clamp_min(1) / (K - 1)
+            return out
+
+        if getattr(dec, "path_search", False):
+            inner, convA, stA = _penalty_path(torch, dec, prep, trA, onehot, present, grid, inner_loss, seed)
+            conv &= convA
+            fitA_state = stA
+        else:
+            mA = trA[:, :, :, None, :].expand(Q, V, F, L, n).reshape(Q, V * F * L, n)
+            yA = onehot[:, :, None, None].expand(Q, V, F, L, n, C).reshape(Q, V * F * L, n, C)
+            aA = torch.as_tensor(grid, dtype=fdt, device=dev)[None, None, None, :].expand(Q, V, F, L).reshape(Q, -1)
+            presA = present[:, :, None, None, :].expand(Q, V, F, L, C).reshape(Q, V * F * L, C)
+            fitA = dec.fit(prep, mA, yA, aA, presA, seed=seed)
+            ceA = -(fitA.log_proba * yA).sum(-1).reshape(Q, V, F, L, n).to(torch.float64)
+            conv &= fitA.converged.reshape(Q, V, F, L).all(-1).all(-1)
+            inner = inner_loss(ceA)
+            fitA_state = fitA.state
         # a non-finite inner loss (a diverged fit) must never win the choice: torch's argmin
         # returns NaN as the minimum
         inner = torch.where(torch.isfinite(inner), inner, torch.full_like(inner, float("inf")))
@@ -507,11 +517,11 @@ def _fit_chunk(torch, X, labels, fold, C, K, dec, est, holdout) -> dict[str, np.
         alpha_k = torch.as_tensor(grid, dtype=fdt, device=dev)[best]
         alphaB = alpha_k.reshape(Q, V * K)
         initB = None
-        if getattr(dec, "warm_start", False) and fitA.state is not None:
+        if getattr(dec, "warm_start", False) and fitA_state is not None:
             # warm start of outer fold k: the mean of the pair fits (j, k) at its chosen penalty
             # (trained on all folds but {j, k}; the outer fit drops only k). The optimum does not
             # depend on the start, only the number of iterations does.
-            st = fitA.state
+            st = fitA_state
             d1 = st.shape[1]
             st = st.reshape(Q, d1, V, F, L, -1)
             initB = torch.empty(Q, d1, V, K, st.shape[-1], dtype=st.dtype, device=dev)
@@ -588,6 +598,66 @@ def _fit_chunk(torch, X, labels, fold, C, K, dec, est, holdout) -> dict[str, np.
         out["intercept"] = fitB.intercept.reshape(Q, V, KO, Cp).cpu().numpy().astype(np.float64)
     return out
 
+
+
+def _penalty_path(torch, dec, prep, trA, onehot, present, grid, inner_loss, seed):
+    """The pair fits of the nested CV along the L2 path, strongest penalty first, each warm-started.
+
+    Penalty l's pair fits start from penalty l-1's solutions (the path is smooth in log alpha: a
+    weaker penalty's optimum lies near the stronger one's, so most columns need a few iterations
+    instead of a cold start), to the decoder's ``search_tol`` (the pair fits only rank the
+    penalties and warm-start the outer fits; the outer fits are converged to ``tol``). With
+    ``path_stop``, a problem's variable leaves the path once its inner CV loss has risen, for
+    every outer fold, from the previous (stronger) penalty to this one: its weaker penalties are
+    not fitted and cannot be chosen (inner loss +inf). This assumes the inner CV loss is unimodal
+    in log alpha, as it is for a convex penalized fit on all but pathological data; where it is
+    not, the chosen penalty can only be a stronger one than the full grid would pick.
+
+    Parameters
+    ----------
+    trA : (Q, V, F, n) bool training masks of the F pair fits; onehot : (Q, V, n, C);
+    present : (Q, V, C) bool; grid : ndarray (L,) penalties; inner_loss : callable (Q, V, F, n) CE
+    -> (Q, V, K) inner CV loss per outer fold.
+
+    Returns
+    -------
+    inner (Q, V, K, L) float64 (+inf where not fitted), converged (Q, V) bool, states (Q, d1, V*F*L*C').
+    """
+    Q, V, F, n = trA.shape
+    C = onehot.shape[-1]
+    L = len(grid)
+    dev = onehot.device
+    fdt = onehot.dtype
+    G = V * F
+    m = trA.reshape(Q, G, n)
+    y = onehot[:, :, None].expand(Q, V, F, n, C).reshape(Q, G, n, C)
+    pres = present[:, :, None, :].expand(Q, V, F, C).reshape(Q, G, C)
+    K = int(round((1 + math.sqrt(1 + 8 * F)) / 2))
+    inner = torch.full((Q, V, K, L), float("inf"), dtype=torch.float64, device=dev)
+    conv = torch.ones(Q, V, dtype=torch.bool, device=dev)
+    alive = torch.ones(Q, V, dtype=torch.bool, device=dev)
+    states = [None] * L
+    state = None
+    prev = None
+    for step, l in enumerate(np.argsort(grid)[::-1]):  # strongest first
+        act = alive[:, :, None].expand(Q, V, F).reshape(Q, G)
+        if not bool(act.any()):
+            states[l] = state
+            continue
+        a = torch.full((Q, G), float(grid[l]), dtype=fdt, device=dev)
+        fit = dec.fit(prep, m, y, a, pres, seed=seed, init=state, tol=getattr(dec, "search_tol", None), active=act)
+        ce = -(fit.log_proba * y).sum(-1).reshape(Q, V, F, n).to(torch.float64)
+        cur = inner_loss(ce)  # (Q, V, K)
+        inner[..., l] = torch.where(alive[..., None], cur, inner[..., l])
+        conv &= fit.converged.reshape(Q, V, F).all(-1) | ~alive
+        state = fit.state
+        states[l] = state
+        if prev is not None and getattr(dec, "path_stop", False):
+            alive &= ~(torch.isfinite(prev).all(-1) & (cur > prev).all(-1))
+        prev = torch.where(alive[..., None], cur, prev) if prev is not None else cur
+    d1 = states[0].shape[1]
+    st = torch.stack([s.reshape(Q, d1, V, F, -1) for s in states], 4)  # (Q, d1, V, F, L, C')
+    return inner, conv, st.reshape(Q, d1, -1)
 
 
 # --------------------------------------------------------------------------------------------------
