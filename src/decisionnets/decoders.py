@@ -340,7 +340,7 @@ class LogisticDecoder(Decoder):
     path_search = True
 
     def __init__(self, standardize: bool = True, l2_grid=None, max_iter: int = 300, tol: float = 1e-4,
-                 refit_iter: int = 50, solver: str = "lbfgs", search_tol: float | None = 1e-2,
+                 refit_iter: int = 50, solver: str = "lbfgs", search_tol: float | None = 1e-3,
                  path_stop: bool = True, tail: float = 0.1, newton_after: int = 100):
         self.standardize = bool(standardize)
         self.search_tol = float(tol) if search_tol is None else float(search_tol)

@@ -142,10 +142,15 @@ def analyze_run(
     per_layer = []
     for layer in layers:
         act = ds[layer].load()
-        parts = [analyses.information(act, labels, progress=bar.update, **kw)]
+        # the cross-temporal matrix reuses the linear decoders the time-resolved information fits
+        # at that epoch (fitted once per training time and fold, evaluated at every test time)
+        info = analyses.information(act, labels, progress=bar.update, cross_temporal_epoch=ct_epoch, **kw)
+        parts = [info]
         if "choice_vs_direction" in todo:
             parts.append(analyses.choice_vs_direction(act, ds, valid=valid, progress=bar.update, **kw))
-        if "time" in act.dims:
+        if "time" in act.dims and "cross_temporal" in info:
+            bar.update(act.sizes["time"] * len(labels) * len(decoders))
+        elif "time" in act.dims:
             parts.append(analyses.cross_temporal(act, labels, epoch=ct_epoch, folds=folds, seed=seed, device=device,
                                                  progress=lambda k: bar.update(k * len(decoders))))
         out = xr.merge(parts, compat="no_conflicts", join="outer")
