@@ -211,3 +211,23 @@ def test_demo_figure_puts_a_static_and_a_timed_run_side_by_side(tmp_path, tiny, 
     img = imread(path)
     assert img.shape[1] > 1.5 * img.shape[0]  # two panels side by side
     assert load_information(tmp_path / "fc")["information"].sizes["epoch"] == 4
+
+
+def test_analyze_announces_its_problems_and_suggests_fewer_for_a_large_run(tmp_path, capsys):
+    from decisionnets.io import open_activations
+    from decisionnets.report import LARGE_RUN, _announce
+
+    run = write_run(tmp_path / "run", epochs=tuple(range(0, 12, 2)))
+    ds = open_activations(run)
+    labels = {"color": None, "direction": None, "target_config": None, "choice": None}
+    todo = ["choice_vs_direction"]
+    total = _announce(ds, ["hidden"], labels, todo, ["linear"], run, 1)
+    err = capsys.readouterr().err
+    # 6 epochs x 6 steps x 4 variables, + 2 variables x 6 epochs x 4 period ends on error trials
+    assert total == 6 * 6 * 4 + 2 * 6 * 4
+    assert f"{total} decoding problems to fit" in err and "reuses the time-resolved fits" in err
+    assert "--time-stride" not in err  # small
+    big = _announce(ds, ["hidden"], labels, todo, ["linear", "mlp", "linear-raw"], run, 1)
+    err = capsys.readouterr().err
+    assert big == 3 * (6 * 6 * 4 + 2 * 6 * 4) + 6 * 4 and big > LARGE_RUN
+    assert "--time-stride 2" in err and "--epochs 0 6 10" in err
