@@ -258,7 +258,7 @@ def _announce(ds, layers, labels, todo, decoders, run_dir, time_stride: int) -> 
     if total > LARGE_RUN:
         tips = []
         if "time" in ds.dims and ds.sizes["time"] > 4:
-            tips.append(f"--time-stride {2 * time_stride} (every {2 * time_stride}th step; the last is kept)")
+            tips.append(f"--time-stride {2 * time_stride} (one recorded step in {2 * time_stride}; the last is kept)")
         if ds.sizes["epoch"] > 4:
             ep = [int(e) for e in ds["epoch"].values]
             tips.append(f"--epochs {' '.join(map(str, sorted({ep[0], ep[len(ep) // 2], ep[-1]})))} (some of {len(ep)})")
