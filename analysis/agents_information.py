@@ -55,11 +55,10 @@ def onset_time(info, cfg) -> float:
     """
     if "onset" in str(info["time"].attrs.get("long_name", "")):
         return 0.0
-    from decisionnets.envs.color_direction import DEFAULT_TIMING, _period_steps
+    import decisionnets as dn
 
-    env = cfg.get("env", {})
-    timing, dt = {**DEFAULT_TIMING, **env.get("timing", {})}, float(env.get("dt", 20))
-    return dt * sum(int(_period_steps(timing[p], dt, None, 1, p)[0]) for p in ("fixation", "targets"))
+    timing = dn.build_task(dn.config_from_json(json.dumps(cfg))).probe_timing()  # ms per period, probe set
+    return float(timing["fixation"] + timing["targets"])
 
 
 def last_stimulus_step(info):
@@ -135,9 +134,7 @@ def band(ax, x, y, **kw):
 
 
 def main(argv=None) -> int:
-    from decisionnets.config import config_from_json
-    from decisionnets.build import build_task
-    from decisionnets.ideal_observer import ceiling_for_env
+    import decisionnets as dn
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path)
@@ -146,7 +143,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     kinds = [("RL (A2C)", args.runs, "-")] + ([("supervised", args.supervised, "--")] if args.supervised else [])
     first_info, first_cfg, _ = load(args.runs[0])
-    ceil = ceiling_for_env(build_task(config_from_json(first_info.attrs["config"])).env)["information"]
+    ceil = dn.ceiling_for_env(dn.build_task(dn.config_from_json(first_info.attrs["config"])).env)["information"]
     fig = Figure(figsize=(10, 7), layout="constrained")
     axes = fig.subplots(2, 2)
     colors = {"color": "tab:red", "direction": "tab:blue"}

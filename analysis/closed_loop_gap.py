@@ -31,8 +31,8 @@ import torch
 
 def fresh_trials(run: Path, n: int, seed: int) -> dict:
     """Open-loop accuracy per decision step and closed-loop accuracy under both rules on ``n`` new trials."""
-    from decisionnets.agents.rollout import choice_actions, load_run_model, play_trials, start_aligned
-    from decisionnets.ideal_observer import color_direction_ceiling
+    import decisionnets as dn
+    from decisionnets.agents import choice_actions, load_run_model, play_trials, start_aligned
 
     model, env_first, _, _, _ = load_run_model(run)
     _, env_last, _, _, _ = load_run_model(run, response="last")
@@ -64,7 +64,7 @@ def fresh_trials(run: Path, n: int, seed: int) -> dict:
     ep_last = play_trials(model, env_last, trials, policy="greedy")
     sig = env_first.sigma / np.sqrt(env_first.dt)
     samples = [int(n_stim[0]) + j + 1 for j in range(k)]
-    ideal = [color_direction_ceiling(env_first.coherences, sig, s)["accuracy"] for s in samples]
+    ideal = [dn.color_direction_ceiling(env_first.coherences, sig, s)["accuracy"] for s in samples]
 
     def paired(a, b):
         d = a.astype(float) - b.astype(float)
@@ -84,7 +84,7 @@ def fresh_trials(run: Path, n: int, seed: int) -> dict:
 
 
 def main(argv=None) -> int:
-    from decisionnets.agents.rollout import open_vs_closed_loop
+    from decisionnets.agents import open_vs_closed_loop
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", nargs="+", type=Path)

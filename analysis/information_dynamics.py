@@ -20,7 +20,7 @@ matplotlib.use("Agg")
 import xarray as xr  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from decisionnets.plots import plot_information_vs_epoch, run_title  # noqa: E402
+import decisionnets as dn  # noqa: E402
 
 
 def load(run_dir: Path) -> xr.Dataset:
@@ -51,13 +51,13 @@ def main(argv=None) -> int:
         if period is None and "period_information" in li and "decision" in li["period"].values:
             period = "decision"
         src = li["period_information"] if (period is not None and "period_information" in li) else li["information"]
-        label = run_title(info.attrs)
-        if sum(run_title(o.attrs) == label for o in infos) > 1:
+        label = dn.run_title(info.attrs)
+        if sum(dn.run_title(o.attrs) == label for o in infos) > 1:
             label = f"{label} ({run.name})"
         for ax, var in zip(axes, variables):
             if var not in li["variable"].values:
                 continue
-            plot_information_vs_epoch(ax, src.sel(variable=[var]), period=period, title=f"{var} ({period or 'whole trial'})",
+            dn.plot_information_vs_epoch(ax, src.sel(variable=[var]), period=period, title=f"{var} ({period or 'whole trial'})",
                                       label_prefix=f"{label}: ", color=f"C{i}")
             ax.set_ylabel(f"{var} information (bits)")
     for ax in axes:  # one legend for the figure: a line per run

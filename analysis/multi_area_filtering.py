@@ -135,10 +135,9 @@ def run_list(seeds, ff_seeds, groups=None):
 def decode_areas(run_dir: Path, variables=("color", "direction"), folds=5,
                  decoders=("linear", "linear-raw")) -> Path:
     """Usable information (bits) of each area about ``variables`` at every epoch, decision period."""
-    from decisionnets.decoding import decoding_scores
-    from decisionnets.io import open_activations
+    import decisionnets as dn
 
-    ds = open_activations(run_dir)
+    ds = dn.open_activations(run_dir)
     keep = np.flatnonzero(ds["period"].values == "decision")
     areas = sorted(str(v) for v in ds.data_vars if str(v).startswith("area"))
     labels = {v: ds[v].load() for v in variables}
@@ -146,7 +145,7 @@ def decode_areas(run_dir: Path, variables=("color", "direction"), folds=5,
     for a in areas:
         act = ds[a].isel(time=keep).load()
         for standardize in [d == "linear" for d in decoders]:
-            sc = decoding_scores(act, labels, feature_dim=f"{a}_unit", folds=folds, seed=0, dtype="float64",
+            sc = dn.decoding_scores(act, labels, feature_dim=f"{a}_unit", folds=folds, seed=0, dtype="float64",
                                  standardize=standardize)
             sc = sc[["information", "information_sd", "accuracy"]]
             sc = sc.drop_vars([c for c in sc.coords if c not in sc.dims], errors="ignore")
@@ -174,23 +173,13 @@ def final_activity(run_dir: Path, n_per_condition: int, probe_seed: int, weights
     dataset (one epoch: the last, or 0 for "init"; dims as in ``activations/``) of
     ``n_per_condition`` trials per probe condition drawn from ``probe_seed``'s probe stream.
     """
-    import torch
-
-    from decisionnets.config import config_from_json
-    from decisionnets.recording import Recorder
-    from decisionnets.training import dataset_attrs, load_init_weights, setup_run
+    import decisionnets as dn
 
     if weights not in ("final", "init"):
         raise ValueError(f"weights must be 'final' or 'init'; got {weights!r}")
-    raw = json.loads((run_dir / "config.json").read_text())
-    raw["record"].update(n_per_condition=n_per_condition, probe_seed=probe_seed)
-    cfg = config_from_json(json.dumps(raw))
-    r = setup_run(cfg, torch.device("cpu"))  # the run's initialization, the new probe set
-    if weights == "final":
-        load_init_weights(r.model, str(run_dir))
-    rec = Recorder(r.probe, r.task, r.layers, cfg.record.time_stride, cfg.record.dtype,
-                   dataset_attrs(cfg, r.task, f"{weights}-activity"))
-    return rec.dataset(r.model, cfg.train.epochs if weights == "final" else 0, 0, "cpu")
+    # the trained network (epoch None) or the one rebuilt from the run's seed (epoch 0), on the new probe set
+    return dn.open_run(run_dir).rerecord(epoch=None if weights == "final" else 0, n_per_condition=n_per_condition,
+                                         probe_seed=probe_seed)
 
 
 def decode_final(run_dir: Path, n_per_condition=72, probe_seed=1, decoders=AUTHORS_DECODERS,
@@ -204,7 +193,7 @@ def decode_final(run_dir: Path, n_per_condition=72, probe_seed=1, decoders=AUTHO
     reference. Written to ``RUN/areas_information_final.nc`` (dims decoder, area, variable; bits),
     or ``RUN/areas_information_init.nc`` for ``weights="init"`` (the untrained network).
     """
-    from decisionnets.decoding import decoding_scores
+    import decisionnets as dn
 
     ds = final_activity(run_dir, n_per_condition, probe_seed, weights)
     areas = sorted(str(v) for v in ds.data_vars if str(v).startswith("area"))
@@ -214,7 +203,7 @@ def decode_final(run_dir: Path, n_per_condition=72, probe_seed=1, decoders=AUTHO
         act = ds[a].isel(epoch=0, time=-1)  # the response step
         for dec in decoders:
             kw = {"split": "holdout", "train_fraction": 0.25} if dec.startswith("sgd") else {"folds": 5}
-            sc = decoding_scores(act, labels, feature_dim=f"{a}_unit", decoder=dec, seed=0, **kw)
+            sc = dn.decoding_scores(act, labels, feature_dim=f"{a}_unit", decoder=dec, seed=0, **kw)
             sc = sc[["information", "accuracy"]]
             sc = sc.drop_vars([c for c in sc.coords if c not in sc.dims], errors="ignore")
             per.append(sc.expand_dims(area=[a], decoder=[dec]))
@@ -266,18 +255,16 @@ def summarize_final(out: Path) -> None:
 
 
 def cmd_run(args):
-    from decisionnets.config import load_config
-    from decisionnets.io import read_status
-    from decisionnets.training import train
+    import decisionnets as dn
 
     todo = run_list(args.seeds, args.ff_seeds, args.groups)
     k, n = (int(x) for x in args.part.split("/"))
     for group, seed in todo[k::n]:
         run_dir = args.out / f"{group}_seed{seed}"
-        cfg = load_config(PRESET, overrides=[*GROUPS[group], *args.set], seed=seed)
-        done = (run_dir / "status.json").is_file() and read_status(run_dir).get("status") == "completed"
+        cfg = dn.load_config(PRESET, overrides=[*GROUPS[group], *args.set], seed=seed)
+        done = (run_dir / "status.json").is_file() and dn.open_run(run_dir).status.get("status") == "completed"
         if not done:
-            train(cfg, run_dir, progress=False, resume=(run_dir / "config.json").is_file())
+            dn.train(cfg, run_dir, progress=False, resume=(run_dir / "config.json").is_file())
         if not (run_dir / "areas_information.nc").is_file():
             decode_areas(run_dir, decoders=args.decoders)
         print(f"{run_dir} done", flush=True)
@@ -299,11 +286,9 @@ def gather(out: Path) -> xr.Dataset:
 
 
 def ceiling(config_json: str) -> float:
-    from decisionnets.build import build_task
-    from decisionnets.config import config_from_json
-    from decisionnets.ideal_observer import ceiling_for_env
+    import decisionnets as dn
 
-    return float(ceiling_for_env(build_task(config_from_json(config_json)).env)["information"])
+    return float(dn.ceiling_for_env(dn.build_task(dn.config_from_json(config_json)).env)["information"])
 
 
 def _pm(x) -> str:

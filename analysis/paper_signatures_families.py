@@ -82,17 +82,16 @@ def tasks(sweep_dir: Path, plan: str) -> list[tuple[str, str, str, str, list[str
 
 def decode(sweep_dir: Path, run_id: str, decoder: str, epochs: str, variables: list[str], device: str) -> xr.Dataset:
     """``decoding_scores`` of the run's recorded ``hidden`` layer, dims (variable, epoch)."""
-    from decisionnets.decoding import decoding_scores
-    from decisionnets.io import open_activations
+    import decisionnets as dn
 
-    ds = open_activations(sweep_dir / "runs" / run_id)
+    ds = dn.open_activations(sweep_dir / "runs" / run_id)
     act = ds["hidden"]
     n = act.sizes["epoch"]
     idx = [0, n - 1] if epochs == "ends" else sorted({*range(0, n, int(epochs[len("every"):])), n - 1})
     act = act.isel(epoch=idx).load()
     labels = {v: ds[v].load() for v in variables}
     kw = {"split": "holdout", "train_fraction": 0.25} if decoder in SGD else {}
-    out = decoding_scores(act, labels, feature_dim="unit", decoder=decoder, folds=5, seed=0, device=device,
+    out = dn.decoding_scores(act, labels, feature_dim="unit", decoder=decoder, folds=5, seed=0, device=device,
                           dtype="float32" if decoder in SGD or decoder == "mlp" else "float64", **kw)
     ds.close()
     out = out.drop_vars([c for c in out.coords if c not in out.dims], errors="ignore")
@@ -106,7 +105,7 @@ def decode(sweep_dir: Path, run_id: str, decoder: str, epochs: str, variables: l
 
 def merge(sweep_dir: Path) -> None:
     """Every run's cached results -> its information.nc (decoder dim), then summary.nc."""
-    from decisionnets.io import atomic_path
+    import decisionnets as dn
     from decisionnets.sweep import gather
 
     cache = sweep_dir / "families"
@@ -139,10 +138,10 @@ def merge(sweep_dir: Path) -> None:
         old, keep = run_dir / "information.nc", run_dir / "information_sweep.nc"
         if old.is_file() and not keep.is_file():
             old.rename(keep)
-        with atomic_path(old) as tmp:
+        with dn.atomic_path(old) as tmp:
             info.to_netcdf(tmp, engine="netcdf4")
     summary = gather(sweep_dir)
-    with atomic_path(sweep_dir / "summary.nc") as tmp:
+    with dn.atomic_path(sweep_dir / "summary.nc") as tmp:
         summary.to_netcdf(tmp, engine="netcdf4")
     print(f"wrote {sweep_dir}/runs/*/information.nc and {sweep_dir}/summary.nc "
           f"(decoders {list(summary['decoder'].values) if 'decoder' in summary.dims else '-'})")

@@ -147,6 +147,10 @@ def _assert_same_as_reference(reference, run):
     wa = torch.load(reference / "checkpoints" / "final.pt", weights_only=False)["model"]
     wb = torch.load(run / "checkpoints" / "final.pt", weights_only=False)["model"]
     assert wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+    # the weights of every recorded epoch: all there, byte-identical to the uninterrupted run's
+    wref, wrun = sorted((reference / "weights").glob("*.pt")), sorted((run / "weights").glob("*.pt"))
+    assert [p.name for p in wrun] == [p.name for p in wref] == [f"epoch_{e:04d}.pt" for e in range(5)]
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(wref, wrun))
     log = (run / "log.csv").read_text().splitlines()
     assert [line.split(",")[0] for line in log[1:]] == ["1", "2", "3", "4"]
     assert json.loads((run / "status.json").read_text())["status"] == "completed"

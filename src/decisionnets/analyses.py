@@ -14,9 +14,9 @@ Every task gets the information analyses:
 A task lists in its declaration (dataset attr ``analyses``, see :mod:`decisionnets.task`) the
 task-specific ones, from :data:`TASK_ANALYSES`:
 
-* ``choice_vs_direction`` -> :func:`choice_vs_direction` (error_variable, epoch[, error_time]):
-  the network's choice vs the correct direction, decoded on error trials and as many matched
-  correct trials, so the two are independent;
+* ``choice_vs_direction`` -> :func:`choice_vs_stimulus` (error_variable, epoch[, error_time]):
+  the network's choice vs the stimulus it should report (the checkerboard's ``direction``),
+  decoded on error trials and as many matched correct trials, so the two are independent;
 * ``psychometric`` -> :func:`psychometric_curve` (epoch, evidence): fraction of "right" choices
   vs the signed coherence toward the right target.
 
@@ -38,7 +38,7 @@ from decisionnets.errors import UserError
 
 __all__ = [
     "TASK_ANALYSES", "activity_layers", "label_variables", "task_analyses", "trial_labels", "period_ends",
-    "unit_dim", "information", "cross_temporal", "choice_vs_direction", "balanced_error_labels",
+    "unit_dim", "information", "cross_temporal", "choice_vs_stimulus", "choice_vs_direction", "balanced_error_labels",
     "psychometric", "psychometric_curve",
 ]
 
@@ -272,23 +272,27 @@ def balanced_error_labels(choice: xr.DataArray, direction: xr.DataArray, *, fold
     }
 
 
-def choice_vs_direction(act: xr.DataArray, ds: xr.Dataset, *, decoder="linear", folds: int = 5, seed: int = 0,
-                        device: str = "cpu", dtype: str = "float32", valid: np.ndarray | None = None,
-                        progress=None) -> xr.Dataset:
-    """The network's choice vs the correct direction, decoded where they differ: on error trials.
+def choice_vs_stimulus(act: xr.DataArray, ds: xr.Dataset, *, stimulus: str | None = None, decoder="linear",
+                       folds: int = 5, seed: int = 0, device: str = "cpu", dtype: str = "float32",
+                       valid: np.ndarray | None = None, progress=None) -> xr.Dataset:
+    """The network's choice vs the stimulus it should report, decoded where they differ: on error trials.
 
     Per epoch, both are decoded on a balanced subset (:func:`balanced_error_labels`): for each
-    direction, all error trials plus as many correct trials of that direction drawn at random
-    (seeded). There choice and direction are independent, so information about ``choice`` is about
+    stimulus class, all error trials plus as many correct trials of that class drawn at random
+    (seeded). There choice and stimulus are independent, so information about ``choice`` is about
     the decision, not the stimulus, and vice versa. Decoded at the last time step of each task
-    period (the last one is the response). An epoch where a direction has fewer error trials than
+    period (the last one is the response). An epoch where a class has fewer error trials than
     folds (typical late in training) is NaN.
 
     Parameters
     ----------
     act : DataArray (epoch, trial[, time], unit)
     ds : xr.Dataset
-        The activation dataset (``choice`` (epoch, trial), ``direction`` (trial), ``period``).
+        The activation dataset (``choice`` (epoch, trial), the stimulus label (trial),
+        ``period``).
+    stimulus : str, optional
+        The label the choice should report (default: the task's declared target, dataset attr
+        ``target``, e.g. ``direction`` for the checkerboard task).
     valid : bool ndarray (trial), optional
         Trials allowed (e.g. not catch).
 
@@ -296,9 +300,22 @@ def choice_vs_direction(act: xr.DataArray, ds: xr.Dataset, *, decoder="linear", 
     -------
     xr.Dataset
         ``error_information``, ``error_information_sd`` (bits) with dims ([decoder,]
-        error_variable, epoch[, error_time]) and coord ``error_period`` on ``error_time``.
+        error_variable, epoch[, error_time]) (``error_variable``: ``choice`` and the stimulus
+        label) and coord ``error_period`` on ``error_time``.
+
+    Raises
+    ------
+    UserError
+        When the dataset has no ``choice`` or no stimulus label.
     """
-    lab = balanced_error_labels(ds["choice"].load(), ds["direction"].load(), folds=folds, seed=seed, valid=valid)
+    if stimulus is None:
+        stimulus = str(ds.attrs.get("target", "direction"))
+    for name in ("choice", stimulus):
+        if name not in ds.variables:
+            raise UserError(f"choice_vs_stimulus needs {name!r} in the activation dataset; available: "
+                            f"{sorted(map(str, ds.variables))}")
+    lab = balanced_error_labels(ds["choice"].load(), ds[stimulus].load(), folds=folds, seed=seed, valid=valid)
+    lab = {"choice": lab["choice"], stimulus: lab["direction"]}
     if "time" in act.dims:  # only at the last step of each period (the response step last)
         act = act.isel(time=period_ends(ds)).rename(time="error_time")
         if "period" in act.coords:
@@ -309,6 +326,11 @@ def choice_vs_direction(act: xr.DataArray, ds: xr.Dataset, *, decoder="linear", 
         "error_information": err["information"].rename(variable="error_variable"),
         "error_information_sd": err["information_sd"].rename(variable="error_variable"),
     })
+
+
+def choice_vs_direction(act: xr.DataArray, ds: xr.Dataset, **kwargs) -> xr.Dataset:
+    """:func:`choice_vs_stimulus` with the stimulus ``direction`` (the name the checkerboard tasks declare)."""
+    return choice_vs_stimulus(act, ds, stimulus="direction", **kwargs)
 
 
 # -------------------------------------------------------------------------------- psychometric

@@ -6,6 +6,7 @@
     decisionnets train --task NAME [--config FILE] [--set key=value ...] [--seed N] [--out DIR]
                        [--device cpu|cuda] [--resume RUN_DIR] [--no-progress] [--threads N]
     decisionnets analyze RUN_DIR [--variables ...] [--decoder NAME [NAME ...]] [--epochs E ...] [--folds K] [--device cpu|cuda]
+                         [--analyses information selectivity geometry similarity fixed-points]
                          [--time-stride K] [--dtype float32|float64]
     decisionnets demo [--out DIR]          train the color-direction demo, then analyze it
     decisionnets rollout RUN_DIR [--env NAME] [--trials N] [--seed S] [--policy greedy|sample]
@@ -110,6 +111,9 @@ def _analyze_args(a):
     a.add_argument("--seed", type=int, default=0, help="seed of the folds")
     a.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="decoder precision")
     a.add_argument("--no-progress", action="store_true")
+    a.add_argument("--analyses", nargs="+", metavar="NAME",
+                   help="run exactly these analyses: information (the decoding, the default), selectivity, geometry, "
+                        "similarity, fixed-points; each writes RUN_DIR/analyses/NAME.nc and RUN_DIR/figures/NAME.png")
     _threads_arg(a)
 
 
@@ -179,11 +183,19 @@ def _cmd_analyze(args) -> int:
     bad = [d for d in args.decoder if d not in decoder_names()]
     if bad:
         raise UserError(f"--decoder {bad[0]!r} is not a decoder family; choose from {', '.join(decoder_names())}")
+    analyses = getattr(args, "analyses", None)
+    if analyses:
+        from decisionnets.representation import DECODING_NAME, REPRESENTATION_ANALYSES
+
+        known = [DECODING_NAME, *REPRESENTATION_ANALYSES]
+        bad = [n for n in analyses if n not in known]
+        if bad:
+            raise UserError(f"--analyses {bad[0]!r} is not an analysis; choose from {', '.join(known)}")
     paths = analyze_run(args.run_dir, variables=args.variables, decoder=args.decoder, folds=args.folds,
                         epochs=args.epochs,
                         device=args.device, progress=not args.no_progress, time_stride=args.time_stride,
                         cross_temporal_epoch=args.cross_temporal_epoch, seed=args.seed,
-                        dtype=args.dtype)
+                        dtype=args.dtype, analyses=analyses)
     for p in paths:
         print(p)
     return 0

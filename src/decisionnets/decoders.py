@@ -180,11 +180,26 @@ def decoder_names() -> tuple[str, ...]:
 
 
 def get_decoder(decoder, **kwargs) -> Decoder:
-    """A :class:`Decoder` from a registered name (with keyword overrides) or a Decoder object."""
+    """A :class:`Decoder` from a registered name (with keyword overrides) or a Decoder object.
+
+    The family owns its parameters: ``get_decoder("linear", l2_grid=[0.1, 1, 10], tol=1e-5)``,
+    ``get_decoder("mlp", hidden=64, max_iter=300)``, ``get_decoder("sgd-mlp", lr=0.005)`` (see
+    :class:`LogisticDecoder`, :class:`MLPDecoder`, :class:`SGDDecoder`). Pass the object as
+    ``decoder=`` to :class:`decisionnets.UsableInformation`, :func:`decisionnets.usable_information`
+    or :class:`decisionnets.UsableInformationEstimator`.
+
+    Raises
+    ------
+    UserError
+        An unknown name, or a keyword the family does not take.
+    """
     if isinstance(decoder, Decoder):
         return decoder
     if isinstance(decoder, str) and decoder in _REGISTRY:
-        return _REGISTRY[decoder](**kwargs)
+        try:
+            return _REGISTRY[decoder](**kwargs)
+        except TypeError as e:  # an unknown keyword: the family's own parameters are in its docstring
+            raise UserError(f"decoder {decoder!r} cannot be configured with {sorted(kwargs)}: {e}") from None
     raise UserError(f"decoder must be one of {decoder_names()} or a decisionnets.decoders.Decoder; got {decoder!r}")
 
 

@@ -145,8 +145,10 @@ class _Member:
     # --- files ------------------------------------------------------------------------------------
     def record(self, epoch):
         from decisionnets.io import write_epoch
+        from decisionnets.weights import save_weights
 
         ds = self.recorder.dataset(self.model, epoch, self.step, self.device)
+        save_weights(self.run_dir, epoch, self.model)  # before the activations, as the solo trainer
         write_epoch(ds, self.run_dir, epoch)
         return float(ds.loss[0]), float(ds.accuracy[0])
 

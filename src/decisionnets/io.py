@@ -9,6 +9,8 @@ A run directory holds::
     log.csv               one row per training epoch
     checkpoints/last.pt   the newest checkpoint (a plain dict), final.pt at the end
     activations/epoch_00000.nc, epoch_00001.nc, ...   one netCDF4 file per recorded epoch
+    weights/epoch_0000.pt, ...                         the model's state_dict per recorded epoch
+                                                       (:mod:`decisionnets.weights`)
     information.nc, figures/                           written by ``decisionnets analyze``
 
 Every file is written to a temporary name in the same folder, flushed to disk

@@ -65,6 +65,7 @@ def analyze_run(
     layers: Sequence[str] | None = None,
     periods: Sequence[str] | None = None,
     figures: bool = True,
+    analyses: Sequence[str] | None = None,
 ) -> list[Path]:
     """Usable information of every recorded layer about the run's label variables, with figures.
 
@@ -97,10 +98,17 @@ def analyze_run(
     periods : list of str, optional — time-resolved runs: decode only the time steps of these task
         periods (default: every step); e.g. ``["decision"]`` for a sweep.
     figures : bool — draw the figures (False: only ``information.nc``).
+    analyses : list of str, optional — what to run. None (default): the decoding alone. Otherwise
+        exactly the named analyses: ``"information"`` is the decoding, any other name a
+        representation analysis of :data:`decisionnets.representation.REPRESENTATION_ANALYSES`
+        (``selectivity``, ``geometry``, ``similarity``, ``fixed-points``), run on the selected
+        epochs, layers and time steps (not ``periods``), with ``seed`` and, when given,
+        ``variables``; each writes ``RUN_DIR/analyses/NAME.nc`` and ``RUN_DIR/figures/NAME.png``.
 
     Returns
     -------
-    list of Path: ``RUN_DIR/information.nc`` then the figures.
+    list of Path: ``RUN_DIR/information.nc`` and its figures (when the decoding ran), then each
+    representation analysis' file and figure.
     """
     run_dir = Path(run_dir)
     # a single dataset file (e.g. a closed-loop rollout, RUN_DIR/rollout.nc): results next to it,
@@ -113,7 +121,13 @@ def analyze_run(
     decoders = list(decoder) if isinstance(decoder, (list, tuple)) else [decoder]
     if not standardize:
         decoders = ["linear-raw" if dd == "linear" else dd for dd in decoders]
+    decode, representation = _split_analyses(analyses)
+    from decisionnets import analyses  # the module again: the argument of that name was read just above
     ds = _select(open_activations(run_dir), epochs, time_stride)
+    rep_ds = ds  # the representation analyses see every period
+    if not decode:
+        return _representation(representation, ds, run_dir, out_dir, seed=seed, progress=progress,
+                               figures=figures, layers=layers, variables=variables)
     if periods and "time" in ds.dims and "period" in ds.coords:
         keep = np.isin(np.asarray(ds["period"].values).astype(str), list(periods))
         if not keep.any():
@@ -168,7 +182,44 @@ def analyze_run(
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_netcdf(result, info_path)
     figs = make_figures(result, out_dir / "figures") if figures else []
-    return [info_path, *figs]
+    rep_paths = _representation(representation, rep_ds, run_dir, out_dir, seed=seed, progress=progress,
+                                figures=figures, layers=layers, variables=variables)
+    return [info_path, *figs, *rep_paths]
+
+
+def _representation(names: Sequence[str], ds: xr.Dataset, run_dir: Path, out_dir: Path, *, seed: int,
+                    progress: bool, figures: bool, layers, variables) -> list[Path]:
+    """Run the representation analyses ``names`` on ``ds`` (only ``layers`` when given); their paths."""
+    if not names:
+        return []
+    from decisionnets.representation import run_representation
+
+    rep_ds = ds if not layers else ds.drop_vars([v for v in activity_layers(ds) if v not in set(layers)])
+    paths: list[Path] = []
+    for name in names:
+        paths += run_representation(name, rep_ds, run_dir=run_dir if run_dir.is_dir() else None, out_dir=out_dir,
+                                    seed=seed, progress=progress, figure=figures,
+                                    layers=list(layers) if layers else None,
+                                    variables=list(variables) if variables else None)
+    return paths
+
+
+def _split_analyses(analyses: Sequence[str] | None) -> tuple[bool, list[str]]:
+    """(run the decoding?, representation analyses to run) for ``analyze_run(analyses=...)``.
+
+    None: the decoding alone. A list: exactly those named, ``"information"`` being the decoding.
+    """
+    from decisionnets.representation import DECODING_NAME, REPRESENTATION_ANALYSES
+
+    if analyses is None:
+        return True, []
+    names = [analyses] if isinstance(analyses, str) else list(analyses)
+    known = [DECODING_NAME, *REPRESENTATION_ANALYSES]
+    bad = [n for n in names if n not in known]
+    if bad or not names:
+        raise UserError(f"unknown analysis {bad[0]!r}; known: {', '.join(known)}" if bad
+                        else f"analyses must name at least one of: {', '.join(known)}")
+    return DECODING_NAME in names, [n for n in dict.fromkeys(names) if n != DECODING_NAME]
 
 
 def _combine(per_layer: list, ds: xr.Dataset, ct_epoch: int) -> xr.Dataset:

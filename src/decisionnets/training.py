@@ -37,6 +37,7 @@ from decisionnets.metrics import n_correct_choices
 from decisionnets.recording import Recorder, record_epochs
 from decisionnets.rundir import RunDir, RunLog, note_write_failure, read_log, restore, snapshot, writing
 from decisionnets.threads import thread_info
+from decisionnets.weights import save_weights
 
 STREAMS = ("data", "probe", "init", "order", "noise")
 #: ``[agent] algorithm`` -> "module:function" of its trainer (imported on use, as the model registry)
@@ -242,6 +243,9 @@ def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> di
 
     def record(epoch):
         ds = recorder.dataset(model, epoch, step, device)
+        # the network itself, for analyses that need it (fixed points); before the activations, so a
+        # run killed in between re-records the epoch (epoch 0 is re-recorded only when its file is missing)
+        save_weights(run_dir, epoch, model)
         write_epoch(ds, run_dir, epoch)
         return float(ds.loss[0]), float(ds.accuracy[0])
 

@@ -8,6 +8,8 @@
 - :mod:`decisionnets.agents.behaviour`: psychometric and chronometric curves and their figures.
 """
 
-from decisionnets.agents.rollout import as_epoch, play_trials, rollout
+from decisionnets.agents.rollout import (as_epoch, choice_actions, load_run_model, open_vs_closed_loop, play_trials,
+                                         rollout, start_aligned)
 
-__all__ = ["as_epoch", "play_trials", "rollout"]
+__all__ = ["as_epoch", "play_trials", "rollout", "load_run_model", "open_vs_closed_loop", "choice_actions",
+           "start_aligned"]

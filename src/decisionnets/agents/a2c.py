@@ -35,6 +35,7 @@ from decisionnets.agents.rollout import as_epoch, episodes_dataset, is_vectorize
 from decisionnets.build import build_model, build_task
 from decisionnets.errors import ConfigError, TrainingDiverged
 from decisionnets.io import write_epoch
+from decisionnets.weights import save_weights
 from decisionnets.recording import record_epochs
 from decisionnets.rundir import RunDir, restore, snapshot
 from decisionnets.training import _torch_seed, phase_settings, seed_streams
@@ -197,6 +198,7 @@ def train_agent(config, run_dir, *, progress: bool = True, resume: bool = False)
         ep = play_trials(model, env, probe, policy="greedy", device=device)
         model.train()
         ds = as_epoch(episodes_dataset(ep, env, align="onset", attrs=attrs), epoch, step)
+        save_weights(run_dir, epoch, model)  # before the activations, as the supervised trainer
         write_epoch(_thin(ds, rc.time_stride, rc.dtype), run_dir, epoch)
         return ds
 

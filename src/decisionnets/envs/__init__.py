@@ -33,17 +33,9 @@ from decisionnets.envs.color_direction import (
 )
 from decisionnets.envs.color_direction_rt import ColorDirectionRT, sample_color_direction_rt
 
-ENV_IDS = {
-    "ColorDirection": "decisionnets/ColorDirection-v0",
-    "ColorDirectionStatic": "decisionnets/ColorDirectionStatic-v0",
-    "ColorDirectionRT": "decisionnets/ColorDirectionRT-v0",
-}
-#: module of each env class (one task per file)
-_MODULES = {"ColorDirectionRT": "color_direction_rt"}
+from decisionnets.registration import ENV_IDS, register_envs
 
-for _name, _id in ENV_IDS.items():
-    if _id not in gymnasium.registry:
-        gymnasium.register(id=_id, entry_point=f"decisionnets.envs.{_MODULES.get(_name, 'color_direction')}:{_name}")
+register_envs()  # the same registration as ``import decisionnets`` and Gymnasium's entry point
 
 #: Short names accepted in configs for envs outside decisionnets.
 NEUROGYM_ENVS = {

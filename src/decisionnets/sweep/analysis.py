@@ -7,6 +7,10 @@ arguments (:func:`analyze_kwargs`), so a sweep's ``RUN_DIR/information.nc`` has 
 :func:`is_analyzed` says whether a run's information.nc already answers the options, so a rerun
 with new options (another decoder list, more variables) decodes again only the runs that lack
 them, and never retrains.
+
+``analyses = ["selectivity", "geometry", ...]`` adds representation analyses
+(:mod:`decisionnets.representation`) to each run's analysis: the decoding always runs (the
+sweep's summary reads ``information.nc``), then each named one writes ``RUN_DIR/analyses/NAME.nc``.
 """
 
 from __future__ import annotations
@@ -55,7 +59,16 @@ def analyze_kwargs(run_dir, analysis: dict) -> dict:
             "layers": [analysis["layer"]] if analysis["layer"] else None,
             "periods": [analysis["period"]] if analysis["period"] else None,
             "time_stride": analysis["time_stride"], "dtype": analysis["dtype"],
-            "figures": analysis["figures"], "progress": False}
+            "figures": analysis["figures"], "progress": False,
+            "analyses": _analyses(analysis)}
+
+
+def _analyses(analysis: dict) -> list[str] | None:
+    """analyze_run's ``analyses``: None (the decoding alone), or the decoding then the named representation analyses."""
+    from decisionnets.representation import DECODING_NAME
+
+    extra = [n for n in analysis.get("analyses", []) if n != DECODING_NAME]
+    return [DECODING_NAME, *extra] if extra else None
 
 
 def analyze(run_dir, analysis: dict) -> list[Path]:
@@ -105,5 +118,7 @@ def is_analyzed(run_dir, analysis: dict) -> bool:
     if not set(recorded if want is None else want) <= epochs:
         return False
     if periods is not None and analysis["period"] and periods != {analysis["period"]}:
+        return False
+    if any(not (run_dir / "analyses" / f"{n}.nc").is_file() for n in (_analyses(analysis) or [])[1:]):
         return False
     return not (analysis["figures"] and not (run_dir / "figures").is_dir())

@@ -28,6 +28,7 @@ ANALYSIS_DEFAULTS = {
     "time_stride": 1,         # decode every k-th recorded time step (counted back from the last)
     "dtype": "float64",       # precision of the decoders' matmuls
     "figures": False,         # also draw each run's figures (RUN_DIR/figures), as `decisionnets analyze`
+    "analyses": [],           # representation analyses run after the decoding (RUN_DIR/analyses/NAME.nc), e.g. ["selectivity"]
 }
 
 
@@ -136,6 +137,12 @@ def parse_analysis(table: dict | None) -> dict:
         raise ConfigError(f"sweep.analysis.dtype must be float32 or float64; got {a['dtype']!r}")
     if not isinstance(a["figures"], bool):
         raise ConfigError(f"sweep.analysis.figures must be true or false; got {a['figures']!r}")
+    from decisionnets.representation import DECODING_NAME, REPRESENTATION_ANALYSES
+
+    known = [DECODING_NAME, *REPRESENTATION_ANALYSES]
+    if not (isinstance(a["analyses"], list) and all(isinstance(n, str) and n in known for n in a["analyses"])):
+        raise ConfigError(f"sweep.analysis.analyses must be a list of analysis names ({', '.join(known)}); "
+                          f"got {a['analyses']!r}")
     return a
 
 
