@@ -340,6 +340,14 @@ class LogisticDecoder(Decoder):
     silently returned. The outer fits of the estimator start from the mean of the pair fits at their
     chosen penalty (``init``).
 
+    The estimator's penalty search (``path_search``): the pair fits of the nested CV run along the
+    L2 path, strongest penalty first, each warm-started from the previous penalty's solutions and
+    converged to ``search_tol`` (they only rank the penalties and warm-start the outer fits, which
+    are converged to ``tol``); with ``path_stop`` a variable leaves the path once its inner CV loss
+    has risen at every outer fold. Two-class columns still running after ``newton_after``
+    iterations, or once no more than a fraction ``tail`` of a batch's columns is, are finished by
+    the Newton refit rather than keeping the whole batch iterating.
+
     Parameters
     ----------
     standardize : bool
@@ -347,6 +355,9 @@ class LogisticDecoder(Decoder):
     max_iter, refit_iter : int
     tol : float
     solver : {"lbfgs", "agd"}
+    search_tol : float or None — tolerance of the pair fits (None: ``tol``).
+    path_stop : bool
+    tail : float in [0, 1); newton_after : int
     """
 
     penalties = DEFAULT_L2_GRID
