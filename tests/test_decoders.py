@@ -129,6 +129,15 @@ def test_a_variable_without_information_leaves_the_path_early():
     assert counts[stop] < 0.8 * counts[full]
 
 
+def test_a_flat_stretch_of_the_path_does_not_end_it():
+    """linear-raw on a weight-decayed layer (units of s.d. ~1e-7): the strong penalties all give the
+    prior (inner losses equal up to float noise) and the signal shows only at the weak ones. Leaving
+    the path at the first noise-level rise read 0.55 bits as -0.002 for fold seed 2."""
+    X, y = _layer("wd_e20")
+    vals = [_fit(X, y[:, :1], "linear-raw", seed=s).information_[0, 0] for s in (0, 2)]
+    assert min(vals) > 0.5 and np.ptp(vals) < 0.03
+
+
 def test_logistic_decoder_search_settings_are_kept():
     dec = LogisticDecoder(search_tol=None, tol=1e-5)
     assert dec.search_tol == 1e-5 and dec.path_stop and dec.path_search

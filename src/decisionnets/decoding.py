@@ -600,6 +600,10 @@ def _fit_chunk(torch, X, labels, fold, C, K, dec, est, holdout) -> dict[str, np.
 
 
 
+#: Rise of the inner CV loss (nats per held-out sample) at every outer fold that ends a variable's L2 path.
+PATH_STOP_MARGIN = 1e-3
+
+
 def _penalty_path(torch, dec, prep, trA, onehot, present, grid, inner_loss, seed):
     """The pair fits of the nested CV along the L2 path, strongest penalty first, each warm-started.
 
@@ -608,10 +612,14 @@ def _penalty_path(torch, dec, prep, trA, onehot, present, grid, inner_loss, seed
     instead of a cold start), to the decoder's ``search_tol`` (the pair fits only rank the
     penalties and warm-start the outer fits; the outer fits are converged to ``tol``). With
     ``path_stop``, a problem's variable leaves the path once its inner CV loss has risen, for
-    every outer fold, from the previous (stronger) penalty to this one: its weaker penalties are
-    not fitted and cannot be chosen (inner loss +inf). This assumes the inner CV loss is unimodal
-    in log alpha, as it is for a convex penalized fit on all but pathological data; where it is
-    not, the chosen penalty can only be a stronger one than the full grid would pick.
+    every outer fold, by more than :data:`PATH_STOP_MARGIN` nats per held-out sample from the
+    previous (stronger) penalty to this one: its weaker penalties are not fitted and cannot be
+    chosen (inner loss +inf). The margin keeps flat stretches going: with raw units of tiny scale
+    (``linear-raw`` on weight-decayed layers) the strong penalties all give the prior, their
+    losses differing by float noise, and the signal appears only at the weak ones (without the
+    margin a weight-decayed FC layer's 0.55 bits read as 0 for one fold seed). This assumes the
+    inner CV loss, beyond such stretches, is unimodal in log alpha; where it is not, the chosen
+    penalty can only be a stronger one than the full grid would pick.
 
     Parameters
     ----------
@@ -653,7 +661,9 @@ def _penalty_path(torch, dec, prep, trA, onehot, present, grid, inner_loss, seed
         state = fit.state
         states[l] = state
         if prev is not None and getattr(dec, "path_stop", False):
-            alive &= ~(torch.isfinite(prev).all(-1) & (cur > prev).all(-1))
+            # a rise by more than PATH_STOP_MARGIN nats per held-out sample: a flat stretch (strong
+            # penalties on units of tiny scale all give the prior, up to float noise) is no rise
+            alive &= ~(torch.isfinite(prev).all(-1) & (cur > prev + PATH_STOP_MARGIN).all(-1))
         prev = torch.where(alive[..., None], cur, prev) if prev is not None else cur
     d1 = states[0].shape[1]
     st = torch.stack([s.reshape(Q, d1, V, F, -1) for s in states], 4)  # (Q, d1, V, F, L, C')
