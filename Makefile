@@ -28,6 +28,7 @@ test: setup
 bench: setup
 	$(PY) bench/train_throughput.py
 	$(PY) bench/decode_speed.py
+	$(PY) bench/decode_real_layers.py --train $(RUN_OUT)/bench-demo-rnn
 	$(PY) bench/ensemble_sweep.py
 	$(PY) bench/under_load.py --default-threads
 

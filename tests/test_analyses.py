@@ -53,3 +53,28 @@ def test_information_and_cross_temporal_return_datasets_with_a_planted_signal():
     assert float(info.isel(time=0)) < 0.2 and (info.isel(time=slice(1, None)) > 0.6).all()
     ct = cross_temporal(act, labels, epoch=0, folds=4)["cross_temporal"].sel(variable="y")
     assert ct.dims == ("train_time", "test_time") and float(ct.sel(train_time=20.0, test_time=40.0)) > 0.6
+
+
+def test_cross_temporal_reuses_the_time_resolved_fits_and_its_diagonal_is_the_information():
+    rng = np.random.default_rng(2)
+    n, T = 90, 4
+    y = np.arange(n) % 2
+    x = rng.standard_normal((2, n, T, 5))
+    x[:, :, 2:, 0] += 2.0 * (2 * y[:, None] - 1)  # readable from step 2 on, in both epochs
+    x[1, :, 1, 1] += 1.5 * (2 * y - 1)  # epoch 1, step 1: another axis, which step 3 does not use
+    act = xr.DataArray(x, dims=("epoch", "trial", "time", "unit"), coords={"epoch": [3, 7], "time": 20.0 * np.arange(T)})
+    labels = {"y": xr.DataArray(y.astype(float), dims="trial"),
+              "z": xr.DataArray(rng.integers(0, 2, (2, n)).astype(float), dims=("epoch", "trial"), coords={"epoch": [3, 7]})}
+    out = information(act, labels, folds=4, cross_temporal_epoch=7)
+    ct = out["cross_temporal"]
+    assert ct.dims == ("variable", "train_time", "test_time")
+    for v in ("y", "z"):
+        np.testing.assert_allclose(np.diag(ct.sel(variable=v).values), out["information"].sel(variable=v, epoch=7).values,
+                                   atol=1e-5)
+    # the same matrix as fitting the epoch again on its own (same folds and seed)
+    again = cross_temporal(act, labels, epoch=7, folds=4)["cross_temporal"]
+    np.testing.assert_allclose(ct.values, again.values, atol=2e-3)
+    assert float(ct.sel(variable="y", train_time=40.0, test_time=60.0)) > 0.5
+    assert float(ct.sel(variable="y", train_time=20.0, test_time=60.0)) < 0.2
+    # no reuse for other families: no matrix from information(), the caller computes it
+    assert "cross_temporal" not in information(act, labels, folds=4, decoder="linear-raw", cross_temporal_epoch=7)

@@ -149,3 +149,23 @@ def test_record_dtype_float16_trains_and_reads_back(tmp_path, capsys):
     assert main(["train", *STATIC, "--set", 'record.dtype="float16"', "--run-dir", str(run)]) == 0, capsys.readouterr().err
     ds = open_activations(run)
     assert ds["hidden_0"].dtype == "float16" if "hidden_0" in ds else any(ds[v].dtype == "float16" for v in ds.data_vars)
+
+
+@pytest.mark.slow  # two tiny trainings and analyses: ~15 s idle, ~30 s on a busy machine
+def test_demo_says_what_it_does_and_how_long_each_part_took(tmp_path, monkeypatch, capsys):
+    """`make run`: each step announced as it starts, and a table of train / analyze / figures times."""
+    import decisionnets.config as config
+
+    real = config.load_config
+    tiny = {"color-direction": ["epochs=2", "n_trials=160", "batch_size=16", "model.hidden_size=8",
+                                "n_per_condition=2", "record.schedule=all"],
+            "color-direction-static-wd": ["epochs=2", "n_trials=160", "batch_size=16", "model.hidden_sizes=[8, 8]",
+                                          "n_per_condition=3", "record.schedule=all"]}
+    monkeypatch.setattr(config, "load_config", lambda task, seed=None, **kw: real(task, overrides=tiny[task], seed=seed))
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for line in ("[1/2] color-direction: training leaky_rnn for 2 epochs", "[1/2] color-direction: trained in",
+                 "[2/2] color-direction-static-wd: analyzed in", "time taken (s):", "total"):
+        assert line in out
+    row = next(ln for ln in out.splitlines() if ln.strip().startswith("color-direction-static-wd ")).split()
+    assert len(row) == 4 and all(v.isdigit() for v in row[1:])  # train, analyze, figures

@@ -172,6 +172,41 @@ def test_cross_temporal_matrix():
     np.testing.assert_allclose(np.diag(ct.values), diag.values, atol=1e-4)
 
 
+def test_cross_temporal_loops_over_extra_dims():
+    rng = np.random.default_rng(4)
+    n, T, d = 120, 3, 4
+    y = rng.integers(0, 2, n)
+    act = rng.standard_normal((2, T, n, d))
+    act[1, 1:, :, 0] += 3.0 * y  # signal in epoch 1 only, from t=1 on
+    da = xr.DataArray(act, dims=("epoch", "time", "trial", "unit"), coords={"epoch": [0, 5]})
+    lab = xr.DataArray(y, dims="trial")
+    ct = cross_temporal_information(da, lab, folds=4)
+    assert ct.dims == ("epoch", "train_time", "test_time") and list(ct["epoch"].values) == [0, 5]
+    for e in (0, 5):
+        one = cross_temporal_information(da.sel(epoch=e), lab, folds=4)
+        np.testing.assert_allclose(ct.sel(epoch=e).values, one.values, atol=2e-3)
+    assert float(ct.sel(epoch=5, train_time=1, test_time=2)) > 0.5 > float(ct.sel(epoch=0, train_time=1, test_time=2))
+    both = cross_temporal_information(da, {"y": lab, "y2": lab}, folds=4)
+    assert both.dims == ("variable", "epoch", "train_time", "test_time")
+    np.testing.assert_allclose(both.sel(variable="y2").values, ct.values, atol=1e-9)
+
+
+def test_decoding_scores_returns_the_fitted_decoders():
+    rng = np.random.default_rng(5)
+    n = 100
+    y = rng.integers(0, 2, n)
+    X = rng.standard_normal((2, n, 3))
+    X[:, :, 0] += 2.0 * y
+    da = xr.DataArray(X, dims=("time", "trial", "unit"), coords={"unit": ["a", "b", "c"]})
+    ds = decoding_scores(da, xr.DataArray(y, dims="trial"), folds=4, return_decoders=True)
+    assert ds["coef"].dims == ("time", "fold", "unit", "logit") and ds["coef"].shape == (2, 4, 3, 1)
+    assert ds["intercept"].dims == ("time", "fold", "logit")
+    assert ds["fold_assignment"].dims == ("time", "trial") and set(np.unique(ds["fold_assignment"])) == {0, 1, 2, 3}
+    assert (ds["coef"].sel(unit="a") > 0.5).all()  # the planted unit carries the weight
+    with pytest.raises(UserError, match="one decoder family"):
+        decoding_scores(da, xr.DataArray(y, dims="trial"), decoder=["linear", "mlp"], return_decoders=True)
+
+
 def test_mlp_decoder_detects_xor():
     rng = np.random.default_rng(0)
     n = 300

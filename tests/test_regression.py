@@ -1,8 +1,8 @@
 """Pinned numbers: a tiny fixed run's activations and information.nc must not drift.
 
 ``tests/data/regression_run.json`` was written by ``tests/data/make_regression_run.py`` (first with
-the code before the issue-14 refactor, which the refactor reproduced exactly; then once more for
-the L-BFGS decoder solver, see that script); the same runs trained and analyzed by the current code
+the code before the issue-14 refactor, which the refactor reproduced exactly; then for
+the L-BFGS decoder solver and for its L2 path search, see that script); the same runs trained and analyzed by the current code
 must give the same numbers (same seed, one thread, CPU).
 """
 

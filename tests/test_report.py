@@ -345,3 +345,23 @@ def test_a_full_disk_while_saving_a_figure_exits_4_without_a_half_image(static_r
     assert code == 4 and "No space left on device (ENOSPC)" in err and "Traceback" not in err, err
     assert not (run / "figures" / "information_vs_epoch.png").exists()
     assert not list(run.rglob("*.tmp")) and not (run / "analysis.lock").exists()
+
+
+def test_analyze_announces_its_problems_and_suggests_fewer_for_a_large_run(tmp_path, capsys):
+    from decisionnets.io import open_activations
+    from decisionnets.report import LARGE_RUN, _announce
+
+    run = write_run(tmp_path / "run", epochs=tuple(range(0, 12, 2)))
+    ds = open_activations(run)
+    labels = {"color": None, "direction": None, "target_config": None, "choice": None}
+    todo = ["choice_vs_direction"]
+    total = _announce(ds, ["hidden"], labels, todo, ["linear"], run, 1)
+    err = capsys.readouterr().err
+    # 6 epochs x 6 steps x 4 variables, + 2 variables x 6 epochs x 4 period ends on error trials
+    assert total == 6 * 6 * 4 + 2 * 6 * 4
+    assert f"{total} decoding problems to fit" in err and "reuses the time-resolved fits" in err
+    assert "--time-stride" not in err  # small
+    big = _announce(ds, ["hidden"], labels, todo, ["linear", "mlp", "linear-raw"], run, 1)
+    err = capsys.readouterr().err
+    assert big == 3 * (6 * 6 * 4 + 2 * 6 * 4) + 6 * 4 and big > LARGE_RUN
+    assert "--time-stride 2" in err and "--epochs 0 6 10" in err

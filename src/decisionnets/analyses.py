@@ -195,7 +195,8 @@ def period_ends(ds: xr.Dataset) -> list[int]:
 
 # ----------------------------------------------------------------------------- information
 def information(act: xr.DataArray, labels: dict, *, decoder="linear", folds: int = 5, seed: int = 0,
-                device: str = "cpu", dtype: str = "float32", progress=None) -> xr.Dataset:
+                device: str = "cpu", dtype: str = "float32", progress=None,
+                cross_temporal_epoch: int | None = None) -> xr.Dataset:
     """Usable information of one layer about each label, at every epoch (and time step).
 
     Parameters
@@ -208,16 +209,22 @@ def information(act: xr.DataArray, labels: dict, *, decoder="linear", folds: int
     decoder : str, Decoder or a list of them (several: a ``decoder`` dim)
     folds, seed, device, dtype, progress
         As :func:`decisionnets.decoding.decoding_scores`.
+    cross_temporal_epoch : int, optional
+        With a time dim and the ``linear`` decoder: also the temporal generalization at this epoch
+        (:func:`cross_temporal`), from the decoders fitted here (nothing is refitted; its diagonal
+        is ``information`` at that epoch). Other decoders: ignored (call :func:`cross_temporal`).
 
     Returns
     -------
     xr.Dataset
         ``information``, ``information_sd`` (bits), ``decoding_accuracy``, ``converged`` with dims
         ([decoder,] variable, epoch[, time]); ``period_information`` ([decoder,] variable, epoch,
-        period) when ``act`` has periods.
+        period) when ``act`` has periods; ``cross_temporal`` (variable, train_time, test_time) when
+        asked for and available.
     """
+    reuse = cross_temporal_epoch is not None and "time" in act.dims and _is_linear(decoder)
     scores = decoding_scores(act, labels, feature_dim=unit_dim(act), decoder=decoder, folds=folds, seed=seed,
-                             device=device, dtype=dtype, progress=progress)
+                             device=device, dtype=dtype, progress=progress, return_decoders=reuse)
     out = xr.Dataset({
         "information": scores["information"],
         "information_sd": scores["information_sd"],
@@ -228,12 +235,29 @@ def information(act: xr.DataArray, labels: dict, *, decoder="linear", folds: int
     if "time" in act.dims and "period" in act.coords:
         per = out["information"].assign_coords(period=act["period"])
         out["period_information"] = per.groupby("period").mean("time")
+    if reuse:
+        fitted = scores[["coef", "intercept", "fold_assignment"]].sel(epoch=cross_temporal_epoch)
+        out["cross_temporal"] = cross_temporal(act, labels, epoch=cross_temporal_epoch, folds=folds, seed=seed,
+                                               device=device, decoders=fitted)["cross_temporal"]
     return out
 
 
+def _is_linear(decoder) -> bool:
+    """Whether ``decoder`` is the (standardized) ``linear`` family, the one of the cross-temporal matrix."""
+    from decisionnets.decoders import LogisticDecoder
+
+    if isinstance(decoder, str):
+        return decoder == "linear"
+    return isinstance(decoder, LogisticDecoder) and decoder.name == "linear" and decoder.standardize
+
+
 def cross_temporal(act: xr.DataArray, labels: dict, *, epoch: int, folds: int = 5, seed: int = 0,
-                   device: str = "cpu", progress: Callable[[int], object] | None = None) -> xr.Dataset:
+                   device: str = "cpu", progress: Callable[[int], object] | None = None,
+                   decoders: xr.Dataset | None = None) -> xr.Dataset:
     """Temporal generalization of each label at one epoch (linear decoder).
+
+    One decoder per training time, label and fold (all labels fitted in one batch), evaluated at
+    every test time.
 
     Parameters
     ----------
@@ -242,7 +266,11 @@ def cross_temporal(act: xr.DataArray, labels: dict, *, epoch: int, folds: int = 
     epoch : int
         The recorded epoch.
     progress : callable, optional
-        Called with the number of time steps done after each label.
+        Called with the number of time steps done for each label.
+    decoders : Dataset, optional
+        The ``linear`` decoders already fitted at this epoch (``coef``, ``intercept``,
+        ``fold_assignment`` (variable, time, ...) from
+        :func:`decisionnets.decoding.decoding_scores` with ``return_decoders=True``): reused.
 
     Returns
     -------
@@ -250,14 +278,12 @@ def cross_temporal(act: xr.DataArray, labels: dict, *, epoch: int, folds: int = 
         ``cross_temporal`` (variable, train_time, test_time), bits.
     """
     a_e = act.sel(epoch=epoch)
-    mats = []
-    for name, lab in labels.items():
-        lab = lab.sel(epoch=epoch) if "epoch" in lab.dims else lab
-        mats.append(cross_temporal_information(a_e, lab, feature_dim=unit_dim(act), folds=folds, seed=seed,
-                                               device=device))
-        if progress is not None:
-            progress(act.sizes["time"])
-    return xr.Dataset({"cross_temporal": xr.concat(mats, dim="variable").assign_coords(variable=list(labels))})
+    labs = {name: (lab.sel(epoch=epoch) if "epoch" in lab.dims else lab) for name, lab in labels.items()}
+    mat = cross_temporal_information(a_e, labs, feature_dim=unit_dim(act), folds=folds, seed=seed, device=device,
+                                     decoders=decoders)
+    if progress is not None:
+        progress(act.sizes["time"] * len(labels))
+    return xr.Dataset({"cross_temporal": mat.drop_vars("epoch", errors="ignore")})
 
 
 # ----------------------------------------------------------------- choice vs direction on errors

@@ -237,20 +237,30 @@ def _cmd_analyze(args) -> int:
     return 0
 
 
+def _say(msg: str) -> None:
+    """A progress line of the demo, on stdout, flushed (so `make run` shows it as it happens)."""
+    print(msg, flush=True)
+
+
 def _cmd_demo(args) -> int:
     from decisionnets.config import load_config
-    from decisionnets.report import analyze_run, demo_figure
+    from decisionnets.report import analyze_run, demo_figure, load_information, make_figures
     from decisionnets.threads import job_for_model, use_threads
     from decisionnets.training import train
 
     runs = []
-    for task, variables in ((args.task, None), (args.static_task, ["color", "direction", "target_config"])):
+    timings = []
+    t_start = time.perf_counter()
+    jobs = ((args.task, None), (args.static_task, ["color", "direction", "target_config"]))
+    for i, (task, variables) in enumerate(jobs, 1):
         cfg = load_config(task, seed=args.seed)
         run_dir = _default_run_dir(args.out, cfg.task, cfg.seed)
         t0 = time.perf_counter()
         use_threads(job_for_model(cfg.model["kind"]), args.threads)
+        _say(f"[{i}/{len(jobs)}] {cfg.task}: training {cfg.model['kind']} for {cfg.train.epochs} epochs -> {run_dir}")
         train(cfg, run_dir)
         t1 = time.perf_counter()
+        _say(f"[{i}/{len(jobs)}] {cfg.task}: trained in {t1 - t0:.0f} s; decoding its recorded layers")
         use_threads("large", args.threads)
         epochs, time_stride = None, 2  # the RNN: every 2nd of its 18 recorded steps (80 ms apart), the last kept
         if variables is not None:  # the FC run records all 61 epochs: every 3rd (and the last) shows the fall
@@ -260,18 +270,31 @@ def _cmd_demo(args) -> int:
             with open_activations(run_dir) as ds:
                 rec = [int(e) for e in ds["epoch"].values]
             epochs = sorted({*rec[::3], rec[-1]})
-        paths = analyze_run(run_dir, variables=variables, epochs=epochs, time_stride=time_stride)
+        paths = analyze_run(run_dir, variables=variables, epochs=epochs, time_stride=time_stride, figures=False)
         t2 = time.perf_counter()
-        print(f"{cfg.task}: trained in {t1 - t0:.0f} s, analyzed in {t2 - t1:.0f} s")
+        _say(f"[{i}/{len(jobs)}] {cfg.task}: analyzed in {t2 - t1:.0f} s; drawing its figures")
+        paths += make_figures(load_information(run_dir), run_dir / "figures")
+        t3 = time.perf_counter()
+        timings.append((cfg.task, t1 - t0, t2 - t1, t3 - t2))
+        _say(f"[{i}/{len(jobs)}] {cfg.task}: trained in {t1 - t0:.0f} s, analyzed in {t2 - t1:.0f} s, "
+             f"figures in {t3 - t2:.0f} s")
         print("figures:")
         for p in paths:
             print(f"  {p}")
         print(f"activations: {run_dir / 'activations'}  (decisionnets.open_activations({str(run_dir)!r}))")
         runs.append(run_dir)
+    t4 = time.perf_counter()
     fig = demo_figure([runs[1], runs[0]], runs[1] / "figures" / "demo_information_vs_epoch.png")
+    t5 = time.perf_counter()
     print(f"the demo's figure (color discarded, direction kept in the FC net with weight decay; the RNN beside it): {fig}")
     for r in runs:
         print(r)
+    width = max(len(t[0]) for t in timings)
+    _say("time taken (s):")
+    _say(f"  {'run':<{width}}  {'train':>6}  {'analyze':>7}  {'figures':>7}")
+    for name, tr, an, fi in timings:
+        _say(f"  {name:<{width}}  {tr:6.0f}  {an:7.0f}  {fi:7.0f}")
+    _say(f"  the demo figure {t5 - t4:.0f} s; total {t5 - t_start:.0f} s (after the install)")
     return 0
 
 

@@ -340,6 +340,14 @@ class LogisticDecoder(Decoder):
     silently returned. The outer fits of the estimator start from the mean of the pair fits at their
     chosen penalty (``init``).
 
+    The estimator's penalty search (``path_search``): the pair fits of the nested CV run along the
+    L2 path, strongest penalty first, each warm-started from the previous penalty's solutions and
+    converged to ``search_tol`` (they only rank the penalties and warm-start the outer fits, which
+    are converged to ``tol``); with ``path_stop`` a variable leaves the path once its inner CV loss
+    has risen at every outer fold. Two-class columns still running after ``newton_after``
+    iterations, or once no more than a fraction ``tail`` of a batch's columns is, are finished by
+    the Newton refit rather than keeping the whole batch iterating.
+
     Parameters
     ----------
     standardize : bool
@@ -347,13 +355,24 @@ class LogisticDecoder(Decoder):
     max_iter, refit_iter : int
     tol : float
     solver : {"lbfgs", "agd"}
+    search_tol : float or None — tolerance of the pair fits (None: ``tol``).
+    path_stop : bool
+    tail : float in [0, 1); newton_after : int
     """
 
     penalties = DEFAULT_L2_GRID
 
+    #: the estimator fits the pair fits of its nested CV along the L2 path (see ``path_stop``)
+    path_search = True
+
     def __init__(self, standardize: bool = True, l2_grid=None, max_iter: int = 300, tol: float = 1e-4,
-                 refit_iter: int = 50, solver: str = "lbfgs"):
+                 refit_iter: int = 50, solver: str = "lbfgs", search_tol: float | None = 1e-3,
+                 path_stop: bool = True, tail: float = 0.1, newton_after: int = 100):
         self.standardize = bool(standardize)
+        self.search_tol = float(tol) if search_tol is None else float(search_tol)
+        self.path_stop = bool(path_stop)
+        self.tail = float(tail)
+        self.newton_after = int(newton_after)
         if solver not in ("lbfgs", "agd"):
             raise UserError(f"solver must be 'lbfgs' or 'agd'; got {solver!r}")
         self.solver = solver
@@ -378,12 +397,29 @@ class LogisticDecoder(Decoder):
     #: :meth:`fit` takes ``init`` (a warm start, e.g. the outer fits from the pair fits' solutions)
     warm_start = True
 
-    def fit(self, prepared, train, y, penalty, present, *, seed: int = 0, init=None) -> DecoderFit:
-        """See :meth:`Decoder.fit`; ``init``: (Q, r+1, G*C') parameters in the basis to start from."""
+    def fit(self, prepared, train, y, penalty, present, *, seed: int = 0, init=None, tol=None, active=None,
+            stats=None) -> DecoderFit:
+        """See :meth:`Decoder.fit`.
+
+        ``init``: (Q, r+1, G*C') parameters in the basis to start from; ``tol``: this call's
+        convergence threshold (default ``self.tol``; the penalty search passes ``search_tol``);
+        ``active``: (Q, G) bool, the columns to fit (the others are returned as ``init`` left them,
+        marked converged, at no cost; lbfgs solver only); ``stats``: a dict that receives
+        ``iterations`` (Q, G), the L-BFGS iterations (function + gradient evaluations) of each column.
+        """
         torch = _torch()
         b = prepared
-        solve = _fit_logistic_lbfgs if self.solver == "lbfgs" else _fit_logistic
-        theta, conv = solve(torch, b, train, y, penalty, present, init, self.max_iter, self.tol)
+        tol = self.tol if tol is None else float(tol)
+        if self.solver == "lbfgs":
+            # two classes: the last few slow columns go to the (float64) Newton refit below, not
+            # on through L-BFGS iterations that cost the whole batch's overhead each
+            newton = y.shape[-1] == 2 and self.refit_iter > 0
+            tail = self.tail if newton else 0.0
+            iters = min(self.max_iter, self.newton_after) if newton else self.max_iter
+            theta, conv = _fit_logistic_lbfgs(torch, b, train, y, penalty, present, init, iters, tol,
+                                              active=active, stats=stats, tail=tail)
+        else:
+            theta, conv = _fit_logistic(torch, b, train, y, penalty, present, init, self.max_iter, tol)
         if not bool(conv.all()) and self.refit_iter > 0:
             theta, conv = theta.clone(), conv.clone()
             if y.shape[-1] == 2:
@@ -399,9 +435,12 @@ class LogisticDecoder(Decoder):
                 # float64 from where it stopped, max_iter more, on the problems concerned
                 bad = torch.nonzero(~conv.all(1)).flatten()
                 b64 = _subset_basis(torch, b, bad, torch.float64)
-                th64, conv64 = solve(torch, b64, train[bad], y[bad].to(torch.float64),
-                                             penalty[bad].to(torch.float64), present[bad],
-                                             theta[bad].to(torch.float64), self.max_iter, self.tol)
+                args64 = (torch, b64, train[bad], y[bad].to(torch.float64), penalty[bad].to(torch.float64),
+                          present[bad], theta[bad].to(torch.float64), self.max_iter, tol)
+                if self.solver == "lbfgs":
+                    th64, conv64 = _fit_logistic_lbfgs(*args64, active=None if active is None else active[bad])
+                else:
+                    th64, conv64 = _fit_logistic(*args64)
                 theta[bad] = th64.to(theta.dtype)
                 conv[bad] = conv64
         Q, n = b.Z1.shape[:2]
@@ -527,7 +566,8 @@ def _fit_logistic(torch, b: _Basis, m, y, alpha, pres, theta0, max_iter, tol):
     return prev, conv
 
 
-def _fit_logistic_lbfgs(torch, b: _Basis, m, y, alpha, pres, theta0, max_iter, tol, history=6):
+def _fit_logistic_lbfgs(torch, b: _Basis, m, y, alpha, pres, theta0, max_iter, tol, history=6, active=None,
+                        stats=None, tail=0.0):
     """Batched penalized logistic regression in the basis ``b`` by preconditioned L-BFGS.
 
     The same objective as :func:`_fit_logistic`. Every column (fold x penalty x variable of a
@@ -547,6 +587,17 @@ def _fit_logistic_lbfgs(torch, b: _Basis, m, y, alpha, pres, theta0, max_iter, t
     ----------
     m : (Q, G, n) bool training masks; y : (Q, G, n, C) one-hot labels; alpha : (Q, G);
     pres : (Q, G, C) classes present; theta0 : (Q, r+1, G*C') warm start or None.
+    active : (Q, G) bool, optional
+        Columns to fit; the others are returned as they start (``theta0``), marked converged, and
+        cost nothing (they never enter the batch).
+    stats : dict, optional
+        Filled with ``iterations`` (Q, G) int: the iterations (each one function and gradient
+        evaluation) every column ran.
+    tail : float
+        Stop (after 20 iterations at least) once no more than this fraction of the active columns
+        is still running, returning those unconverged: a few slow columns (near-separable ones at
+        the weakest penalty) would otherwise keep the whole batch iterating, at its full per-step
+        overhead; the caller finishes them by Newton's method.
 
     Returns
     -------
@@ -561,6 +612,10 @@ def _fit_logistic_lbfgs(torch, b: _Basis, m, y, alpha, pres, theta0, max_iter, t
     Cp = 1 if binary else C
     dt = Z1.dtype
     dev = Z1.device
+    active0 = torch.ones(Q, G, dtype=torch.bool, device=dev) if active is None else active.to(dev)
+    its_glob = torch.zeros(Q, G, dtype=torch.int32, device=dev)
+    if stats is not None:
+        stats["iterations"] = its_glob
     mf = m.to(dt)
     y = y.to(dt)
     a = alpha.to(dt)[..., None]  # (Q, G, 1)
@@ -599,10 +654,17 @@ def _fit_logistic_lbfgs(torch, b: _Basis, m, y, alpha, pres, theta0, max_iter, t
     def dot(u, v):  # (Q', d1, W, Cp) x2 -> (Q', W)
         return (u * v).sum((1, 3))
 
-    # ---- the working set: rows qi of the problems, columns gi (Q', W) of each, pad marks filler
-    qi = torch.arange(Q, device=dev)
-    gi = torch.arange(G, device=dev)[None].expand(Q, G)
-    pad = torch.zeros(Q, G, dtype=torch.bool, device=dev)
+    # ---- the working set: rows qi of the problems, columns gi (Q', W) of each, pad marks filler;
+    # only the active columns enter it (the others are returned as they start, converged)
+    conv_glob |= ~active0
+    nact0 = active0.sum(1)
+    qi = torch.nonzero(nact0 > 0).flatten()
+    if qi.numel() == 0:
+        return x_glob.transpose(1, 2).reshape(Q, d1, G * Cp), conv_glob
+    W0 = int(nact0.max())
+    gi = torch.argsort((~active0[qi]).to(torch.int8), dim=1, stable=True)[:, :W0]
+    pad = torch.arange(W0, device=dev)[None] >= nact0[qi][:, None]
+    n_cols0 = int(nact0.sum())
 
     def statics(qi, gi):
         W = gi.shape[1]
@@ -657,17 +719,19 @@ def _fit_logistic_lbfgs(torch, b: _Basis, m, y, alpha, pres, theta0, max_iter, t
         return f, g
 
     s = statics(qi, gi)
-    x = torch.gather(x_glob, 1, gi[:, :, None, None].expand(-1, -1, d1, Cp)).transpose(1, 2).contiguous()
+    x = torch.gather(x_glob[qi], 1, gi[:, :, None, None].expand(-1, -1, d1, Cp)).transpose(1, 2).contiguous()
     f, g = evaluate(s, x)
     p = -s["pre"] * g
     gp = dot(g, p)
-    t = torch.ones(Q, G, dtype=dt, device=dev)
-    Sh = torch.zeros(history, Q, d1, G, Cp, dtype=dt, device=dev)
+    Qw0 = qi.numel()
+    t = torch.ones(Qw0, W0, dtype=dt, device=dev)
+    Sh = torch.zeros(history, Qw0, d1, W0, Cp, dtype=dt, device=dev)
     Yh = torch.zeros_like(Sh)
-    rho = torch.zeros(history, Q, G, dtype=dt, device=dev)
-    conv = torch.zeros(Q, G, dtype=torch.bool, device=dev)
-    gamma = torch.ones(Q, G, dtype=dt, device=dev)
-    npair = torch.zeros(Q, G, dtype=torch.int32, device=dev)  # curvature pairs taken (0: gradient steps only)
+    rho = torch.zeros(history, Qw0, W0, dtype=dt, device=dev)
+    conv = pad.clone()
+    gamma = torch.ones(Qw0, W0, dtype=dt, device=dev)
+    npair = torch.zeros(Qw0, W0, dtype=torch.int32, device=dev)  # curvature pairs taken (0: gradient steps only)
+    its = torch.ones(Qw0, W0, dtype=torch.int32, device=dev)  # evaluations (the first one above)
 
     def write_back():
         keep = ~pad
@@ -675,6 +739,7 @@ def _fit_logistic_lbfgs(torch, b: _Basis, m, y, alpha, pres, theta0, max_iter, t
         gg = gi[keep]
         x_glob[qq, gg] = x.transpose(1, 2)[keep]
         conv_glob[qq, gg] = conv[keep]
+        its_glob[qq, gg] = its[keep]
 
     for it in range(max_iter):
         active = ~conv & ~pad
@@ -683,6 +748,8 @@ def _fit_logistic_lbfgs(torch, b: _Basis, m, y, alpha, pres, theta0, max_iter, t
         Qw, W = x.shape[0], x.shape[2]
         if it % 5 == 4:
             nact = active.sum(1)
+            if tail > 0 and it >= 19 and int(nact.sum()) <= tail * n_cols0:
+                break
             Wn = int(nact.max())
             rows = torch.nonzero(nact > 0).flatten()
             if Wn * rows.numel() < 0.8 * Qw * W:
@@ -697,7 +764,8 @@ def _fit_logistic_lbfgs(torch, b: _Basis, m, y, alpha, pres, theta0, max_iter, t
                 Sh = torch.gather(Sh[:, rows], 3, i4[None].expand(history, -1, -1, -1, -1))
                 Yh = torch.gather(Yh[:, rows], 3, i4[None].expand(history, -1, -1, -1, -1))
                 rho = torch.gather(rho[:, rows], 2, order[None].expand(history, -1, -1))
-                f, gp, t, conv, gamma, npair = (torch.gather(v[rows], 1, order) for v in (f, gp, t, conv, gamma, npair))
+                f, gp, t, conv, gamma, npair, its = (torch.gather(v[rows], 1, order)
+                                                     for v in (f, gp, t, conv, gamma, npair, its))
                 gi = torch.gather(gi[rows], 1, order)
                 qi = qi[rows]
                 pad = newpad
@@ -707,6 +775,7 @@ def _fit_logistic_lbfgs(torch, b: _Basis, m, y, alpha, pres, theta0, max_iter, t
         t4 = t[:, None, :, None]
         xt = x + t4 * p
         ft, gt = evaluate(s, xt)
+        its += active.to(its.dtype)
         ok = torch.isfinite(ft) & (ft <= f + 1e-4 * t * gp + 8 * eps * f.abs())
         acc = ok & active
         sv = xt - x
@@ -719,6 +788,10 @@ def _fit_logistic_lbfgs(torch, b: _Basis, m, y, alpha, pres, theta0, max_iter, t
         # training sample (the criterion of the Newton refit)
         npair = npair + good.to(npair.dtype)
         conv = conv | (acc & (t >= 1.0) & (npair >= 2) & ((change < tol) | (-0.5 * gp <= 1e-9 * s["ntr"])))
+        # ... or a column already at its optimum (e.g. features constant over the trials, as at the
+        # first step of a trial: the prior intercept is the answer): its steps are ~0 and give no
+        # curvature pair, so the test above would never pass and it would run to max_iter
+        conv = conv | (acc & (-0.5 * gp <= 1e-12 * s["ntr"]))
         acc4 = acc[:, None, :, None]
         x = torch.where(acc4, xt, x)
         f = torch.where(acc, ft, f)

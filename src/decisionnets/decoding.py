@@ -589,20 +589,30 @@ def _fit_chunk(torch, X, labels, fold, C, K, dec, est, holdout) -> dict[str, np.
         pk = torch.tensor([p[1] for p in pairs], device=dev)
         trA = valid[:, :, None, :] & (fol[:, :, None, :] != pj[None, None, :, None]) & (
             fol[:, :, None, :] != pk[None, None, :, None])
-        mA = trA[:, :, :, None, :].expand(Q, V, F, L, n).reshape(Q, V * F * L, n)
-        yA = onehot[:, :, None, None].expand(Q, V, F, L, n, C).reshape(Q, V * F * L, n, C)
-        aA = torch.as_tensor(grid, dtype=fdt, device=dev)[None, None, None, :].expand(Q, V, F, L).reshape(Q, -1)
-        presA = present[:, :, None, None, :].expand(Q, V, F, L, C).reshape(Q, V * F * L, C)
-        fitA = dec.fit(prep, mA, yA, aA, presA, seed=seed)
-        ceA = -(fitA.log_proba * yA).sum(-1).reshape(Q, V, F, L, n).to(torch.float64)
-        convA = fitA.converged.reshape(Q, V, F, L)
-        conv &= convA.all(-1).all(-1)
-        inner = torch.zeros(Q, V, K, L, dtype=torch.float64, device=dev)
-        for f, (j, k) in enumerate(pairs):
-            for held, outer in ((j, k), (k, j)):
-                m = (valid & (fol == held)).to(torch.float64)
-                mean_ce = (ceA[:, :, f] * m[:, :, None, :]).sum(-1) / m.sum(-1, keepdim=True).clamp_min(1)
-                inner[:, :, outer] += mean_ce / (K - 1)
+        held_m = [(valid & (fol == j)).to(torch.float64) for j in range(K)]
+
+        def inner_loss(ce):  # ce (Q, V, F, [L,] n) -> mean inner held-out CE of each outer fold (Q, V, K[, L])
+            out = torch.zeros((Q, V, K) + tuple(ce.shape[3:-1]), dtype=torch.float64, device=dev)
+            for f, (j, k) in enumerate(pairs):
+                for held, outer in ((j, k), (k, j)):
+                    m = held_m[held].reshape((Q, V) + (1,) * (ce.dim() - 4) + (n,))
+                    out[:, :, outer] += (ce[:, :, f] * m).sum(-1) / m.sum(-1).clamp_min(1) / (K - 1)
+            return out
+
+        if getattr(dec, "path_search", False):
+            inner, convA, stA = _penalty_path(torch, dec, prep, trA, onehot, present, grid, inner_loss, seed)
+            conv &= convA
+            fitA_state = stA
+        else:
+            mA = trA[:, :, :, None, :].expand(Q, V, F, L, n).reshape(Q, V * F * L, n)
+            yA = onehot[:, :, None, None].expand(Q, V, F, L, n, C).reshape(Q, V * F * L, n, C)
+            aA = torch.as_tensor(grid, dtype=fdt, device=dev)[None, None, None, :].expand(Q, V, F, L).reshape(Q, -1)
+            presA = present[:, :, None, None, :].expand(Q, V, F, L, C).reshape(Q, V * F * L, C)
+            fitA = dec.fit(prep, mA, yA, aA, presA, seed=seed)
+            ceA = -(fitA.log_proba * yA).sum(-1).reshape(Q, V, F, L, n).to(torch.float64)
+            conv &= fitA.converged.reshape(Q, V, F, L).all(-1).all(-1)
+            inner = inner_loss(ceA)
+            fitA_state = fitA.state
         # a non-finite inner loss (a diverged fit) must never win the choice: torch's argmin
         # returns NaN as the minimum
         inner = torch.where(torch.isfinite(inner), inner, torch.full_like(inner, float("inf")))
@@ -613,11 +623,11 @@ def _fit_chunk(torch, X, labels, fold, C, K, dec, est, holdout) -> dict[str, np.
         alpha_k = torch.as_tensor(grid, dtype=fdt, device=dev)[best]
         alphaB = alpha_k.reshape(Q, V * K)
         initB = None
-        if getattr(dec, "warm_start", False) and fitA.state is not None:
+        if getattr(dec, "warm_start", False) and fitA_state is not None:
             # warm start of outer fold k: the mean of the pair fits (j, k) at its chosen penalty
             # (trained on all folds but {j, k}; the outer fit drops only k). The optimum does not
             # depend on the start, only the number of iterations does.
-            st = fitA.state
+            st = fitA_state
             d1 = st.shape[1]
             st = st.reshape(Q, d1, V, F, L, -1)
             initB = torch.empty(Q, d1, V, K, st.shape[-1], dtype=st.dtype, device=dev)
@@ -695,6 +705,76 @@ def _fit_chunk(torch, X, labels, fold, C, K, dec, est, holdout) -> dict[str, np.
         out["intercept"] = fitB.intercept.reshape(Q, V, KO, Cp).cpu().numpy().astype(np.float64)
     return out
 
+
+
+#: Rise of the inner CV loss (nats per held-out sample) at every outer fold that ends a variable's L2 path.
+PATH_STOP_MARGIN = 1e-3
+
+
+def _penalty_path(torch, dec, prep, trA, onehot, present, grid, inner_loss, seed):
+    """The pair fits of the nested CV along the L2 path, strongest penalty first, each warm-started.
+
+    Penalty l's pair fits start from penalty l-1's solutions (the path is smooth in log alpha: a
+    weaker penalty's optimum lies near the stronger one's, so most columns need a few iterations
+    instead of a cold start), to the decoder's ``search_tol`` (the pair fits only rank the
+    penalties and warm-start the outer fits; the outer fits are converged to ``tol``). With
+    ``path_stop``, a problem's variable leaves the path once its inner CV loss has risen, for
+    every outer fold, by more than :data:`PATH_STOP_MARGIN` nats per held-out sample from the
+    previous (stronger) penalty to this one: its weaker penalties are not fitted and cannot be
+    chosen (inner loss +inf). The margin keeps flat stretches going: with raw units of tiny scale
+    (``linear-raw`` on weight-decayed layers) the strong penalties all give the prior, their
+    losses differing by float noise, and the signal appears only at the weak ones (without the
+    margin a weight-decayed FC layer's 0.55 bits read as 0 for one fold seed). This assumes the
+    inner CV loss, beyond such stretches, is unimodal in log alpha; where it is not, the chosen
+    penalty can only be a stronger one than the full grid would pick.
+
+    Parameters
+    ----------
+    trA : (Q, V, F, n) bool training masks of the F pair fits; onehot : (Q, V, n, C);
+    present : (Q, V, C) bool; grid : ndarray (L,) penalties; inner_loss : callable (Q, V, F, n) CE
+    -> (Q, V, K) inner CV loss per outer fold.
+
+    Returns
+    -------
+    inner (Q, V, K, L) float64 (+inf where not fitted), converged (Q, V) bool, states (Q, d1, V*F*L*C').
+    """
+    Q, V, F, n = trA.shape
+    C = onehot.shape[-1]
+    L = len(grid)
+    dev = onehot.device
+    fdt = onehot.dtype
+    G = V * F
+    m = trA.reshape(Q, G, n)
+    y = onehot[:, :, None].expand(Q, V, F, n, C).reshape(Q, G, n, C)
+    pres = present[:, :, None, :].expand(Q, V, F, C).reshape(Q, G, C)
+    K = int(round((1 + math.sqrt(1 + 8 * F)) / 2))
+    inner = torch.full((Q, V, K, L), float("inf"), dtype=torch.float64, device=dev)
+    conv = torch.ones(Q, V, dtype=torch.bool, device=dev)
+    alive = torch.ones(Q, V, dtype=torch.bool, device=dev)
+    states = [None] * L
+    state = None
+    prev = None
+    for step, l in enumerate(np.argsort(grid)[::-1]):  # strongest first
+        act = alive[:, :, None].expand(Q, V, F).reshape(Q, G)
+        if not bool(act.any()):
+            states[l] = state
+            continue
+        a = torch.full((Q, G), float(grid[l]), dtype=fdt, device=dev)
+        fit = dec.fit(prep, m, y, a, pres, seed=seed, init=state, tol=getattr(dec, "search_tol", None), active=act)
+        ce = -(fit.log_proba * y).sum(-1).reshape(Q, V, F, n).to(torch.float64)
+        cur = inner_loss(ce)  # (Q, V, K)
+        inner[..., l] = torch.where(alive[..., None], cur, inner[..., l])
+        conv &= fit.converged.reshape(Q, V, F).all(-1) | ~alive
+        state = fit.state
+        states[l] = state
+        if prev is not None and getattr(dec, "path_stop", False):
+            # a rise by more than PATH_STOP_MARGIN nats per held-out sample: a flat stretch (strong
+            # penalties on units of tiny scale all give the prior, up to float noise) is no rise
+            alive &= ~(torch.isfinite(prev).all(-1) & (cur > prev + PATH_STOP_MARGIN).all(-1))
+        prev = torch.where(alive[..., None], cur, prev) if prev is not None else cur
+    d1 = states[0].shape[1]
+    st = torch.stack([s.reshape(Q, d1, V, F, -1) for s in states], 4)  # (Q, d1, V, F, L, C')
+    return inner, conv, st.reshape(Q, d1, -1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -777,6 +857,7 @@ def decoding_scores(
     standardize: bool = True,
     split: str = "kfold",
     train_fraction: float = 0.25,
+    return_decoders: bool = False,
 ) -> xr.Dataset:
     """Cross-validated usable information, its fold spread, decoding accuracy and convergence.
 
@@ -799,6 +880,11 @@ def decoding_scores(
         Called with the number of activity problems finished after each chunk (e.g. a tqdm's
         ``update``); the total is the product of activity's dims other than sample/feature (times
         the number of decoders).
+    return_decoders : bool
+        One linear decoder family only: also return the fitted outer-fold decoders in raw feature
+        units, ``coef`` (..., fold, feature_dim, logit), ``intercept`` (..., fold, logit) (logit:
+        1 for two classes, the logit of class 1; else one per class) and ``fold_assignment``
+        (..., sample_dim; -1 = unused), e.g. for :func:`cross_temporal_information`.
 
     Returns
     -------
@@ -811,6 +897,8 @@ def decoding_scores(
     if isinstance(decoder, (list, tuple)):
         if not decoder:
             raise UserError("decoder list is empty; give at least one decoder name")
+        if return_decoders:
+            raise UserError(f"return_decoders=True takes one decoder family; got {list(decoder)}")
         parts = [
             decoding_scores(activity, labels, sample_dim=sample_dim, feature_dim=feature_dim, decoder=dd, folds=folds,
                             seed=seed, l2_grid=l2_grid, device=device, dtype=dtype, max_iter=max_iter,
@@ -872,6 +960,15 @@ def decoding_scores(
         flag_masks=np.array(list(UNRELIABLE_FLAGS), dtype=np.int8),
         flag_meanings=" ".join(m.split(" (")[0].replace(" ", "_") for m in UNRELIABLE_FLAGS.values()))
     dec = est.decoder_
+    if return_decoders:
+        if est.coef_ is None:
+            raise UserError(f"return_decoders=True needs a linear decoder family; {dec.name!r} has no coefficients")
+        fdim = feature_dim
+        out["coef"] = (dims + ["fold", fdim, "logit"], shaped(est.coef_, est.coef_.shape[2:]))
+        out["intercept"] = (dims + ["fold", "logit"], shaped(est.intercept_, est.intercept_.shape[2:]))
+        out["fold_assignment"] = (dims + [sample_dim], shaped(est.folds_, (est.folds_.shape[-1],)))
+        if fdim in act.coords:
+            out = out.assign_coords({fdim: act.coords[fdim].values})
     out.attrs.update(decoder=dec.name, decoder_description=dec.describe(), folds=int(folds), seed=int(seed),
                      scale_invariant=int(bool(dec.scale_invariant)), split=str(split),
                      estimator="usable information, nested CV" if dec.penalties is not None and split == "kfold"
@@ -917,77 +1014,136 @@ def usable_information(
 
 def cross_temporal_information(
     activity: xr.DataArray,
-    labels: xr.DataArray,
+    labels,
     *,
     time_dim: str = "time",
     sample_dim: str = "trial",
     feature_dim: str = "unit",
     folds: int = 5,
     seed: int = 0,
+    decoders: xr.Dataset | None = None,
     **kwargs: Any,
 ) -> xr.DataArray:
     """Temporal generalization: information of a linear decoder trained at t and tested at t'.
 
     For each training time t the decoder of every outer fold (penalty chosen by nested CV at t) is
-    applied to the *same held-out trials* of that fold at every test time t'; the held-out
-    cross-entropy is compared with the training-fold prior's.
+    fitted once and applied to that fold's held-out trials at every test time t'; the held-out
+    cross-entropy is compared with the training-fold prior's. The diagonal (t' = t) is the usable
+    information at t (:func:`usable_information` with the same folds, seed and decoder). Every
+    other dim of ``activity`` (e.g. ``epoch``) indexes separate matrices, fitted in one batch.
 
     Parameters
     ----------
-    activity : DataArray (time_dim, sample_dim, feature_dim) (other dims are not allowed: select an
-        epoch first).
-    labels : DataArray (sample_dim) or (time_dim?, sample_dim) — missing < 0 / NaN.
+    activity : DataArray (..., time_dim, sample_dim, feature_dim)
+        Other dims (e.g. ``epoch``) give one matrix each.
+    labels : DataArray (sample_dim[, other dims of activity]) or a Dataset / mapping of them
+        Integer class indices, missing < 0 / NaN; must not vary over ``time_dim``. A mapping gives
+        the result a ``variable`` dim.
+    time_dim, sample_dim, feature_dim : str
+    folds, seed : int
+    decoders : Dataset, optional
+        The fitted decoders of this very activity and these labels (``coef``, ``intercept``,
+        ``fold_assignment`` from :func:`decoding_scores` with ``return_decoders=True``, with the
+        same folds, seed and the ``linear`` decoder): they are reused, nothing is fitted.
+    **kwargs
+        Passed to :class:`UsableInformation` (``device``, ``dtype``, ``l2_grid``...).
 
     Returns
     -------
-    DataArray (train_time, test_time), bits.
+    DataArray ([variable,] ..., train_time, test_time), bits.
     """
-    if not isinstance(activity, xr.DataArray) or set(activity.dims) != {time_dim, sample_dim, feature_dim}:
+    if not isinstance(activity, xr.DataArray) or not {time_dim, sample_dim, feature_dim} <= set(activity.dims):
         dims = getattr(activity, "dims", None)
         raise UserError(
-            f"activity must be a DataArray with exactly dims ({time_dim!r}, {sample_dim!r}, {feature_dim!r}); got {dims}"
+            f"activity must be a DataArray with dims ({time_dim!r}, {sample_dim!r}, {feature_dim!r}) (and any "
+            f"others, e.g. epoch); got {dims}"
         )
-    if time_dim in labels.dims:
-        raise UserError("cross-temporal labels must not vary over time")
-    X, y, extra, shape_extra, names, multi, coords, act = _prepare(activity, labels, sample_dim, feature_dim)
-    tvals = act.coords[time_dim].values if time_dim in act.coords else np.arange(X.shape[0])
-    est = UsableInformation(decoder="linear", folds=folds, seed=seed, **kwargs)._fit(
-        X, y, where=lambda p, v: f"{names[v]!r} (cross-temporal) at train {time_dim}={tvals[p]}")
-    T = X.shape[0]
-    lab = _clean_labels(y[:1], folds)[0][0, 0]  # (n,)
-    fold = est.folds_[0, 0]  # same labels at every t -> same folds
-    valid = lab >= 0
-    coef, icpt = est.coef_[:, 0], est.intercept_[:, 0]  # (T, K, d, Cp), (T, K, Cp)
-    C = est.n_classes_
-    out = np.full((T, T), np.nan)
-    if (np.bincount(lab[valid], minlength=C) > 0).sum() < 2:
-        out[:] = np.nan  # one class: no estimate (the fit warned)
-    else:
-        for k in range(folds):
-            te = valid & (fold == k)
-            tr = valid & (fold != k)
-            cnt = np.bincount(lab[tr], minlength=C).astype(float)
-            logprior = np.log(np.maximum(cnt / cnt.sum(), 1e-300))
-            ce_prior = -logprior[lab[te]].sum()
-            Xte = X[:, te].astype(np.float64)  # (T', m, d)
-            for t in range(T):
-                lg = np.einsum("smd,dc->smc", Xte, coef[t, k].astype(np.float64)) + icpt[t, k]
-                if C == 2:
-                    z = lg[..., 0]
-                    ce = np.logaddexp(0, z) - (lab[te] == 1) * z
-                else:
-                    lg = lg - lg.max(-1, keepdims=True)
-                    lse = np.log(np.exp(lg).sum(-1))
-                    ce = lse - np.take_along_axis(lg, lab[te][None, :, None], -1)[..., 0]
-                contrib = (ce_prior - ce.sum(-1)) / LN2
-                out[t] = np.where(np.isnan(out[t]), 0.0, out[t]) + contrib
-        out /= valid.sum()
+    lab_dict, multi = _as_label_dict(labels)
+    for name, da in lab_dict.items():
+        if isinstance(da, xr.DataArray) and time_dim in da.dims:
+            raise UserError(f"cross-temporal labels must not vary over time; label {name!r} has dims {da.dims}")
+    others = [dd for dd in activity.dims if dd not in (time_dim, sample_dim, feature_dim)]
+    act = activity.transpose(*others, time_dim, sample_dim, feature_dim)
+    T = act.sizes[time_dim]
+    if decoders is None:
+        decoders = decoding_scores(act, lab_dict, sample_dim=sample_dim, feature_dim=feature_dim, decoder="linear",
+                                   folds=folds, seed=seed, return_decoders=True, **kwargs)
+    X, y, extra, shape_extra, names, _, coords, _ = _prepare(act, lab_dict, sample_dim, feature_dim)
+    E = int(np.prod(shape_extra[:-1])) if len(shape_extra) > 1 else 1
+    V, n, d = len(names), X.shape[1], X.shape[2]
+    dv = decoders if "variable" in decoders.dims else decoders.expand_dims(variable=[names[0]])
+    order = ["variable", *others, time_dim]
+    coef = np.asarray(dv["coef"].transpose(*order, "fold", feature_dim, "logit").values, np.float64)
+    icpt = np.asarray(dv["intercept"].transpose(*order, "fold", "logit").values, np.float64)
+    fold = np.asarray(dv["fold_assignment"].transpose(*order, sample_dim).values)
+    K = coef.shape[-3]
+    coef = coef.reshape(V, E, T, K, d, -1)
+    icpt = icpt.reshape(V, E, T, K, -1)
+    fold = fold.reshape(V, E, T, n)
+    labs, _ = _clean_labels(y, K)  # (P, V, n), classes too small for K folds dropped, as the fits did
+    labs = labs.reshape(E, T, V, n)
+    C = max(int(labs.max()) + 1, 2)
+    X = np.nan_to_num(X.reshape(E, T, n, d).astype(np.float64))
+    out = np.full((V, E, T, T), np.nan)
+    for e in range(E):
+        for v in range(V):
+            out[v, e] = _generalization(X[e], labs[e, :, v], fold[v, e], coef[v, e], icpt[v, e], C)
     tcoord = act.coords[time_dim].values if time_dim in act.coords else np.arange(T)
-    da = xr.DataArray(
-        out,
-        dims=("train_time", "test_time"),
-        coords={"train_time": tcoord, "test_time": tcoord},
-        name="cross_temporal_information",
-        attrs={"units": "bits", "folds": int(folds), "seed": int(seed)},
-    )
-    return da
+    out = out.reshape((V,) + tuple(shape_extra[:-1]) + (T, T))
+    dims = ["variable", *others, "train_time", "test_time"]
+    cc = {dd: coords[dd] for dd in others if dd in coords}
+    cc.update(train_time=tcoord, test_time=tcoord)
+    if multi:
+        cc["variable"] = names
+    else:
+        out, dims = out[0], dims[1:]
+    return xr.DataArray(out, dims=dims, coords=cc, name="cross_temporal_information",
+                        attrs={"units": "bits", "folds": int(folds), "seed": int(seed)})
+
+
+def _generalization(X, lab, fold, coef, icpt, C) -> np.ndarray:
+    """One temporal-generalization matrix (T, T), bits.
+
+    X (T, n, d) float64; lab (T, n) class of each trial at each time (-1 missing); fold (T, n) the
+    outer fold of each trial in the fits at each training time (-1 unused); coef (T, K, d, C'),
+    icpt (T, K, C'): the decoder of each training time and fold in raw feature units. Entry
+    (t, t'): sum over folds k of (prior - decoder) held-out cross-entropy of the trials in fold k
+    at t (held out by decoder (t, k)) whose label is valid at t', per such trial.
+    """
+    T, n, d = X.shape
+    K, Cp = coef.shape[1], coef.shape[-1]
+    out = np.full((T, T), np.nan)
+    if not np.isfinite(coef).all():
+        ok_t = np.isfinite(coef).all(axis=(1, 2, 3)) & np.isfinite(icpt).all(axis=(1, 2))
+    else:
+        ok_t = np.ones(T, bool)
+    W = np.nan_to_num(coef).transpose(2, 0, 1, 3).reshape(d, T * K * Cp)
+    lg = (X.reshape(T * n, d) @ W).reshape(T, n, T, K, Cp) + np.nan_to_num(icpt)[None, None]  # (t', i, t, k, c)
+    labc = np.clip(lab, 0, None)  # (t', n)
+    if C == 2 and Cp == 1:
+        z = lg[..., 0]
+        ce = np.logaddexp(0.0, z) - (labc == 1)[:, :, None, None] * z  # (t', i, t, k)
+    else:
+        mx = lg.max(-1, keepdims=True)
+        lse = np.log(np.exp(lg - mx).sum(-1)) + mx[..., 0]
+        ce = lse - np.take_along_axis(lg, labc[:, :, None, None, None].repeat(T, 2).repeat(K, 3), -1)[..., 0]
+    for t in range(T):
+        if not ok_t[t] or not (fold[t] >= 0).any():
+            continue
+        used = fold[t] >= 0
+        classes = np.bincount(lab[t][used], minlength=C)
+        if (classes > 0).sum() < 2:
+            continue  # one class: no estimate (NaN; the time-resolved fit warned and flagged it)
+        num = np.zeros(T)
+        den = np.zeros(T)
+        for k in range(K):
+            te = fold[t] == k
+            tr = used & ~te
+            cnt = np.bincount(lab[t][tr], minlength=C).astype(float)
+            logprior = np.log(np.maximum(cnt / max(cnt.sum(), 1), 1e-300))
+            m = te[None, :] & (lab >= 0)  # (t', n): held out at t, labelled at t'
+            num += ((-logprior[labc] - ce[:, :, t, k]) * m).sum(1)
+            den += m.sum(1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[t] = num / den / LN2
+    return out

@@ -281,18 +281,25 @@ def _analyze_run(run_dir, out_dir, *, variables, decoder, folds, device, progres
 
     kw = dict(decoder=decoders if len(decoders) > 1 else decoders[0], folds=folds, seed=seed, device=device,
               dtype=dtype)
+    if progress:
+        _announce(ds, layers, labels, todo, decoders, run_dir, time_stride)
     bar = _progress_bar(ds, layers, labels, todo, len(decoders), f"analyze {run_dir.name}", progress)
     per_layer = []
     with warnings.catch_warnings(record=True) as caught:  # kept in information.nc, and shown
         warnings.simplefilter("always")
         for layer in layers:
             act = ds[layer].load()
-            parts = [analyses.information(act, labels, progress=bar.update, **kw)]
+            # the cross-temporal matrix reuses the linear decoders the time-resolved information fits
+            # at that epoch (fitted once per training time and fold, evaluated at every test time)
+            info = analyses.information(act, labels, progress=bar.update, cross_temporal_epoch=ct_epoch, **kw)
+            parts = [info]
             if "choice_vs_direction" in todo:
                 parts.append(analyses.choice_vs_direction(act, ds, valid=valid, progress=bar.update, **kw))
-            if "time" in act.dims:
-                parts.append(analyses.cross_temporal(act, labels, epoch=ct_epoch, folds=folds, seed=seed,
-                                                     device=device, progress=lambda k: bar.update(k * len(decoders))))
+            if "time" in act.dims and "cross_temporal" in info:
+                bar.update(act.sizes["time"] * len(labels) * len(decoders))
+            elif "time" in act.dims:
+                parts.append(analyses.cross_temporal(act, labels, epoch=ct_epoch, folds=folds, seed=seed, device=device,
+                                                     progress=lambda k: bar.update(k * len(decoders))))
             out = xr.merge(parts, compat="no_conflicts", join="outer")
             per_layer.append(out.expand_dims(layer=[layer]))
     bar.close()
@@ -442,6 +449,48 @@ def _cross_temporal_epoch(ds: xr.Dataset, epoch: int | None) -> int:
     if ct_epoch not in epochs:
         raise UserError(f"cross_temporal_epoch {ct_epoch} was not recorded; recorded epochs: {epochs}")
     return ct_epoch
+
+
+#: Above this many decoding problems ``analyze`` suggests ``--time-stride`` / ``--epochs``.
+LARGE_RUN = 500
+
+
+def _announce(ds, layers, labels, todo, decoders, run_dir, time_stride: int) -> int:
+    """Print (stderr) how many decoding problems are about to be fitted; for a large run, how to fit fewer."""
+    import sys
+
+    n_info = n_err = n_ct = 0
+    reused = len(decoders) == 1 and analyses._is_linear(decoders[0])
+    for layer in layers:
+        a = ds[layer]
+        timed = "time" in a.dims
+        n = int(np.prod([a.sizes[d] for d in a.dims if d in ("epoch", "time")])) * len(labels)
+        n_info += n * len(decoders)
+        if "choice_vs_direction" in todo:
+            n_err += (a.sizes["epoch"] * (len(period_ends(ds)) if timed else 1) * 2) * len(decoders)
+        if timed and not reused:
+            n_ct += a.sizes["time"] * len(labels)
+    total = n_info + n_err + n_ct
+    shape = f"{len(layers)} layer(s) x {len(labels)} variable(s) x {ds.sizes['epoch']} epoch(s)"
+    if "time" in ds.dims:
+        shape += f" x {ds.sizes['time']} time step(s)"
+    msg = f"analyze {run_dir.name}: {total} decoding problems to fit ({shape}"
+    msg += f" x {len(decoders)} decoders" if len(decoders) > 1 else ""
+    msg += f"; {n_err} on error trials" if n_err else ""
+    msg += f"; {n_ct} for the cross-temporal matrix" if n_ct else "; the cross-temporal matrix reuses the time-resolved fits" \
+        if "time" in ds.dims else ""
+    print(msg + ")", file=sys.stderr, flush=True)
+    if total > LARGE_RUN:
+        tips = []
+        if "time" in ds.dims and ds.sizes["time"] > 4:
+            tips.append(f"--time-stride {2 * time_stride} (one recorded step in {2 * time_stride}; the last is kept)")
+        if ds.sizes["epoch"] > 4:
+            ep = [int(e) for e in ds["epoch"].values]
+            tips.append(f"--epochs {' '.join(map(str, sorted({ep[0], ep[len(ep) // 2], ep[-1]})))} (some of {len(ep)})")
+        if tips:
+            print(f"analyze: a large run ({total} > {LARGE_RUN} problems); to fit fewer: " + " or ".join(tips),
+                  file=sys.stderr, flush=True)
+    return total
 
 
 def _progress_bar(ds, layers, labels, todo, n_decoders: int, desc: str, progress: bool):
