@@ -176,7 +176,8 @@ def _cmd_train(args) -> int:
     from decisionnets.config import load_config
     from decisionnets.threads import job_for_model, use_threads
     from decisionnets.locks import LOCK_NAME
-    from decisionnets.training import resume_config, train
+    from decisionnets.rundir import resume_config
+    from decisionnets.training import train
 
     if args.resume:
         if args.task or args.config or args.set or args.seed is not None:

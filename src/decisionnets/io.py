@@ -353,3 +353,17 @@ def read_status(run_dir) -> dict:
         return json.loads(p.read_text())
     except json.JSONDecodeError as e:
         raise DataFileError(f"{p} is not valid JSON: {e}") from None
+
+
+def write_netcdf(ds: xr.Dataset, path) -> None:
+    """Write an analysis result (``information.nc``, ``analyses/NAME.nc``) atomically.
+
+    Object and unicode variables are stored as netCDF strings; the file appears under ``path`` only
+    once it is complete (:func:`atomic_path`).
+    """
+    ds = ds.copy()
+    for name in list(ds.coords) + list(ds.data_vars):
+        if ds[name].dtype.kind in "OU":
+            ds[name] = ds[name].astype(str)
+    with atomic_path(Path(path)) as tmp:
+        ds.to_netcdf(tmp)

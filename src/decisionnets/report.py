@@ -41,7 +41,7 @@ from decisionnets import analyses
 from decisionnets.analyses import (activity_layers, balanced_error_labels, declared_bins, label_variables,
                                    period_ends, psychometric, trial_labels, valid_trials)
 from decisionnets.errors import DataFileError, UserError
-from decisionnets.io import atomic_path, open_activations
+from decisionnets.io import atomic_path, open_activations, write_netcdf
 
 __all__ = ["analyze_run", "psychometric", "balanced_error_labels", "label_variables", "activity_layers",
            "make_figures", "demo_figure", "load_information"]
@@ -323,7 +323,7 @@ def _analyze_run(run_dir, out_dir, *, variables, decoder, folds, device, progres
 
     info_path = out_dir / "information.nc"
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_netcdf(result, info_path)
+    write_netcdf(result, info_path)
     figs = make_figures(result, out_dir / "figures") if figures else []
     rep_paths = _representation(representation, rep_ds, run_dir, out_dir, seed=seed, progress=progress,
                                 figures=figures, layers=layers, variables=variables)
@@ -519,15 +519,6 @@ def _analysis_attrs(attrs: dict, decoders, folds, seed, dtype, exclude_catch) ->
                analysis_seed=int(seed), analysis_dtype=dtype, analysis_exclude_catch=int(exclude_catch),
                analysis_estimator="usable information, stratified K-fold, nested CV for L2 (decisionnets.decoding)")
     return out
-
-
-def _write_netcdf(ds: xr.Dataset, path: Path) -> None:
-    ds = ds.copy()
-    for name in list(ds.coords) + list(ds.data_vars):
-        if ds[name].dtype.kind in "OU":
-            ds[name] = ds[name].astype(str)
-    with atomic_path(path) as tmp:
-        ds.to_netcdf(tmp)
 
 
 # ------------------------------------------------------------------------------------------ figures

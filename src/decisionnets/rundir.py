@@ -415,3 +415,24 @@ def writing(run_dir, force: bool = False):
         except WriteFailed as e:
             note_write_failure(Path(run_dir), e)
             raise
+
+
+def resume_config(run_dir):
+    """The :class:`~decisionnets.config.Config` stored in ``run_dir`` (for ``--resume``, and to rebuild a
+    run's model)."""
+    from decisionnets.config import config_from_json
+    from decisionnets.io import read_status
+
+    p = Path(run_dir) / "config.json"
+    if not p.is_file():
+        raise DataFileError(f"{run_dir} is not a run directory (no config.json)")
+    try:
+        text = p.read_text()
+        cfg = config_from_json(text)
+    except ValueError as e:
+        raise DataFileError(f"{p} is not a valid decisionnets config: {e}") from None
+    st = read_status(run_dir)
+    if st.get("decisionnets_version", __version__).split(".")[0] != __version__.split(".")[0]:
+        raise DataFileError(f"{run_dir} was made by decisionnets {st.get('decisionnets_version')}; "
+                            f"this is {__version__} (incompatible major version)")
+    return cfg

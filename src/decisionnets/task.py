@@ -30,6 +30,8 @@ import numpy as np
 from decisionnets.errors import ConfigError
 from decisionnets.trials import TrialBatch, common_period
 
+__all__ = ["TrialSource", "Task", "declaration_attrs", "EnvTask", "check_env_id"]
+
 
 @runtime_checkable
 class TrialSource(Protocol):
@@ -214,3 +216,37 @@ class EnvTask:
     def describe(self) -> dict:
         """Facts about the task for the dataset's attrs."""
         return {"env": self.name, "dt": self.dt if self.dt is not None else 0.0}
+
+
+def check_env_id(env_id: str, env_kwargs: dict | None = None, n_per_condition: int = 2) -> dict:
+    """Whether a neurogym env id trains by name, without training: build its task, probe and training trials.
+
+    Parameters
+    ----------
+    env_id : str
+        A neurogym env id (``GoNogo-v0``, ``yang19.dm1-v0``).
+    env_kwargs : dict, optional
+        The env's parameters (default: the ``neurogym`` preset's, ``dt=100``).
+    n_per_condition : int
+
+    Returns
+    -------
+    dict
+        ``outcome`` ("works" or "refused"), ``reason`` (the one-line refusal, or ""), and for an env
+        that works: ``classes`` (number of ``ground_truth`` classes), ``fixation_class`` (bool),
+        ``labels`` (its label names), ``probe_classes`` (ground_truth classes present on the probe set).
+    """
+    from decisionnets.errors import UserError
+
+    kwargs = {"dt": 100} if env_kwargs is None else dict(env_kwargs)
+    try:
+        task = EnvTask(f"neurogym:{env_id}", kwargs, n_per_condition=n_per_condition)
+        rng = np.random.default_rng(0)
+        probe = task.probe_set(rng)
+        task.train_set(8, rng)
+    except UserError as e:
+        return {"outcome": "refused", "reason": str(e)}
+    gt = np.asarray(probe.labels["ground_truth"])
+    return {"outcome": "works", "reason": "", "classes": len(task.choice_actions),
+            "fixation_class": bool(task.source.fixation_answer), "labels": tuple(task.label_names),
+            "probe_classes": sorted(int(v) for v in np.unique(gt)), "missing": int((gt < 0).sum())}

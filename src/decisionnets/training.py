@@ -29,9 +29,9 @@ import torch
 
 from decisionnets import __version__
 from decisionnets.build import build_model, build_task
-from decisionnets.config import Config, config_from_json
+from decisionnets.config import Config
 from decisionnets.errors import ConfigError, DataFileError, TrainingDiverged
-from decisionnets.io import IDENTITY_ATTR, read_status, write_epoch
+from decisionnets.io import IDENTITY_ATTR, write_epoch
 from decisionnets.metrics import masked_cross_entropy as masked_loss  # noqa: F401  (the name tests patch)
 from decisionnets.metrics import n_correct_choices
 from decisionnets.recording import Recorder, record_epochs
@@ -342,20 +342,3 @@ def _evaluate(model, batch, task, device, chunk=2048):
         acc_sum += float(n_correct_choices(logits, y, m, torch.as_tensor(task.choice_actions, device=device)))
     model.train()
     return loss_sum / batch.n_trials, acc_sum / batch.n_trials
-
-
-def resume_config(run_dir) -> Config:
-    """The config stored in ``run_dir`` (for ``--resume``)."""
-    p = Path(run_dir) / "config.json"
-    if not p.is_file():
-        raise DataFileError(f"{run_dir} is not a run directory (no config.json)")
-    try:
-        text = p.read_text()
-        cfg = config_from_json(text)
-    except ValueError as e:
-        raise DataFileError(f"{p} is not a valid decisionnets config: {e}") from None
-    st = read_status(run_dir)
-    if st.get("decisionnets_version", __version__).split(".")[0] != __version__.split(".")[0]:
-        raise DataFileError(f"{run_dir} was made by decisionnets {st.get('decisionnets_version')}; "
-                            f"this is {__version__} (incompatible major version)")
-    return cfg

@@ -107,7 +107,7 @@ def load_model(run_dir, epoch: int) -> torch.nn.Module:
         No config.json, no weights for ``epoch``, or weights that do not fit the rebuilt model.
     """
     from decisionnets.build import build_model, build_task
-    from decisionnets.training import resume_config
+    from decisionnets.rundir import resume_config
 
     config = resume_config(run_dir)
     state = load_weights(run_dir, epoch)

@@ -12,7 +12,8 @@ import pytest
 import xarray as xr
 
 from decisionnets.config import load_config
-from decisionnets.envs.neurogym_envs import check_env_id, registered_ids
+from decisionnets.envs.neurogym_envs import registered_ids
+from decisionnets.task import check_env_id
 from decisionnets.errors import ConfigError
 from decisionnets.report import analyze_run
 from decisionnets.task import EnvTask

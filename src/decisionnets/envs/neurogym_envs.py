@@ -41,6 +41,8 @@ from decisionnets.envs.timing import fixed_timing
 from decisionnets.trials import SampledTrials
 
 #: Trial variables of a probe *condition* of the stock neurogym envs (their ``new_trial`` kwargs).
+__all__ = ["CONDITIONS", "DECODE_LABELS", "LABEL_BINS", "NeurogymSource", "registered_ids"]
+
 CONDITIONS = {
     "PerceptualDecisionMaking": lambda e: {"ground_truth": list(e.choices), "coh": list(e.cohs)},
     "ContextDecisionMaking": lambda e: {
@@ -294,37 +296,3 @@ def registered_ids() -> list[str]:
                   if str(spec.entry_point).startswith("neurogym.") or getattr(spec.entry_point, "__module__", "")
                   .startswith("neurogym."))
 
-
-def check_env_id(env_id: str, env_kwargs: dict | None = None, n_per_condition: int = 2) -> dict:
-    """Whether a neurogym env id trains by name, without training: build its task, probe and training trials.
-
-    Parameters
-    ----------
-    env_id : str
-        A neurogym env id (``GoNogo-v0``, ``yang19.dm1-v0``).
-    env_kwargs : dict, optional
-        The env's parameters (default: the ``neurogym`` preset's, ``dt=100``).
-    n_per_condition : int
-
-    Returns
-    -------
-    dict
-        ``outcome`` ("works" or "refused"), ``reason`` (the one-line refusal, or ""), and for an env
-        that works: ``classes`` (number of ``ground_truth`` classes), ``fixation_class`` (bool),
-        ``labels`` (its label names), ``probe_classes`` (ground_truth classes present on the probe set).
-    """
-    from decisionnets.errors import UserError
-    from decisionnets.task import EnvTask
-
-    kwargs = {"dt": 100} if env_kwargs is None else dict(env_kwargs)
-    try:
-        task = EnvTask(f"neurogym:{env_id}", kwargs, n_per_condition=n_per_condition)
-        rng = np.random.default_rng(0)
-        probe = task.probe_set(rng)
-        task.train_set(8, rng)
-    except UserError as e:
-        return {"outcome": "refused", "reason": str(e)}
-    gt = np.asarray(probe.labels["ground_truth"])
-    return {"outcome": "works", "reason": "", "classes": len(task.choice_actions),
-            "fixation_class": bool(task.source.fixation_answer), "labels": tuple(task.label_names),
-            "probe_classes": sorted(int(v) for v in np.unique(gt)), "missing": int((gt < 0).sum())}

@@ -115,7 +115,7 @@ def run_representation(name: str, ds: xr.Dataset | None = None, *, run_dir=None,
         ``OUT/analyses/NAME.nc`` (written atomically), then the figure.
     """
     from decisionnets.io import open_activations
-    from decisionnets.report import _write_netcdf
+    from decisionnets.io import write_netcdf
 
     compute, plot = get_analysis(name)
     if ds is None:
@@ -131,7 +131,7 @@ def run_representation(name: str, ds: xr.Dataset | None = None, *, run_dir=None,
         if k in ds.attrs and isinstance(ds.attrs[k], (str, int, float)):
             result.attrs.setdefault(f"run_{k}" if k == "seed" else k, ds.attrs[k])
     path = out_dir / "analyses" / f"{name}.nc"
-    _write_netcdf(result, path)
+    write_netcdf(result, path)
     paths = [path]
     if figure:
         import numpy as np

@@ -319,7 +319,8 @@ def period_input(run_dir, period: str | None = None, trials=None) -> np.ndarray:
     ndarray, shape (n_inputs,)
     """
     from decisionnets.build import build_task
-    from decisionnets.training import probe_stream, resume_config
+    from decisionnets.rundir import resume_config
+    from decisionnets.training import probe_stream
 
     config = resume_config(run_dir)
     probe = build_task(config).probe_set(np.random.default_rng(probe_stream(config)))
