@@ -25,12 +25,16 @@ run: setup
 test: setup
 	$(PY) -m pytest -q
 
+# Each bench writes its numbers (with the date, CPUs, load average and threads) to bench/results/<name>.json;
+# bench/figures.py draws them into docs/figures/bench_<name>.png (the figures of docs/benchmarks.rst).
+BENCH_OUT ?= bench/results
 bench: setup
-	$(PY) bench/train_throughput.py
-	$(PY) bench/decode_speed.py
-	$(PY) bench/decode_real_layers.py --train $(RUN_OUT)/bench-demo-rnn
-	$(PY) bench/ensemble_sweep.py
-	$(PY) bench/under_load.py --default-threads
+	$(PY) bench/train_throughput.py --json $(BENCH_OUT)/train_throughput.json
+	$(PY) bench/decode_speed.py --json $(BENCH_OUT)/decode_speed.json
+	$(PY) bench/decode_real_layers.py --train $(RUN_OUT)/bench-demo-rnn --json $(BENCH_OUT)/decode_real_layers.json
+	$(PY) bench/ensemble_sweep.py --json $(BENCH_OUT)/ensemble_sweep.json
+	$(PY) bench/under_load.py --default-threads --json $(BENCH_OUT)/under_load.json
+	MPLBACKEND=Agg $(PY) bench/figures.py --results $(BENCH_OUT) --out docs/figures
 
 # The documentation site, offline, into docs/_build/html, with the example gallery executed;
 # warnings are errors (-W), all of them reported (--keep-going).

@@ -47,6 +47,8 @@ import warnings
 import numpy as np
 import torch
 
+import _benchjson
+
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "data" / "trained_layers.npz"
 
@@ -260,12 +262,15 @@ def main(argv=None):
     ap.add_argument("--sklearn-threads", type=int, default=1, help="BLAS threads of the scikit-learn loop")
     ap.add_argument("--subset", type=int, default=4, help="problems per source timed with scikit-learn")
     ap.add_argument("--sk-tol", type=float, default=1e-4, help="scikit-learn's tol")
-    ap.add_argument("--json", help="write every estimate and timing here")
+    ap.add_argument("--json", help="write every estimate and timing here (with the date, the CPUs, the load "
+                    "average at start and end and the threads: bench/figures.py draws it)")
     ap.add_argument("--compare", help="a --json file of another run: print the largest |delta| against it")
     ap.add_argument("--label", default="", help="a name for this run in the printout (e.g. 'main', 'branch')")
+    _benchjson.add_arguments(ap)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
+    info = _benchjson.start()
     import decisionnets
     import sklearn.linear_model  # noqa: F401  (imported before any clock starts)
 
@@ -315,9 +320,9 @@ def main(argv=None):
                       f"{old[r['source']]['ms'] / r['ms']:.2f}x, evaluations/column {old[r['source']]['evals_per_column']:.1f} "
                       f"-> {r['evals_per_column']:.1f}")
         print(f"largest |delta| against {args.compare}: {worst:.5f} bits")
-    if args.json:
-        pathlib.Path(args.json).write_text(json.dumps(dict(args=vars(args), rows=rows, gemm=[
-            [n, d1, g] for (n, d1), g in rates.items()]), indent=1))
+    _benchjson.write(args.json, "decode_real_layers", info, args,
+                     dict(all=sk / ms, **{r["source"]: r["sk_ms"] / r["ms"] for r in rows}),
+                     rows=rows, gemm=[[n, d1, g] for (n, d1), g in rates.items()])
 
 
 if __name__ == "__main__":

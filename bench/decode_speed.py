@@ -2,6 +2,7 @@
 
     python bench/decode_speed.py [--epochs 30 --times 50 --trials 1000 --units 100 --subset 24]
     python bench/decode_speed.py --families linear linear-raw mlp sgd-mlp sgd-linear [--threads 1]
+    python bench/decode_speed.py --json bench/results/decode_speed.json   # + the numbers as JSON
 
 ``--families``: every decoder family against its reference loop on the same folds (scikit-learn
 ``LogisticRegressionCV`` for ``linear`` / ``linear-raw``, standardized per training fold or raw; an
@@ -29,6 +30,7 @@ import warnings
 import numpy as np
 import torch
 
+import _benchjson
 from decisionnets.decoding import DEFAULT_L2_GRID, UsableInformation
 
 
@@ -122,6 +124,10 @@ def bench_family(family, X, labels, args):
           f"{1e3 * per_r:8.1f} ms/problem (timed on {len(pick)}, extrapolated) | speed-up wall {per_r / per_b:5.1f}x, "
           f"CPU {cpu_r / cpu_b:5.1f}x | max |delta| {delta.max():.4f} bits, mean {delta.mean():.4f}; "
           f"converged {est.converged_.mean():.0%}{budget}; load {_load()}", flush=True)
+    return dict(family=family, problems=n_prob * V, reference=what, reference_timed_on=len(pick),
+                ours_ms=1e3 * per_b, reference_ms=1e3 * per_r, ours_cpu_ms=1e3 * cpu_b, reference_cpu_ms=1e3 * cpu_r,
+                ratio_wall=per_r / per_b, ratio_cpu=cpu_r / cpu_b, max_delta=float(delta.max()),
+                mean_delta=float(delta.mean()))
 
 
 def _load():
@@ -148,9 +154,11 @@ def main(argv=None):
     ap.add_argument("--sgd-subset", type=int, default=2, help="problems timed with the per-problem torch loop")
     ap.add_argument("--sgd-iterations", type=int, default=3000)
     ap.add_argument("--mlp-subset", type=int, default=2, help="problems timed with the per-problem mlp loop")
+    _benchjson.add_arguments(ap)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     warnings.filterwarnings("ignore")
+    info = _benchjson.start()
 
     X, labels = synthetic_run(args.epochs, args.times, args.trials, args.units)
     if args.families:
@@ -158,8 +166,9 @@ def main(argv=None):
               f"{args.units} units; {args.folds} folds; torch threads={args.threads}, device={args.device}")
         print("each reference loop is timed on a random subset of the problems and extrapolated per problem; "
               "|delta| on that subset (the torch loops draw their own initialisation and dropout)")
-        for fam in args.families:
-            bench_family(fam, X, labels, args)
+        rows = [bench_family(fam, X, labels, args) for fam in args.families]
+        _benchjson.write(args.json, "decode_speed", info, args, {r["family"]: r["ratio_wall"] for r in rows},
+                         trials=args.trials, units=args.units, rows=rows)
         return
     P, V = X.shape[0], labels.shape[0]
     y = np.broadcast_to(labels[None], (P, V, args.trials))
@@ -196,6 +205,13 @@ def main(argv=None):
     print(f"estimates on the subset: sklearn mean {sk.mean():.4f} bits, batched mean {ours.mean():.4f} bits, "
           f"max |delta| = {delta.max():.4f} bits, mean |delta| = {delta.mean():.5f} bits "
           f"(range of information on the subset: {sk.min():.3f}..{sk.max():.3f} bits)")
+    row = dict(family="linear", problems=P * V, reference="scikit-learn LogisticRegressionCV loop (tol 1e-6)",
+               reference_timed_on=len(pick), ours_ms=1e3 * t_batched / (P * V), reference_ms=1e3 * per,
+               ours_cpu_ms=1e3 * c_batched / (P * V), reference_cpu_ms=1e3 * c_sub / len(pick),
+               ratio_wall=t_sk / t_batched, ratio_cpu=(c_sub / len(pick)) / (c_batched / (P * V)),
+               max_delta=float(delta.max()), mean_delta=float(delta.mean()))
+    _benchjson.write(args.json, "decode_speed", info, args, {"linear": row["ratio_wall"]},
+                     trials=args.trials, units=args.units, rows=[row])
 
 
 if __name__ == "__main__":

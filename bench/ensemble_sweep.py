@@ -20,7 +20,7 @@ FC grid), the training-loop part alone, and the largest difference between a mem
 activations and its solo run's.
 
 Usage: ``python bench/ensemble_sweep.py [--net fc|rnn] [--epochs 3] [--threads 1] [--schedule all|last]
-[--device cpu|cuda]``
+[--device cpu|cuda] [--json PATH]``
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import _benchjson
 from decisionnets.config import load_config
 from decisionnets.ensemble import group_configs, train_ensemble
 from decisionnets.io import open_activations
@@ -74,8 +75,10 @@ def main():
     p.add_argument("--schedule", choices=["all", "last"], default="all",
                    help="recorded epochs: all (the paper-signatures preset) or only 0 and the last (shows what "
                         "the per-member files of every epoch cost)")
+    _benchjson.add_arguments(p)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    info = _benchjson.start()
     configs = grid_configs(args.epochs, schedule=args.schedule, device=args.device, net=args.net)
     groups = group_configs(configs)
     what = "every epoch recorded" if args.schedule == "all" else f"epochs 0 and {args.epochs} recorded"
@@ -110,9 +113,12 @@ def main():
             b.close()
         loop_ens = sum(_train_seconds(d / f"ens{i}") for i in range(len(configs)))
         loop_solo = sum(_train_seconds(d / f"solo{i}") for i in range(len(configs)))
+    rows = []
     for g, te, ts in zip(groups, t_ens, t_solo):
         print(f"  batch size {configs[g[0]].train.batch_size}: {len(g)} solo runs {ts:.1f} s, ensemble {te:.1f} s, "
               f"ratio {ts / te:.2f}x")
+        rows.append(dict(batch_size=configs[g[0]].train.batch_size, runs=len(g), solo_s=ts, ensemble_s=te,
+                         ratio=ts / te))
     t_solo, t_ens = sum(t_solo), sum(t_ens)
     print(f"solo runs: {t_solo:.1f} s; ensembles: {t_ens:.1f} s; ratio {t_solo / t_ens:.2f}x (target >= 5x)")
     print(f"epoch loops only (log.csv seconds, incl. validation, recording, checkpoints): solo {loop_solo:.1f} s, "
@@ -120,6 +126,11 @@ def main():
     print(f"largest |ensemble - solo| in recorded hidden activity over all members: {diff:.2e} over all "
           f"recorded epochs, {diff_first:.2e} at the first recorded epoch after 0 (rounding differences of "
           f"the batched matmuls, amplified by SGD as training goes on)")
+    _benchjson.write(args.json, "ensemble_sweep", info, args,
+                     dict(all=t_solo / t_ens, epoch_loops=loop_solo / loop_ens,
+                          **{f"batch {r['batch_size']}": r["ratio"] for r in rows}),
+                     runs=len(configs), rows=rows, solo_s=t_solo, ensemble_s=t_ens, loop_solo_s=loop_solo,
+                     loop_ensemble_s=loop_ens, max_abs_diff=diff, max_abs_diff_first_epoch=diff_first)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ overhead: the time to run the probe set and write one epoch's netCDF as a
 fraction of one training epoch, and over a whole default run with the "log"
 schedule (target <= 10 %).
 
-Usage: ``python bench/train_throughput.py [--trials N] [--threads T]``
+Usage: ``python bench/train_throughput.py [--trials N] [--threads T] [--json PATH]``
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import _benchjson
 from decisionnets.build import build_model, build_task
 from decisionnets.config import load_config
 from decisionnets.io import write_epoch
@@ -103,19 +104,26 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--trials", type=int, default=3000, help="training trials per measured epoch")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    _benchjson.add_arguments(p)
     args = p.parse_args()
     torch.set_num_threads(args.threads)
+    info = _benchjson.start()
     hidden = int(load_config("color-direction").model["hidden_size"])
     print(f"color-direction leaky RNN, {hidden} units, {args.trials} trials/epoch, {args.threads} torch thread(s)")
     print(f"{'batch':>6} {'ours (trials/s)':>16} {'reference (trials/s)':>21} {'ratio':>6}")
+    rows = []
     for bs in (32, 512):
         a = ours(bs, args.trials)
         b = reference(bs, args.trials, hidden)
         print(f"{bs:>6} {a:>16.0f} {b:>21.0f} {a / b:>6.2f}x")
+        rows.append(dict(batch_size=bs, ours_trials_per_s=a, reference_trials_per_s=b, ratio=a / b))
     rec_s, frac_epoch, frac_run = recording_overhead(args.trials)
     print(f"recording one epoch (probe set forward + netCDF write): {rec_s:.3f} s = "
           f"{100 * frac_epoch:.1f} % of a training epoch at batch 32; "
           f"{100 * frac_run:.1f} % of a default run (log schedule)")
+    _benchjson.write(args.json, "train_throughput", info, args,
+                     {f"batch {r['batch_size']}": r["ratio"] for r in rows}, hidden=hidden, rows=rows,
+                     recording=dict(seconds=rec_s, fraction_of_epoch=frac_epoch, fraction_of_run=frac_run))
 
 
 if __name__ == "__main__":

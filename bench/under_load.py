@@ -16,7 +16,7 @@ which is what made training collapse under load.
 ``OMP_NUM_THREADS`` and ``DECISIONNETS_THREADS`` are removed from the child's environment, so the
 CLI's own choice is what is measured.
 
-Usage: ``python bench/under_load.py [--epochs 12] [--trials 10000] [--busy 2] [--default-threads]``
+Usage: ``python bench/under_load.py [--epochs 12] [--trials 10000] [--busy 2] [--default-threads] [--json PATH]``
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import _benchjson
 from decisionnets.threads import available_cpus
 
 # a busy loop that stops at its time limit, or when the bench that started it is gone
@@ -85,19 +86,22 @@ def main():
     p.add_argument("--limit", type=float, default=600, help="hard time limit of each busy process (s)")
     p.add_argument("--default-threads", action="store_true",
                    help="also time the loaded run with torch's default threads (the available CPUs)")
+    _benchjson.add_arguments(p)
     args = p.parse_args()
     cpus = available_cpus()
+    info = _benchjson.start()  # torch_threads: this process's; each training's own is stored in `runs`
     print(f"demo training (color-direction, {args.epochs or 'preset'} epochs, {args.trials or 'preset'} trials); "
           f"{cpus} CPUs available; {args.busy} busy processes for the loaded runs", flush=True)
     with tempfile.TemporaryDirectory() as d:
         print(f"load average before idle run: {_load()}", flush=True)
-        idle, idle_loop, n_thr = train_once(args.epochs, None, Path(d), args.trials)
-        print(f"idle:   {idle:6.1f} s wall ({idle_loop:.1f} s in epochs), {n_thr} thread(s); load after: {_load()}", flush=True)
+        idle, idle_loop, idle_thr = train_once(args.epochs, None, Path(d), args.trials)
+        print(f"idle:   {idle:6.1f} s wall ({idle_loop:.1f} s in epochs), {idle_thr} thread(s); load after: {_load()}",
+              flush=True)
         busy = start_busy(args.busy, args.limit)
         try:
             time.sleep(1.0)
-            loaded, loaded_loop, n_thr = train_once(args.epochs, None, Path(d), args.trials)
-            print(f"loaded: {loaded:6.1f} s wall ({loaded_loop:.1f} s in epochs), {n_thr} thread(s); "
+            loaded, loaded_loop, loaded_thr = train_once(args.epochs, None, Path(d), args.trials)
+            print(f"loaded: {loaded:6.1f} s wall ({loaded_loop:.1f} s in epochs), {loaded_thr} thread(s); "
                   f"load after: {_load()}")
             default = None
             if args.default_threads:
@@ -106,6 +110,14 @@ def main():
                       f"{n_def} thread(s); load after: {_load()}", flush=True)
         finally:
             stop(busy)
+    runs = [dict(run="alone", wall_s=idle, epochs_s=idle_loop, threads=idle_thr),
+            dict(run="beside busy", wall_s=loaded, epochs_s=loaded_loop, threads=loaded_thr)]
+    ratios = {"beside busy / alone": loaded / idle}
+    if default is not None:
+        runs.append(dict(run="beside busy, torch default threads", wall_s=default, epochs_s=default_loop, threads=n_def))
+        ratios["default threads beside busy / alone"] = default / idle
+    _benchjson.write(args.json, "under_load", info, args, ratios, busy=args.busy, available_cpus=cpus,
+                     fair_share=(args.busy + 1) / cpus, runs=runs)
     print(f"slowdown under load (chosen threads): {loaded / idle:.2f}x wall, {loaded_loop / idle_loop:.2f}x in epochs "
           f"(target <= 2.5x; fair share {(args.busy + 1) / cpus:.2f}x)")
     if default is not None:
