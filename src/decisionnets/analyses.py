@@ -244,7 +244,7 @@ def information(act: xr.DataArray, labels: dict, *, decoder="linear", folds: int
 
 def _is_linear(decoder) -> bool:
     """Whether ``decoder`` is the (standardized) ``linear`` family, the one of the cross-temporal matrix."""
-    from decisionnets.decoders import LogisticDecoder
+    from decisionnets.decoding import LogisticDecoder
 
     if isinstance(decoder, str):
         return decoder == "linear"
