@@ -228,7 +228,7 @@ def information(act: xr.DataArray, labels: dict, *, decoder="linear", folds: int
     out = xr.Dataset({
         "information": scores["information"],
         "information_sd": scores["information_sd"],
-        "decoding_accuracy": scores["accuracy"],
+        "decoding_accuracy": scores["decoding_accuracy"],
         "converged": scores["converged"],
         "unreliable": scores["unreliable"],
     })

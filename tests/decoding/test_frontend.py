@@ -41,7 +41,8 @@ def test_xarray_wrapper_dims_coords_and_label_broadcast():
     assert ds.l2.dims == ("variable", "epoch", "time", "fold")
     assert (ds.information.sel(variable="color") < 0.1).all()
     assert (ds.information.sel(variable="choice") > 0.8).all()
-    assert (ds.accuracy.sel(variable="direction") > 0.95).all()
+    assert (ds.decoding_accuracy.sel(variable="direction") > 0.95).all()
+    assert "accuracy" not in ds  # the probe set's accuracy is another variable of a run
     assert ds.information.attrs["units"] == "bits"
 
 def test_decoding_scores_returns_the_fitted_decoders():

@@ -127,7 +127,8 @@ def decoding_scores(
     Returns
     -------
     Dataset with dims ([decoder,] [variable,] other dims of activity...) [+ fold]:
-        ``information`` (bits), ``information_sd`` (bits, s.d. over folds), ``accuracy``,
+        ``information`` (bits), ``information_sd`` (bits, s.d. over folds), ``decoding_accuracy``
+        (held-out; named apart from a run's probe-set ``accuracy``),
         ``ce_prior``, ``ce_decoder`` (bits), ``n_samples``, ``converged`` (bool: False where a fit
         of the problem did not converge; such a number is not to be trusted), ``l2`` (fold;
         NaN for decoders without a penalty).
@@ -177,7 +178,7 @@ def decoding_scores(
         {
             "information": (dims, shaped(est.information_)),
             "information_sd": (dims, shaped(est.information_sd_)),
-            "accuracy": (dims, shaped(est.accuracy_)),
+            "decoding_accuracy": (dims, shaped(est.accuracy_)),
             "ce_prior": (dims, shaped(est.ce_prior_)),
             "ce_decoder": (dims, shaped(est.ce_decoder_)),
             "n_samples": (dims, shaped(est.n_samples_)),
@@ -191,7 +192,7 @@ def decoding_scores(
         out = out.assign_coords(variable=names)
     for v in ("information", "information_sd", "ce_prior", "ce_decoder"):
         out[v].attrs["units"] = "bits"
-    out["accuracy"].attrs["units"] = "fraction correct (held-out)"
+    out["decoding_accuracy"].attrs["units"] = "fraction correct (held-out)"
     out["converged"].attrs["long_name"] = "every fit of the problem converged (False: do not trust the number)"
     out["unreliable"].attrs.update(
         long_name="why the problem's estimate is not to be trusted (a bit mask; 0: none)",
