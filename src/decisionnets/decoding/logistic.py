@@ -226,31 +226,9 @@ def fit_logistic_lbfgs(torch, b: Basis, m, y, alpha, pres, theta0, max_iter, tol
     mf = m.to(dt)
     y = y.to(dt)
     a = alpha.to(dt)[..., None]  # (Q, G, 1)
-    if b.raw_weight is None:
-        var, _ = train_variance(torch, b.Xs, m)  # (Q, G, d)
-        # the penalty's Hessian in the rotated basis is V' diag(var) V: not diagonal, and its
-        # diagonal is no bound of it when the training-fold variances differ (sparse units: 1e-4..2);
-        # its largest eigenvalue is at most max_j var_j, a safe bound for every axis
-        pen_bound = var.amax(-1, keepdim=True)
-        pen_glob = (var * a).transpose(1, 2)  # (Q, d, G): the penalty's weight of each scaled feature
-    else:
-        pen_bound = b.raw_weight[:, None, None].expand(Q, G, 1)
-        pen_glob = (a[..., 0] * b.raw_weight[:, None])  # (Q, G): isotropic weight
-    curv = (0.25 if binary else 0.5) * b.bound[:, None, :].expand(Q, G, d1)
-    pre = curv.clone()
-    pre[..., :r] = pre[..., :r] + a * pen_bound
-    pre = (1.0 / pre.clamp_min(1e-30)) * b.keep[:, None, :].to(dt)
-    pre_glob = pre.transpose(1, 2)  # (Q, d1, G)
-    if theta0 is None:
-        cnt = (mf[..., None] * y).sum(2)  # (Q, G, C)
-        logp = torch.log((cnt + 1e-3) / (cnt.sum(-1, keepdim=True) + 1e-3 * C))
-        x_glob = torch.zeros(Q, G, d1, Cp, dtype=dt, device=dev)
-        if binary:
-            x_glob[:, :, r, 0] = logp[..., 1] - logp[..., 0]
-        else:
-            x_glob[:, :, r] = torch.where(pres, logp - logp.mean(-1, keepdim=True), torch.zeros_like(logp))
-    else:
-        x_glob = theta0.to(dt).reshape(Q, d1, G, Cp).transpose(1, 2).clone()  # (Q, G, d1, Cp)
+    pre_glob, pen_glob = _preconditioner(torch, b, m, a, binary)
+    x_glob = _start(torch, mf, y, pres, r, Cp) if theta0 is None else (
+        theta0.to(dt).reshape(Q, d1, G, Cp).transpose(1, 2).clone())  # (Q, G, d1, Cp)
     conv_glob = torch.zeros(Q, G, dtype=torch.bool, device=dev)
     mT_glob = mf.transpose(1, 2)  # (Q, n, G)
     if binary:
@@ -413,20 +391,8 @@ def fit_logistic_lbfgs(torch, b: Basis, m, y, alpha, pres, theta0, max_iter, tol
         rho[slot] = torch.where(good, 1.0 / torch.where(good, sy, 1.0), 0.0)
         yDy = dot(yv * s["pre"], yv)
         gamma = torch.where(good, sy / yDy.clamp_min(1e-30), gamma)
-        # new direction for the accepted columns: two-loop recursion, newest pair first
-        q = g.clone()
-        als = []
-        for k in range(history):
-            j = (it - k) % history
-            al = rho[j] * dot(Sh[j], q)
-            q -= al[:, None, :, None] * Yh[j]
-            als.append(al)
-        z = gamma[:, None, :, None] * s["pre"] * q
-        for k in range(history - 1, -1, -1):
-            j = (it - k) % history
-            be = rho[j] * dot(Yh[j], z)
-            z += (als[k] - be)[:, None, :, None] * Sh[j]
-        pn = -z
+        # new direction for the accepted columns
+        pn = _lbfgs_direction(g, Sh, Yh, rho, gamma, s["pre"], it, dot)
         gpn = dot(g, pn)
         # not a descent direction (bad curvature pairs): forget the history, preconditioned gradient
         bad = acc & ~(gpn < 0)
@@ -443,6 +409,80 @@ def fit_logistic_lbfgs(torch, b: Basis, m, y, alpha, pres, theta0, max_iter, tol
         t = torch.where(acc, torch.ones_like(t), torch.minimum(torch.maximum(tq, 0.1 * t), 0.5 * t))
     write_back()
     return x_glob.transpose(1, 2).reshape(Q, d1, G * Cp), conv_glob
+
+
+def _preconditioner(torch, b: Basis, m, a, binary):
+    """The diagonal initial inverse Hessian of every column and the penalty's weights.
+
+    An upper bound of the Hessian in the PCA basis: Boehning's bound of the cross-entropy's curvature
+    (the diagonal Gram matrix of all used samples, times 1/4 for two classes, 1/2 for more) plus a
+    bound of the penalty's; unused axes get 0.
+
+    Parameters
+    ----------
+    m : (Q, G, n) bool training masks; a : (Q, G, 1) penalties, the fit dtype.
+
+    Returns
+    -------
+    pre (Q, d1, G) and the penalty's weights: (Q, d, G), per scaled feature (``alpha`` times its
+    training-fold variance), or (Q, G), the isotropic weight of raw features.
+    """
+    Q, G = m.shape[:2]
+    d1 = b.Z1.shape[-1]
+    r = d1 - 1
+    dt = b.Z1.dtype
+    if b.raw_weight is None:
+        var, _ = train_variance(torch, b.Xs, m)  # (Q, G, d)
+        # the penalty's Hessian in the rotated basis is V' diag(var) V: not diagonal, and its
+        # diagonal is no bound of it when the training-fold variances differ (sparse units: 1e-4..2);
+        # its largest eigenvalue is at most max_j var_j, a safe bound for every axis
+        pen_bound = var.amax(-1, keepdim=True)
+        pen_glob = (var * a).transpose(1, 2)  # (Q, d, G): the penalty's weight of each scaled feature
+    else:
+        pen_bound = b.raw_weight[:, None, None].expand(Q, G, 1)
+        pen_glob = (a[..., 0] * b.raw_weight[:, None])  # (Q, G): isotropic weight
+    curv = (0.25 if binary else 0.5) * b.bound[:, None, :].expand(Q, G, d1)
+    pre = curv.clone()
+    pre[..., :r] = pre[..., :r] + a * pen_bound
+    pre = (1.0 / pre.clamp_min(1e-30)) * b.keep[:, None, :].to(dt)
+    return pre.transpose(1, 2), pen_glob
+
+
+def _start(torch, mf, y, pres, r, Cp):
+    """The cold start (Q, G, d1, C'): the training fold's log prior in the intercept, 0 weights."""
+    Q, G = mf.shape[:2]
+    C = y.shape[-1]
+    cnt = (mf[..., None] * y).sum(2)  # (Q, G, C)
+    logp = torch.log((cnt + 1e-3) / (cnt.sum(-1, keepdim=True) + 1e-3 * C))
+    x = torch.zeros(Q, G, r + 1, Cp, dtype=mf.dtype, device=mf.device)
+    if C == 2:
+        x[:, :, r, 0] = logp[..., 1] - logp[..., 0]
+    else:
+        x[:, :, r] = torch.where(pres, logp - logp.mean(-1, keepdim=True), torch.zeros_like(logp))
+    return x
+
+
+def _lbfgs_direction(g, Sh, Yh, rho, gamma, pre, it, dot):
+    """The L-BFGS direction ``-H g`` by the two-loop recursion, newest curvature pair first.
+
+    g : (Q', d1, W, C') gradients; Sh, Yh : (history, Q', d1, W, C') the pairs, ring-buffered with
+    the newest at slot ``it % history`` (an empty pair has rho 0); rho : (history, Q', W);
+    gamma : (Q', W) and pre : (Q', d1, W, 1): the initial inverse Hessian ``gamma * pre``.
+    """
+    history = Sh.shape[0]
+    q = g.clone()
+    als = []
+    for k in range(history):
+        j = (it - k) % history
+        al = rho[j] * dot(Sh[j], q)
+        q -= al[:, None, :, None] * Yh[j]
+        als.append(al)
+    z = gamma[:, None, :, None] * pre * q
+    for k in range(history - 1, -1, -1):
+        j = (it - k) % history
+        be = rho[j] * dot(Yh[j], z)
+        z += (als[k] - be)[:, None, :, None] * Sh[j]
+    return -z
 
 
 def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_iter):
