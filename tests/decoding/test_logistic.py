@@ -1,4 +1,5 @@
-"""The logistic families (decisionnets.decoding.logistic): the L-BFGS solver, its stopping rules, raw vs standardized units."""
+"""The logistic families (decisionnets.decoding.logistic): the L-BFGS solver, its stopping rules,
+raw vs standardized units."""
 
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """The decoder protocol: the "V" of usable (V-) information, as pluggable, batched objects.
 
-:class:`decisionnets.decoding.UsableInformation` owns the folds,
-the nested cross-validation of the penalty and the scoring; a *decoder* owns everything about the
-model: how the features are prepared (standardized or not), how a model is fitted on a training
-fold with a given penalty, and the held-out log-probabilities it returns. In the spirit of MNE's
+:class:`decisionnets.decoding.UsableInformation` owns the folds, the nested cross-validation of the
+penalty and the scoring; a *decoder* owns everything about the model: how the features are prepared
+(standardized or not), how a model is fitted on a training fold with a given penalty, and the
+held-out log-probabilities it returns. In the spirit of MNE's
 ``SlidingEstimator(base_estimator)``, one decoder object is applied to many problems at once
 (problems x folds x penalties are columns of one tensor program, CPU or GPU).
 

@@ -40,8 +40,8 @@ def register_decoder(name: str, factory: Callable[..., Decoder], *, overwrite: b
     Parameters
     ----------
     name : str
-    factory : callable returning a :class:`decisionnets.decoding.Decoder` (a class or a function); keyword arguments of
-        :func:`get_decoder` are passed on to it.
+    factory : callable returning a :class:`decisionnets.decoding.Decoder` (a class or a function);
+        keyword arguments of :func:`get_decoder` are passed on to it.
     overwrite : bool — replace an existing name (else a UserError).
     """
     if not isinstance(name, str) or not name:
