@@ -147,7 +147,7 @@ def decode_areas(run_dir: Path, variables=("color", "direction"), folds=5,
         for standardize in [d == "linear" for d in decoders]:
             sc = dn.decoding_scores(act, labels, feature_dim=f"{a}_unit", folds=folds, seed=0, dtype="float64",
                                  standardize=standardize)
-            sc = sc[["information", "information_sd", "accuracy"]]
+            sc = sc[["information", "information_sd", "decoding_accuracy"]]
             sc = sc.drop_vars([c for c in sc.coords if c not in sc.dims], errors="ignore")
             per.append(sc.expand_dims(area=[a], decoder=["linear" if standardize else "linear-raw"]))
     out = xr.combine_by_coords(per, combine_attrs="drop")
@@ -204,7 +204,7 @@ def decode_final(run_dir: Path, n_per_condition=72, probe_seed=1, decoders=AUTHO
         for dec in decoders:
             kw = {"split": "holdout", "train_fraction": 0.25} if dec.startswith("sgd") else {"folds": 5}
             sc = dn.decoding_scores(act, labels, feature_dim=f"{a}_unit", decoder=dec, seed=0, **kw)
-            sc = sc[["information", "accuracy"]]
+            sc = sc[["information", "decoding_accuracy"]]
             sc = sc.drop_vars([c for c in sc.coords if c not in sc.dims], errors="ignore")
             per.append(sc.expand_dims(area=[a], decoder=[dec]))
     out = xr.combine_by_coords(per, combine_attrs="drop").transpose("decoder", "area", "variable")

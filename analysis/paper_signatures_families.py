@@ -95,7 +95,7 @@ def decode(sweep_dir: Path, run_id: str, decoder: str, epochs: str, variables: l
                           dtype="float32" if decoder in SGD or decoder == "mlp" else "float64", **kw)
     ds.close()
     out = out.drop_vars([c for c in out.coords if c not in out.dims], errors="ignore")
-    keep = [v for v in ("information", "information_sd", "accuracy", "converged") if v in out]
+    keep = [v for v in ("information", "information_sd", "decoding_accuracy", "converged") if v in out]
     out = out[keep]
     out["converged"] = out["converged"].astype("int8")
     if "variable" not in out.dims:

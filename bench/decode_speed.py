@@ -8,7 +8,7 @@
 ``LogisticRegressionCV`` for ``linear`` / ``linear-raw``, standardized per training fold or raw; an
 ``nn.Sequential`` per fold trained by ``torch.optim.SGD`` for ``sgd-mlp`` / ``sgd-linear``, on a few
 problems: 3,000 iterations are expensive on a CPU; for ``mlp`` the same one-hidden-layer Adam decoder
-fitted one problem, fold and penalty after another, :func:`decisionnets.decoder_reference.torch_mlp_information`),
+fitted one problem, fold and penalty after another, ``torch_mlp_information`` of ``tests/decoder_reference.py``),
 printing ms per problem (wall and CPU), the ratio and |delta|.
 
 Input: a synthetic run of the given size (activity of an RNN-like population whose coding of
@@ -24,8 +24,10 @@ another. The sklearn loop is timed on a random subset of the problems and extrap
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -87,8 +89,10 @@ def bench_family(family, X, labels, args):
     Both sides are timed in wall-clock and in CPU seconds of this process (``time.process_time``:
     with one thread each, the CPU ratio is what other jobs on a shared machine disturb least).
     """
-    from decisionnets.decoder_reference import sklearn_information, torch_mlp_information, torch_sgd_information
-    from decisionnets.decoders import get_decoder
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the reference loops live with the tests
+    from decoder_reference import sklearn_information, torch_mlp_information, torch_sgd_information
+
+    from decisionnets.decoding import get_decoder
 
     import sklearn.linear_model  # noqa: F401  (imported before the clock starts: seconds on a busy machine)
 

@@ -6,7 +6,7 @@ does not lose the others; every step prints its output's tail and its wall time,
 
 1. ``cifar10``: one epoch of the ``cifar10-coarse`` preset (ResNet-18, width 64, batch 128,
    momentum 0.9) on a fake CIFAR-10 folder of ``--cifar-train`` images written by
-   :func:`decisionnets.images.fake.write_fake_cifar` (the real images cost the same; the fake
+   ``write_fake_cifar`` of ``tests/fake_images.py`` (the real images cost the same; the fake
    ones need no download). The epoch's seconds come from the run's ``log.csv``.
 2. ``demo-<device>`` and ``demo-cpu``: the demo's training (``decisionnets train --task
    color-direction``, ``--demo-epochs`` epochs) on the device and, for the ratio, on the CPU with
@@ -102,7 +102,8 @@ def main(argv=None):
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         if "cifar10" in args.steps:
-            from decisionnets.images.fake import write_fake_cifar
+            sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the test-data writer
+            from fake_images import write_fake_cifar
 
             n_train = 500 if args.quick else args.cifar_train
             t0 = time.perf_counter()

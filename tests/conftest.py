@@ -38,7 +38,7 @@ def tiny():
 @pytest.fixture
 def fake_cifar(tmp_path_factory, monkeypatch):
     """A tiny fake CIFAR-10/100 folder in the standard layout, found through DECISIONNETS_CIFAR_DIR."""
-    from decisionnets.images.fake import write_fake_cifar
+    from fake_images import write_fake_cifar
 
     root = tmp_path_factory.getbasetemp() / "fake_cifar"
     if not root.exists():

@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import torch
 
-from decisionnets.decoder_reference import sklearn_information, sklearn_mlp_information, torch_sgd_information
-from decisionnets.decoders import get_decoder
-from decisionnets.decoding import UsableInformation
+from decisionnets.decoding import UsableInformation, get_decoder
+
+from decoder_reference import sklearn_information, sklearn_mlp_information, torch_sgd_information
 
 torch.set_num_threads(1)
 
@@ -158,7 +158,7 @@ def test_sgd_decoder_divergence_on_large_raw_units_is_named_with_its_cause():
 def test_registry_accepts_a_user_decoder_and_lists_give_a_decoder_dim():
     import xarray as xr
 
-    from decisionnets.decoders import Decoder, LogisticDecoder, decoder_names, register_decoder
+    from decisionnets.decoding import Decoder, LogisticDecoder, decoder_names, register_decoder
     from decisionnets.decoding import decoding_scores
     from decisionnets.errors import UserError
 

@@ -46,7 +46,7 @@ def test_color_information_on_the_inputs_reaches_the_ceiling():
                          {"color": xr.DataArray(p.labels["color"], dims="trial")})
     ceiling = ceiling_for_env(task.env)
     assert abs(float(ds.information[0]) - ceiling["information"]) < 0.04  # measured: 0.652 vs 0.676 bits
-    assert abs(float(ds.accuracy[0]) - ceiling["accuracy"]) < 0.015  # measured: 0.888 vs 0.897
+    assert abs(float(ds.decoding_accuracy[0]) - ceiling["accuracy"]) < 0.015  # measured: 0.888 vs 0.897
 
 
 def test_ceiling_of_a_gymnasium_made_env_is_that_of_the_unwrapped_env():

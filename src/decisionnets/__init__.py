@@ -62,8 +62,8 @@ _API = {
     "save_recording": "decisionnets.neurons",
     # one decoding problem, scikit-learn style; decoder families
     "UsableInformationEstimator": "decisionnets.estimator",
-    "get_decoder": "decisionnets.decoders",
-    "decoder_names": "decisionnets.decoders",
+    "get_decoder": "decisionnets.decoding",
+    "decoder_names": "decisionnets.decoding",
     # continuous labels into classes
     "bin_label": "decisionnets.analyses",
 }

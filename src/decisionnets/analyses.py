@@ -228,7 +228,7 @@ def information(act: xr.DataArray, labels: dict, *, decoder="linear", folds: int
     out = xr.Dataset({
         "information": scores["information"],
         "information_sd": scores["information_sd"],
-        "decoding_accuracy": scores["accuracy"],
+        "decoding_accuracy": scores["decoding_accuracy"],
         "converged": scores["converged"],
         "unreliable": scores["unreliable"],
     })
@@ -244,7 +244,7 @@ def information(act: xr.DataArray, labels: dict, *, decoder="linear", folds: int
 
 def _is_linear(decoder) -> bool:
     """Whether ``decoder`` is the (standardized) ``linear`` family, the one of the cross-temporal matrix."""
-    from decisionnets.decoders import LogisticDecoder
+    from decisionnets.decoding import LogisticDecoder
 
     if isinstance(decoder, str):
         return decoder == "linear"

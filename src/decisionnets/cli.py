@@ -209,7 +209,7 @@ def _cmd_analyze(args) -> int:
         raise UserError(f"--folds must be >= 2; got {args.folds}")
     check_device(args.device)
     use_threads("large", args.threads)
-    from decisionnets.decoders import decoder_names
+    from decisionnets.decoding import decoder_names
 
     bad = [d for d in args.decoder if d not in decoder_names()]
     if bad:

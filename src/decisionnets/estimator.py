@@ -37,7 +37,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from decisionnets.decoders import Decoder, decoder_names, get_decoder
+from decisionnets.decoding import Decoder, decoder_names, get_decoder
 from decisionnets.errors import UserError
 
 __all__ = ["UsableInformationEstimator", "get_decoder"]
@@ -56,8 +56,8 @@ class UsableInformationEstimator(ClassifierMixin, BaseEstimator):
 
     Parameters
     ----------
-    decoder : str or :class:`decisionnets.decoders.Decoder`
-        A decoder family by name (:func:`decisionnets.decoders.decoder_names`: ``"linear"``,
+    decoder : str or :class:`decisionnets.decoding.Decoder`
+        A decoder family by name (:func:`decisionnets.decoding.decoder_names`: ``"linear"``,
         ``"linear-raw"``, ``"mlp"``, ``"sgd-mlp"``, ``"sgd-linear"``) with its default parameters,
         or a configured one from :func:`get_decoder` (``get_decoder("linear", l2_grid=...)``).
     folds : int
@@ -167,10 +167,10 @@ class UsableInformationEstimator(ClassifierMixin, BaseEstimator):
         self.converged_ = True
 
         # ---- cross-validated information (the samples of classes with < K trials are left out)
-        from decisionnets.decoding import _stratified_folds
+        from decisionnets.decoding.folds import stratified_folds
 
         ycv = np.where(counts[yi] >= K, yi, -1)
-        self.folds_ = _stratified_folds(ycv[None, None], K, C, int(self.seed))[0, 0]
+        self.folds_ = stratified_folds(ycv[None, None], K, C, int(self.seed))[0, 0]
         cv_classes = int((counts >= K).sum())
         self.l2_ = np.full(K, np.nan)
         self.information_folds_ = np.full(K, np.nan)

@@ -83,7 +83,7 @@ def analyze_run(
         Label variables (trial coords or (epoch, trial) data vars such as ``choice``); default:
         :func:`label_variables` (the task's declared ``decode_labels``, then ``choice``).
     decoder : str, Decoder, or a list of them
-        Decoder family (:func:`decisionnets.decoders.decoder_names`: ``linear``, ``linear-raw``,
+        Decoder family (:func:`decisionnets.decoding.decoder_names`: ``linear``, ``linear-raw``,
         ``mlp``, ``sgd-mlp``, ``sgd-linear``); several give ``information`` (and the error
         analysis) a ``decoder`` dim and the information figure one row per decoder. The
         cross-temporal matrix always uses ``linear``.

@@ -1,6 +1,6 @@
 """Write ``trained_layers_information.json``: the ``linear`` estimates on the stored trained layers.
 
-``tests/test_decoders.py`` checks that the solver (its L2 path search, warm starts, stopping rules)
+``tests/decoding/test_nested.py`` checks that the solver (its L2 path search, warm starts, stopping rules)
 keeps every estimate within 0.005 bits of these. They were written by the solver *before* the
 pair fits went along the L2 path (commit ac572b2: one L-BFGS batch over all penalties, cold
 starts), with ``PYTHONPATH=<checkout of that commit>/src OMP_NUM_THREADS=1 python

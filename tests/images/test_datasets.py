@@ -8,8 +8,9 @@ import torch
 
 from decisionnets.errors import ConfigError, DataFileError
 from decisionnets.images import datasets as D
-from decisionnets.images.fake import CIFAR100_FINE_TO_COARSE, write_fake_cifar
 from decisionnets.images.labels import CIFAR10_NAMES, cifar100_superclasses, get_grouping
+
+from fake_images import CIFAR100_FINE_TO_COARSE, write_fake_cifar
 
 torch.set_num_threads(1)
 

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from decisionnets.errors import ConfigError
-from decisionnets.images import ImageTask, write_fake_cifar
-from decisionnets.images.fake import CIFAR100_FINE_TO_COARSE
+from decisionnets.images import ImageTask
 from decisionnets.trials import TrialBatch
+
+from fake_images import CIFAR100_FINE_TO_COARSE, write_fake_cifar
 
 torch.set_num_threads(1)
 

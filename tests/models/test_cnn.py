@@ -118,7 +118,9 @@ def test_registered_in_build_model():
 
 def test_one_epoch_resnet18_on_fake_cifar10_cpu(tmp_path):
     """Forward/backward of a narrow ResNet-18 over a tiny fake CIFAR-10, with augmentation."""
-    from decisionnets.images import ImageTask, write_fake_cifar
+    from fake_images import write_fake_cifar
+
+    from decisionnets.images import ImageTask
 
     write_fake_cifar(tmp_path, "cifar10", n_train=20, n_test=10)
     task = ImageTask("cifar10", root=str(tmp_path), augment=True)

@@ -10,11 +10,10 @@ of one step per image.
 """
 
 from decisionnets.images.datasets import CIFAR_ENV_VAR, DATASETS, ImageDataset, load_dataset
-from decisionnets.images.fake import write_fake_cifar
 from decisionnets.images.labels import DEFAULT_GROUPING, GROUPING_NAMES, Grouping, get_grouping
 from decisionnets.images.task import ImageTask
 
 __all__ = [
     "CIFAR_ENV_VAR", "DATASETS", "DEFAULT_GROUPING", "GROUPING_NAMES", "Grouping", "ImageDataset",
-    "ImageTask", "get_grouping", "load_dataset", "write_fake_cifar",
+    "ImageTask", "get_grouping", "load_dataset",
 ]

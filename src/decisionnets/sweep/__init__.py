@@ -39,7 +39,7 @@ A *sweep spec* is a TOML file (or a preset in ``tasks/`` with a top-level ``[swe
     variables = ["color", "direction"]  # labels decoded ([]: analyze's defaults)
     layer = "hidden"                    # recorded layer decoded and summarized ("": every layer)
     decoder = "linear"                  # a family or a list (a `decoder` dim): linear, linear-raw, mlp,
-                                        # sgd-mlp, sgd-linear (decisionnets.decoders)
+                                        # sgd-mlp, sgd-linear (decisionnets.decoding)
     folds = 5
     epochs = []                         # decode only these recorded epochs ([]: all), e.g. for sgd-*
     epoch_stride = 1                    # decode every k-th of them (and the last): k x less decoding

@@ -104,7 +104,7 @@ def _int_at_least(value, lo: int) -> bool:
 
 def parse_analysis(table: dict | None) -> dict:
     """``[sweep.analysis]`` validated and merged over :data:`ANALYSIS_DEFAULTS`."""
-    from decisionnets.decoders import decoder_names
+    from decisionnets.decoding import decoder_names
 
     table = table or {}
     if not isinstance(table, dict):

@@ -1,6 +1,7 @@
 """Reference implementations of the decoder families, one problem and one fold at a time.
 
-Slow, plain loops used by the regression tests and ``bench/decode_speed.py`` to check the batched
+Slow, plain loops used by the regression tests and ``bench/decode_speed.py`` (not part of the
+installed package: the tests import it from this folder, the bench adds the folder to its path) to check the batched
 estimator (:class:`decisionnets.decoding.UsableInformation`) on the same folds:
 
 * :func:`sklearn_information` — the logistic families with scikit-learn: for each outer fold,
@@ -24,7 +25,7 @@ import warnings
 
 import numpy as np
 
-from decisionnets.decoders import DEFAULT_L2_GRID, MLPDecoder, SGDDecoder
+from decisionnets.decoding import DEFAULT_L2_GRID, MLPDecoder, SGDDecoder
 
 __all__ = ["sklearn_information", "sklearn_mlp_information", "torch_sgd_information", "torch_mlp_information"]
 
@@ -156,7 +157,7 @@ def torch_sgd_information(X, y, fold, decoder: SGDDecoder, *, seed=0):
     Parameters
     ----------
     X : ndarray (n, d); y : ndarray (n,); fold : ndarray (n,) (-1: unused)
-    decoder : :class:`decisionnets.decoders.SGDDecoder` — its architecture, lr, iterations, dropout.
+    decoder : :class:`decisionnets.decoding.SGDDecoder` — its architecture, lr, iterations, dropout.
     seed : int — torch generator of this loop (it does not reproduce the batched draws).
     """
     import torch
@@ -195,7 +196,7 @@ def torch_sgd_information(X, y, fold, decoder: SGDDecoder, *, seed=0):
 def torch_mlp_information(X, y, fold, decoder: MLPDecoder, *, seed=0):
     """Usable information (bits) of one problem by the ``mlp`` family, one fit after another.
 
-    The same model and training as :class:`decisionnets.decoders.MLPDecoder` (features centred and
+    The same model and training as :class:`decisionnets.decoding.MLPDecoder` (features centred and
     scaled with all used samples, first-layer penalty weighted by each training fold's variance of
     the scaled features, tanh hidden layer, Adam lr 0.01 for ``max_iter`` full-batch steps, loss =
     mean cross-entropy + alpha / (2 n_train) x penalty), without batching or shared pair fits: for
@@ -205,7 +206,7 @@ def torch_mlp_information(X, y, fold, decoder: MLPDecoder, *, seed=0):
     Parameters
     ----------
     X : ndarray (n, d); y : ndarray (n,); fold : ndarray (n,) (-1: unused)
-    decoder : :class:`decisionnets.decoders.MLPDecoder`
+    decoder : :class:`decisionnets.decoding.MLPDecoder`
     seed : int — this loop's generator (it does not reproduce the batched draws)
 
     Returns

@@ -1,9 +1,12 @@
 """Write a tiny fake CIFAR-10 / CIFAR-100 folder in the real "python version" layout.
 
-Used by the tests, and by users to check a setup before fetching the real
-files::
+A test helper, not part of the installed package: the tests import it from this folder
+(``from fake_images import write_fake_cifar``; ``tests/conftest.py``'s ``fake_cifar`` fixture), and
+``bench/gpu_timings.py`` adds the folder to its path. To check a setup before fetching the real
+files, from a checkout::
 
-    from decisionnets.images.fake import write_fake_cifar
+    import sys; sys.path.insert(0, "tests")
+    from fake_images import write_fake_cifar
     root = write_fake_cifar("/tmp/fakecifar", "cifar10")
     # then: DECISIONNETS_CIFAR_DIR=/tmp/fakecifar decisionnets train --task cifar10-coarse ...
 

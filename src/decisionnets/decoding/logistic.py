@@ -1,0 +1,602 @@
+"""L2-penalized logistic regression, batched: the ``linear`` and ``linear-raw`` families.
+
+All folds, penalties and problems are columns of one tensor program: preconditioned L-BFGS per
+column (:func:`fit_logistic_lbfgs`), a float64 damped Newton refit of the columns it leaves
+unconverged (:func:`newton_refit`), and the fitted weights mapped back to raw feature units.
+"""
+
+from __future__ import annotations
+
+from decisionnets.decoding.base import (
+    DEFAULT_L2_GRID,
+    Basis,
+    Decoder,
+    DecoderFit,
+    binary_log_proba,
+    make_basis,
+    masked_log_softmax,
+    _torch,
+    train_variance,
+)
+from decisionnets.errors import UserError
+
+__all__ = ["LogisticDecoder"]
+
+
+class LogisticDecoder(Decoder):
+    """L2-penalized multinomial logistic regression (binomial for two classes), batched.
+
+    Objective (scikit-learn's convention, alpha = 1/C): ``sum_i CE_i + alpha/2 ||w||^2`` over the
+    training fold, free intercept.
+
+    * ``standardize=True`` (family ``linear``, **scale-invariant**, "is the variable linearly
+      present at all"): ``w`` acts on features standardized with the *training fold's* mean and
+      s.d. (exactly, without materializing them: penalty ``alpha/2 sum_j var_j w_j^2`` on globally
+      scaled features). Rescaling a unit changes nothing, so a unit that weight decay has shrunk to
+      s.d. 1e-7 counts as fully usable. The answer is bounded by the grid's weakest penalty
+      (alpha >= 1e-3 by default: a signal that needs a larger standardized weight is under-counted)
+      and by the feature-drop thresholds (units constant to 1e-5 of their mean, principal axes
+      below 1e-6 of the largest variance).
+    * ``standardize=False`` (family ``linear-raw``, **scale-sensitive**, "is it usable by a linear
+      read-out of bounded weight"): penalty ``alpha/2 ||w||^2`` on raw weights, as scikit-learn's
+      ``LogisticRegression`` without a scaler. A unit of s.d. 1e-7 needs a weight ~1e7 to be used
+      and so is nearly unusable; rescaling units changes the answer. Only exactly constant
+      units and principal axes below 1e-13 of the largest variance are dropped.
+
+    Solver: all folds and penalties of all problems are columns of one
+    tensor program, each running its own preconditioned L-BFGS (:func:`fit_logistic_lbfgs`: initial
+    inverse Hessian = a scalar times a diagonal, in the PCA basis, upper bound of the Hessian --
+    Boehning's bound on the cross-entropy with the Gram matrix of all used samples plus a bound of the
+    penalty's curvature --, Armijo backtracking per column, converged when a full quasi-Newton step
+    moves the training logits by < ``tol`` RMS or predicts a decrease < 1e-9 nats per training
+    sample); converged columns leave the batch. Columns
+    unconverged after ``max_iter`` iterations are refitted in float64 from where they stopped: two
+    classes by a damped Newton's method (up to ``refit_iter`` steps, converged when half the squared
+    Newton decrement is below 1e-9 nats per training sample), more classes by ``max_iter`` more
+    iterations of the solver; those still unconverged are reported (``converged`` False), never
+    silently returned. The outer fits of the estimator start from the mean of the pair fits at their
+    chosen penalty (``init``).
+
+    The estimator's penalty search (``path_search``): the pair fits of the nested CV run along the
+    L2 path, strongest penalty first, each warm-started from the previous penalty's solutions and
+    converged to ``search_tol`` (they only rank the penalties and warm-start the outer fits, which
+    are converged to ``tol``); with ``path_stop`` a variable leaves the path once its inner CV loss
+    has risen at every outer fold. Two-class columns still running after ``newton_after``
+    iterations, or once no more than a fraction ``tail`` of a batch's columns is, are finished by
+    the Newton refit rather than keeping the whole batch iterating.
+
+    Parameters
+    ----------
+    standardize : bool
+    l2_grid : sequence of float — candidate alphas (default: 5 values 10**(-3..4)).
+    max_iter, refit_iter : int
+    tol : float
+    search_tol : float or None — tolerance of the pair fits (None: ``tol``).
+    path_stop : bool
+    tail : float in [0, 1); newton_after : int
+    """
+
+    penalties = DEFAULT_L2_GRID
+
+    #: the estimator fits the pair fits of its nested CV along the L2 path (see ``path_stop``)
+    path_search = True
+
+    def __init__(self, standardize: bool = True, l2_grid=None, max_iter: int = 300, tol: float = 1e-4,
+                 refit_iter: int = 50, search_tol: float | None = 1e-3,
+                 path_stop: bool = True, tail: float = 0.1, newton_after: int = 100):
+        self.standardize = bool(standardize)
+        self.search_tol = float(tol) if search_tol is None else float(search_tol)
+        self.path_stop = bool(path_stop)
+        self.tail = float(tail)
+        self.newton_after = int(newton_after)
+        grid = DEFAULT_L2_GRID if l2_grid is None else tuple(float(a) for a in l2_grid)
+        if len(grid) == 0 or min(grid) <= 0:
+            raise UserError(f"l2_grid must be a non-empty sequence of positive numbers; got {l2_grid!r}")
+        self.penalties = grid
+        self.max_iter = int(max_iter)
+        self.tol = float(tol)
+        self.refit_iter = int(refit_iter)
+        self.name = "linear" if self.standardize else "linear-raw"
+        self.scale_invariant = self.standardize
+
+    def describe(self) -> str:
+        return (f"{self.name}: L2 logistic regression on {'fold-standardized' if self.standardize else 'raw'} units, "
+                f"alpha in [{min(self.penalties):g}, {max(self.penalties):g}] ({len(self.penalties)} values)")
+
+    def prepare(self, X, used, *, dtype, device):
+        torch = _torch()
+        return make_basis(torch, X.to(device), used.to(device), dtype=dtype, per_unit=self.standardize)
+
+    #: :meth:`fit` takes ``init`` (a warm start, e.g. the outer fits from the pair fits' solutions)
+    warm_start = True
+
+    def fit(self, prepared, train, y, penalty, present, *, seed: int = 0, init=None, tol=None, active=None,
+            stats=None) -> DecoderFit:
+        """See :meth:`Decoder.fit`.
+
+        ``init``: (Q, r+1, G*C') parameters in the basis to start from; ``tol``: this call's
+        convergence threshold (default ``self.tol``; the penalty search passes ``search_tol``);
+        ``active``: (Q, G) bool, the columns to fit (the others are returned as ``init`` left them,
+        marked converged, at no cost); ``stats``: a dict that receives
+        ``iterations`` (Q, G), the L-BFGS iterations (function + gradient evaluations) of each column.
+        """
+        torch = _torch()
+        b = prepared
+        tol = self.tol if tol is None else float(tol)
+        # two classes: the last few slow columns go to the (float64) Newton refit below, not
+        # on through L-BFGS iterations that cost the whole batch's overhead each
+        newton = y.shape[-1] == 2 and self.refit_iter > 0
+        tail = self.tail if newton else 0.0
+        iters = min(self.max_iter, self.newton_after) if newton else self.max_iter
+        theta, conv = fit_logistic_lbfgs(torch, b, train, y, penalty, present, init, iters, tol,
+                                          active=active, stats=stats, tail=tail)
+        if not bool(conv.all()) and self.refit_iter > 0:
+            theta, conv = theta.clone(), conv.clone()
+            if y.shape[-1] == 2:
+                # two classes: Newton's method (float64) on each unconverged column, from where it stopped
+                q, g = torch.nonzero(~conv, as_tuple=True)
+                for lo in range(0, q.numel(), 256):  # bounded memory: (256, r+1, r+1) Hessians
+                    qq, gg = q[lo:lo + 256], g[lo:lo + 256]
+                    th, ok = newton_refit(torch, b, qq, gg, train, y, penalty, present, theta, self.refit_iter)
+                    theta[qq, :, gg] = th[..., 0].to(theta.dtype)
+                    conv[qq, gg] = ok
+            else:
+                # more classes (a Newton step would cost ((r+1) C)^3): the L-BFGS iteration in
+                # float64 from where it stopped, max_iter more, on the problems concerned
+                bad = torch.nonzero(~conv.all(1)).flatten()
+                b64 = _subset_basis(torch, b, bad, torch.float64)
+                args64 = (torch, b64, train[bad], y[bad].to(torch.float64), penalty[bad].to(torch.float64),
+                          present[bad], theta[bad].to(torch.float64), self.max_iter, tol)
+                th64, conv64 = fit_logistic_lbfgs(*args64, active=None if active is None else active[bad])
+                theta[bad] = th64.to(theta.dtype)
+                conv[bad] = conv64
+        Q, n = b.Z1.shape[:2]
+        G, C = y.shape[1], y.shape[-1]
+        Cp = 1 if C == 2 else C
+        lg = torch.bmm(b.Z1, theta).reshape(Q, n, G, Cp).permute(0, 2, 1, 3)  # (Q, G, n, Cp)
+        if C == 2:
+            lp = binary_log_proba(torch, lg[..., 0])
+        else:
+            lp = masked_log_softmax(torch, lg, present)
+        coef, icpt = _raw_coefficients(torch, theta, b, G, Cp)
+        return DecoderFit(log_proba=lp, converged=conv, coef=coef, intercept=icpt, state=theta)
+
+
+def _subset_basis(torch, b: Basis, idx, dtype) -> Basis:
+    """The problems ``idx`` of a basis, with the fit tensors in ``dtype``."""
+    return Basis(Z1=b.Z1[idx].to(dtype), Xs=b.Xs[idx].to(dtype), evecs=b.evecs64[idx].to(dtype), evecs64=b.evecs64[idx],
+                  keep=b.keep[idx], keep64=b.keep64[idx], bound=b.bound[idx].to(dtype), mu=b.mu[idx], sd=b.sd[idx],
+                  const=b.const[idx], r=b.r, raw_weight=None if b.raw_weight is None else b.raw_weight[idx].to(dtype))
+
+
+def fit_logistic_lbfgs(torch, b: Basis, m, y, alpha, pres, theta0, max_iter, tol, history=6, active=None,
+                        stats=None, tail=0.0):
+    """Batched penalized logistic regression in the basis ``b`` by preconditioned L-BFGS.
+
+    Minimizes ``sum_i CE_i + alpha/2 w' P w`` over each column's training samples (P: the
+    training-fold variances of the scaled features, rotated into the basis, or the isotropic raw
+    weight; see :class:`LogisticDecoder`), free intercept. Every column (fold x penalty x variable of a
+    problem) runs its own L-BFGS: initial inverse Hessian ``gamma D`` with ``D`` the diagonal
+    (PCA-basis) upper bound of the Hessian -- Boehning's bound of the cross-entropy's curvature
+    (the Gram matrix of all used samples, 1/4 for two classes, 1/2 for more) plus a bound of the
+    penalty's, the largest training-fold variance times alpha -- and ``gamma = s'y / y'Dy``
+    of the newest curvature pair, a history of ``history`` iterations (a column's rejected
+    iterations leave an empty pair), Armijo backtracking with one trial point per iteration (a
+    column whose trial fails shrinks its step by quadratic interpolation and tries again next
+    iteration, the others go on). A column has converged when an accepted full quasi-Newton step
+    (t = 1, at least two curvature pairs taken: a first, preconditioned-gradient step is short
+    whether or not the column is near its optimum) changes its training logits by less than
+    ``tol`` RMS (a bound: sum over axes of |step| x the axis' RMS value), or predicts a decrease
+    (-g'p / 2) below 1e-9 nats per training sample; converged columns are dropped from the batch (the batch is compacted per
+    problem, so the cost follows the columns still running, not the slowest one).
+
+    Parameters
+    ----------
+    m : (Q, G, n) bool training masks; y : (Q, G, n, C) one-hot labels; alpha : (Q, G);
+    pres : (Q, G, C) classes present; theta0 : (Q, r+1, G*C') warm start or None.
+    active : (Q, G) bool, optional
+        Columns to fit; the others are returned as they start (``theta0``), marked converged, and
+        cost nothing (they never enter the batch).
+    stats : dict, optional
+        Filled with ``iterations`` (Q, G) int: the iterations (each one function and gradient
+        evaluation) every column ran.
+    tail : float
+        Stop (after 20 iterations at least) once no more than this fraction of the active columns
+        is still running, returning those unconverged: a few slow columns (near-separable ones at
+        the weakest penalty) would otherwise keep the whole batch iterating, at its full per-step
+        overhead; the caller finishes them by Newton's method.
+
+    Returns
+    -------
+    theta (Q, r+1, G*C') and converged (Q, G) bool.
+    """
+    Z1 = b.Z1
+    Q, n, d1 = Z1.shape
+    r = d1 - 1
+    G = m.shape[1]
+    C = y.shape[-1]
+    binary = C == 2
+    Cp = 1 if binary else C
+    dt = Z1.dtype
+    dev = Z1.device
+    active0 = torch.ones(Q, G, dtype=torch.bool, device=dev) if active is None else active.to(dev)
+    its_glob = torch.zeros(Q, G, dtype=torch.int32, device=dev)
+    if stats is not None:
+        stats["iterations"] = its_glob
+    mf = m.to(dt)
+    y = y.to(dt)
+    a = alpha.to(dt)[..., None]  # (Q, G, 1)
+    pre_glob, pen_glob = _preconditioner(torch, b, m, a, binary)
+    x_glob = _start(torch, mf, y, pres, r, Cp) if theta0 is None else (
+        theta0.to(dt).reshape(Q, d1, G, Cp).transpose(1, 2).clone())  # (Q, G, d1, Cp)
+    conv_glob = torch.zeros(Q, G, dtype=torch.bool, device=dev)
+    mT_glob = mf.transpose(1, 2)  # (Q, n, G)
+    if binary:
+        ym_glob = (y[..., 1] * mf).transpose(1, 2)  # (Q, n, G)
+    else:
+        ym_glob = (y * mf[..., None]).permute(0, 2, 1, 3)  # (Q, n, G, C)
+        pm_glob = torch.where(pres, 0.0, -1e4).to(dt)  # (Q, G, C)
+    rms_glob = torch.sqrt((Z1 * Z1).mean(1))  # (Q, d1)
+    eps = float(torch.finfo(dt).eps)
+
+    def dot(u, v):  # (Q', d1, W, Cp) x2 -> (Q', W)
+        return (u * v).sum((1, 3))
+
+    # ---- the working set: rows qi of the problems, columns gi (Q', W) of each, pad marks filler;
+    # only the active columns enter it (the others are returned as they start, converged)
+    conv_glob |= ~active0
+    nact0 = active0.sum(1)
+    qi = torch.nonzero(nact0 > 0).flatten()
+    if qi.numel() == 0:
+        return x_glob.transpose(1, 2).reshape(Q, d1, G * Cp), conv_glob
+    W0 = int(nact0.max())
+    gi = torch.argsort((~active0[qi]).to(torch.int8), dim=1, stable=True)[:, :W0]
+    pad = torch.arange(W0, device=dev)[None] >= nact0[qi][:, None]
+    n_cols0 = int(nact0.sum())
+
+    def statics(qi, gi):
+        W = gi.shape[1]
+        Zw = Z1[qi]
+        s = {"Z": Zw, "ZT": Zw.transpose(1, 2).contiguous(), "rms": rms_glob[qi][:, :, None, None]}
+        gn = gi[:, None, :].expand(-1, n, -1)
+        s["m"] = torch.gather(mT_glob[qi], 2, gn)  # (Q', n, W)
+        s["ntr"] = s["m"].sum(1)
+        if binary:
+            s["ym"] = torch.gather(ym_glob[qi], 2, gn)
+            s["sgn"] = 1.0 - 2.0 * s["ym"]
+        else:
+            s["ym"] = torch.gather(ym_glob[qi], 2, gn[..., None].expand(-1, -1, -1, C))
+            s["pm"] = torch.gather(pm_glob[qi], 1, gi[..., None].expand(-1, -1, C))[:, None]  # (Q', 1, W, C)
+        s["pre"] = torch.gather(pre_glob[qi], 2, gi[:, None, :].expand(-1, d1, -1))[..., None]  # (Q', d1, W, 1)
+        if b.raw_weight is None:
+            dd = pen_glob.shape[1]
+            s["pen"] = torch.gather(pen_glob[qi], 2, gi[:, None, :].expand(-1, dd, -1))[..., None]  # (Q', d, W, 1)
+            s["E"] = b.evecs[qi]
+            s["ET"] = s["E"].transpose(1, 2).contiguous()
+        else:
+            s["pen"] = torch.gather(pen_glob[qi], 1, gi)[:, None, :, None]  # (Q', 1, W, 1)
+        s["W"] = W
+        return s
+
+    def evaluate(s, x):
+        """Objective (Q', W) and gradient (Q', d1, W, Cp) at x (Q', d1, W, Cp)."""
+        Qw, W = x.shape[0], s["W"]
+        lg = torch.bmm(s["Z"], x.reshape(Qw, d1, W * Cp))  # (Q', n, W*Cp)
+        if binary:
+            # softplus(z) - y z = softplus(+-z): no cancellation between large terms (float32 noise
+            # in the objective must stay far below the decrease the line search asks for)
+            f = (torch.nn.functional.softplus(lg * s["sgn"]) * s["m"]).sum(1)
+            res = torch.sigmoid(lg).mul_(s["m"]).sub_(s["ym"])
+        else:
+            lg4 = lg.reshape(Qw, n, W, Cp) + s["pm"]
+            lse = torch.logsumexp(lg4, -1)  # (Q', n, W)
+            ly = (lg4 * s["ym"]).sum(-1, keepdim=True)  # logit of the true class (0 off the training rows)
+            f = (torch.logsumexp(lg4 - ly, -1) * s["m"]).sum(1)  # lse - logit_y without cancellation
+            res = (torch.exp(lg4 - lse[..., None]) * s["m"][..., None] - s["ym"]).reshape(Qw, n, W * Cp)
+        g = torch.bmm(s["ZT"], res).reshape(Qw, d1, W, Cp)
+        if r:
+            xr = x[:, :r]
+            if b.raw_weight is None:
+                u = torch.bmm(s["E"], xr.reshape(Qw, r, W * Cp)).reshape(Qw, -1, W, Cp)
+                w = u * s["pen"]
+                f = f + 0.5 * (u * w).sum((1, 3))
+                g[:, :r] += torch.bmm(s["ET"], w.reshape(Qw, -1, W * Cp)).reshape(Qw, r, W, Cp)
+            else:
+                f = f + 0.5 * s["pen"][:, 0, :, 0] * (xr * xr).sum((1, 3))
+                g[:, :r] += s["pen"] * xr
+        return f, g
+
+    s = statics(qi, gi)
+    x = torch.gather(x_glob[qi], 1, gi[:, :, None, None].expand(-1, -1, d1, Cp)).transpose(1, 2).contiguous()
+    f, g = evaluate(s, x)
+    p = -s["pre"] * g
+    gp = dot(g, p)
+    Qw0 = qi.numel()
+    t = torch.ones(Qw0, W0, dtype=dt, device=dev)
+    Sh = torch.zeros(history, Qw0, d1, W0, Cp, dtype=dt, device=dev)
+    Yh = torch.zeros_like(Sh)
+    rho = torch.zeros(history, Qw0, W0, dtype=dt, device=dev)
+    conv = pad.clone()
+    gamma = torch.ones(Qw0, W0, dtype=dt, device=dev)
+    npair = torch.zeros(Qw0, W0, dtype=torch.int32, device=dev)  # curvature pairs taken (0: gradient steps only)
+    its = torch.ones(Qw0, W0, dtype=torch.int32, device=dev)  # evaluations (the first one above)
+
+    def write_back():
+        keep = ~pad
+        qq = qi[:, None].expand_as(gi)[keep]
+        gg = gi[keep]
+        x_glob[qq, gg] = x.transpose(1, 2)[keep]
+        conv_glob[qq, gg] = conv[keep]
+        its_glob[qq, gg] = its[keep]
+
+    for it in range(max_iter):
+        active = ~conv & ~pad
+        if not bool(active.any()):
+            break
+        Qw, W = x.shape[0], x.shape[2]
+        if it % 5 == 4:
+            nact = active.sum(1)
+            if tail > 0 and it >= 19 and int(nact.sum()) <= tail * n_cols0:
+                break
+            Wn = int(nact.max())
+            rows = torch.nonzero(nact > 0).flatten()
+            if Wn * rows.numel() < 0.8 * Qw * W:
+                # compact: drop finished problems and finished columns (padding rows to the widest)
+                write_back()
+                order = torch.argsort((~active[rows]).to(torch.int8), dim=1, stable=True)[:, :Wn]  # (Q'', Wn)
+                newpad = torch.arange(Wn, device=dev)[None] >= nact[rows][:, None]
+                i4 = order[:, None, :, None].expand(-1, d1, -1, Cp)
+                x = torch.gather(x[rows], 2, i4)
+                g = torch.gather(g[rows], 2, i4)
+                p = torch.gather(p[rows], 2, i4)
+                Sh = torch.gather(Sh[:, rows], 3, i4[None].expand(history, -1, -1, -1, -1))
+                Yh = torch.gather(Yh[:, rows], 3, i4[None].expand(history, -1, -1, -1, -1))
+                rho = torch.gather(rho[:, rows], 2, order[None].expand(history, -1, -1))
+                f, gp, t, conv, gamma, npair, its = (torch.gather(v[rows], 1, order)
+                                                     for v in (f, gp, t, conv, gamma, npair, its))
+                gi = torch.gather(gi[rows], 1, order)
+                qi = qi[rows]
+                pad = newpad
+                conv = conv | pad
+                active = ~conv & ~pad
+                s = statics(qi, gi)
+        t4 = t[:, None, :, None]
+        xt = x + t4 * p
+        ft, gt = evaluate(s, xt)
+        its += active.to(its.dtype)
+        ok = torch.isfinite(ft) & (ft <= f + 1e-4 * t * gp + 8 * eps * f.abs())
+        acc = ok & active
+        sv = xt - x
+        yv = gt - g
+        sy = dot(sv, yv)
+        good = acc & (sy > 1e-10 * dot(sv, sv).sqrt() * dot(yv, yv).sqrt())
+        change = (sv.abs() * s["rms"]).sum(1).amax(-1)  # (Q', W) bound of the RMS change of a logit
+        # converged: a full quasi-Newton step that moves the training logits by < tol RMS, or whose
+        # predicted decrease (half of -g'p, the Newton decrement's analogue) is < 1e-9 nats per
+        # training sample (the criterion of the Newton refit)
+        npair = npair + good.to(npair.dtype)
+        conv = conv | (acc & (t >= 1.0) & (npair >= 2) & ((change < tol) | (-0.5 * gp <= 1e-9 * s["ntr"])))
+        # ... or a column already at its optimum (e.g. features constant over the trials, as at the
+        # first step of a trial: the prior intercept is the answer): its steps are ~0 and give no
+        # curvature pair, so the test above would never pass and it would run to max_iter
+        conv = conv | (acc & (-0.5 * gp <= 1e-12 * s["ntr"]))
+        acc4 = acc[:, None, :, None]
+        x = torch.where(acc4, xt, x)
+        f = torch.where(acc, ft, f)
+        g = torch.where(acc4, gt, g)
+        slot = it % history
+        good4 = good[:, None, :, None]
+        Sh[slot] = torch.where(good4, sv, 0.0)
+        Yh[slot] = torch.where(good4, yv, 0.0)
+        rho[slot] = torch.where(good, 1.0 / torch.where(good, sy, 1.0), 0.0)
+        yDy = dot(yv * s["pre"], yv)
+        gamma = torch.where(good, sy / yDy.clamp_min(1e-30), gamma)
+        # new direction for the accepted columns
+        pn = _lbfgs_direction(g, Sh, Yh, rho, gamma, s["pre"], it, dot)
+        gpn = dot(g, pn)
+        # not a descent direction (bad curvature pairs): forget the history, preconditioned gradient
+        bad = acc & ~(gpn < 0)
+        if bool(bad.any()):
+            pn = torch.where(bad[:, None, :, None], -s["pre"] * g, pn)
+            gpn = torch.where(bad, dot(g, pn), gpn)
+            rho = torch.where(bad[None], 0.0, rho)
+            gamma = torch.where(bad, 1.0, gamma)
+        p = torch.where(acc4, pn, p)
+        gp = torch.where(acc, gpn, gp)
+        # rejected trial: shrink the step (quadratic interpolation, within [0.1, 0.5] of it)
+        dq = ft - f - gp * t
+        tq = torch.where(torch.isfinite(dq) & (dq > 0), -gp * t * t / (2 * dq.clamp_min(1e-30)), 0.5 * t)
+        t = torch.where(acc, torch.ones_like(t), torch.minimum(torch.maximum(tq, 0.1 * t), 0.5 * t))
+    write_back()
+    return x_glob.transpose(1, 2).reshape(Q, d1, G * Cp), conv_glob
+
+
+def _preconditioner(torch, b: Basis, m, a, binary):
+    """The diagonal initial inverse Hessian of every column and the penalty's weights.
+
+    An upper bound of the Hessian in the PCA basis: Boehning's bound of the cross-entropy's curvature
+    (the diagonal Gram matrix of all used samples, times 1/4 for two classes, 1/2 for more) plus a
+    bound of the penalty's; unused axes get 0.
+
+    Parameters
+    ----------
+    m : (Q, G, n) bool training masks; a : (Q, G, 1) penalties, the fit dtype.
+
+    Returns
+    -------
+    pre (Q, d1, G) and the penalty's weights: (Q, d, G), per scaled feature (``alpha`` times its
+    training-fold variance), or (Q, G), the isotropic weight of raw features.
+    """
+    Q, G = m.shape[:2]
+    d1 = b.Z1.shape[-1]
+    r = d1 - 1
+    dt = b.Z1.dtype
+    if b.raw_weight is None:
+        var, _ = train_variance(torch, b.Xs, m)  # (Q, G, d)
+        # the penalty's Hessian in the rotated basis is V' diag(var) V: not diagonal, and its
+        # diagonal is no bound of it when the training-fold variances differ (sparse units: 1e-4..2);
+        # its largest eigenvalue is at most max_j var_j, a safe bound for every axis
+        pen_bound = var.amax(-1, keepdim=True)
+        pen_glob = (var * a).transpose(1, 2)  # (Q, d, G): the penalty's weight of each scaled feature
+    else:
+        pen_bound = b.raw_weight[:, None, None].expand(Q, G, 1)
+        pen_glob = (a[..., 0] * b.raw_weight[:, None])  # (Q, G): isotropic weight
+    curv = (0.25 if binary else 0.5) * b.bound[:, None, :].expand(Q, G, d1)
+    pre = curv.clone()
+    pre[..., :r] = pre[..., :r] + a * pen_bound
+    pre = (1.0 / pre.clamp_min(1e-30)) * b.keep[:, None, :].to(dt)
+    return pre.transpose(1, 2), pen_glob
+
+
+def _start(torch, mf, y, pres, r, Cp):
+    """The cold start (Q, G, d1, C'): the training fold's log prior in the intercept, 0 weights."""
+    Q, G = mf.shape[:2]
+    C = y.shape[-1]
+    cnt = (mf[..., None] * y).sum(2)  # (Q, G, C)
+    logp = torch.log((cnt + 1e-3) / (cnt.sum(-1, keepdim=True) + 1e-3 * C))
+    x = torch.zeros(Q, G, r + 1, Cp, dtype=mf.dtype, device=mf.device)
+    if C == 2:
+        x[:, :, r, 0] = logp[..., 1] - logp[..., 0]
+    else:
+        x[:, :, r] = torch.where(pres, logp - logp.mean(-1, keepdim=True), torch.zeros_like(logp))
+    return x
+
+
+def _lbfgs_direction(g, Sh, Yh, rho, gamma, pre, it, dot):
+    """The L-BFGS direction ``-H g`` by the two-loop recursion, newest curvature pair first.
+
+    g : (Q', d1, W, C') gradients; Sh, Yh : (history, Q', d1, W, C') the pairs, ring-buffered with
+    the newest at slot ``it % history`` (an empty pair has rho 0); rho : (history, Q', W);
+    gamma : (Q', W) and pre : (Q', d1, W, 1): the initial inverse Hessian ``gamma * pre``.
+    """
+    history = Sh.shape[0]
+    q = g.clone()
+    als = []
+    for k in range(history):
+        j = (it - k) % history
+        al = rho[j] * dot(Sh[j], q)
+        q -= al[:, None, :, None] * Yh[j]
+        als.append(al)
+    z = gamma[:, None, :, None] * pre * q
+    for k in range(history - 1, -1, -1):
+        j = (it - k) % history
+        be = rho[j] * dot(Yh[j], z)
+        z += (als[k] - be)[:, None, :, None] * Sh[j]
+    return -z
+
+
+def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_iter):
+    """Damped Newton's method, float64, for the columns (q[i], g[i]) of a chunk.
+
+    Minimizes the same objective as :func:`fit_logistic_lbfgs` exactly (the penalty's Hessian,
+    V' diag(var) V or the isotropic raw weight, is formed in full); binomial (one logit) for two
+    classes, multinomial otherwise (Hessian sum_i z_i z_i' (x) (diag p_i - p_i p_i')). Converged:
+    half the squared Newton decrement (the remaining objective gap, nats, to second order) below
+    1e-9 per training sample.
+
+    Parameters
+    ----------
+    theta : (Q, r+1, G*C') the current solutions (warm start).
+
+    Returns
+    -------
+    theta (M, r+1, C') and converged (M,) bool.
+    """
+    f64 = torch.float64
+    M = q.numel()
+    r = b.r
+    d1 = r + 1
+    C = y.shape[-1]
+    binary = C == 2
+    Cp = 1 if binary else C
+    G = train.shape[1]
+    dev = b.Z1.device
+    if M == 0:
+        return theta.new_zeros(0, d1, Cp), torch.zeros(0, dtype=torch.bool, device=dev)
+    Z = b.Z1[q].to(f64)  # (M, n, d1)
+    m = train[q, g].to(f64)  # (M, n)
+    Y = y[q, g].to(f64) * m[..., None]  # (M, n, C)
+    a = alpha[q, g].to(f64)
+    th = theta.reshape(theta.shape[0], d1, G, Cp)[q, :, g].to(f64)  # (M, d1, Cp)
+    pen = torch.zeros(M, d1, d1, dtype=f64, device=dev)
+    if b.raw_weight is None:
+        var, _ = train_variance(torch, b.Xs[q].to(f64), train[q, g][:, None])  # (M, 1, d)
+        E = b.evecs64[q]
+        pen[:, :r, :r] = E.transpose(1, 2) @ (var[:, 0, :, None] * E)
+    else:
+        pen[:, :r, :r] = torch.eye(r, dtype=f64, device=dev) * b.raw_weight[q].to(f64)[:, None, None]
+    pen = pen * a[:, None, None]
+    # unused axes (and absent classes) get unit curvature: their weights stay where they are (0)
+    eyeC = torch.eye(Cp, dtype=f64, device=dev)[None, None, :, None, :]
+    fixed = torch.diag_embed((~b.keep[q]).to(f64))[:, :, None, :, None] * eyeC
+    penK = pen[:, :, None, :, None] * eyeC  # (M, d1, Cp, d1, Cp)
+    pmask = None if binary else torch.where(present[q, g], 0.0, -1e4).to(f64)[:, None, :]
+    ntr = m.sum(-1).clamp_min(1)
+    P = d1 * Cp
+
+    def terms(t, need_grad=True):
+        z = torch.einsum("mnd,mdc->mnc", Z, t)
+        if binary:
+            z1 = z[..., 0]
+            data = (torch.nn.functional.softplus(z1) * m - Y[..., 1] * z1).sum(-1)
+        else:
+            lp = torch.log_softmax(z + pmask, -1)
+            data = -(lp * Y).sum((-1, -2))
+        f = data + 0.5 * torch.einsum("mdc,mde,mec->m", t, pen, t)
+        if not need_grad:
+            return f, None, None
+        if binary:
+            p1 = torch.sigmoid(z1)
+            res = (p1 * m - Y[..., 1])[..., None]
+            A = (p1 * (1 - p1) * m)[..., None, None]  # (M, n, 1, 1)
+        else:
+            p = lp.exp()
+            res = p * m[..., None] - Y
+            A = (torch.diag_embed(p) - p[..., :, None] * p[..., None, :]) * m[..., None, None]
+        grad = torch.einsum("mnd,mnc->mdc", Z, res) + torch.einsum("mde,mec->mdc", pen, t)
+        H = torch.empty(M, d1, Cp, d1, Cp, dtype=f64, device=dev)
+        for c in range(Cp):  # one class row at a time: (M, n, d1, C') intermediates only
+            H[:, :, c] = torch.einsum("mni,mnjb->mijb", Z, Z[..., None] * A[:, :, c, None, :])
+        H = H + penK + fixed
+        return f, grad, H.reshape(M, P, P)
+
+    conv = torch.zeros(M, dtype=torch.bool, device=dev)
+    f, grad, H = terms(th)
+    eye = torch.eye(P, dtype=f64, device=dev)
+    for _ in range(max_iter):
+        Hj = H + 1e-10 * (torch.diagonal(H, dim1=1, dim2=2).abs().amax(-1) + 1.0)[:, None, None] * eye
+        L, info = torch.linalg.cholesky_ex(Hj)
+        gv = grad.reshape(M, P)
+        step = torch.cholesky_solve(gv[..., None], L)[..., 0]
+        step = torch.where((info == 0)[:, None], step, gv / torch.diagonal(Hj, dim1=1, dim2=2).clamp_min(1e-12))
+        dec2 = (gv * step).sum(-1)  # squared Newton decrement
+        conv = torch.isfinite(dec2) & (0.5 * dec2 <= 1e-9 * ntr)
+        if bool(conv.all()):
+            break
+        # backtracking: halve the step until the objective does not increase (per column)
+        step = step.reshape(M, d1, Cp)
+        t_step = torch.ones(M, dtype=f64, device=dev)
+        fn, _, _ = terms(th - step, need_grad=False)
+        for _ in range(30):
+            worse = ~(fn <= f + 1e-12 * f.abs())
+            if not bool(worse.any()):
+                break
+            t_step = torch.where(worse, t_step * 0.5, t_step)
+            fn = torch.where(worse, terms(th - t_step[:, None, None] * step, need_grad=False)[0], fn)
+        ok = (fn <= f + 1e-12 * f.abs()) & ~conv
+        th = torch.where(ok[:, None, None], th - t_step[:, None, None] * step, th)
+        f, grad, H = terms(th)
+    return th, conv
+
+
+def _raw_coefficients(torch, theta, b: Basis, G, Cp):
+    """Decoders from the rotated basis back to raw feature units: coef (Q, G, d, C'), intercept (Q, G, C')."""
+    Q = theta.shape[0]
+    r = b.r
+    th = theta.to(torch.float64).reshape(Q, r + 1, G, Cp)
+    u = th[:, :r] * b.keep64[:, :, None, None]
+    w_s = torch.einsum("qdk,qkgc->qdgc", b.evecs64, u)
+    scale = torch.where(b.const, torch.zeros_like(b.sd), 1.0 / b.sd)[:, 0, :, None, None]
+    w_raw = w_s * scale
+    b_raw = th[:, r] - torch.einsum("qd,qdgc->qgc", b.mu[:, 0], w_raw)
+    return w_raw.permute(0, 2, 1, 3), b_raw
