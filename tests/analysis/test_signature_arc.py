@@ -56,6 +56,9 @@ def test_planted_arc_passes_and_each_missing_part_fails(script):
     # a rise smaller than 2 standard errors over seeds is no rise
     noisy = [_run([0.4, 0.4 + d, 0.0], seed=s) for s, d in enumerate([0.3, -0.25, 0.02])]
     assert not script.verdict(script.settings(noisy)[(0.3, 100, "linear-raw")])["rise"]
+    # a rise of a thousandth of a bit at the ceiling is no rise, however small its spread
+    tiny = [_run([0.676, 0.677 + s / 1e5, 0.0], seed=s) for s in range(3)]
+    assert not script.verdict(script.settings(tiny)[(0.3, 100, "linear-raw")])["rise"]
     # kept (final / peak 0.5), or direction not learned
     kept = script.settings([_run([0.2, 0.6, 0.3], seed=s) for s in range(3)])[(0.3, 100, "linear-raw")]
     assert script.verdict(kept)["rise"] and not script.verdict(kept)["discard"]
