@@ -11,7 +11,7 @@ import pytest
 
 from decisionnets import sweep
 
-PRESET = Path(__file__).resolve().parents[2] / "tasks" / "explore-arc.toml"
+TASKS = Path(__file__).resolve().parents[2] / "tasks"
 
 
 def _toml(raw: dict) -> str:
@@ -66,13 +66,24 @@ def test_planted_arc_passes_and_each_missing_part_fails(script):
     assert not script.verdict(untrained[(0.3, 100, "linear-raw")])["direction"]
 
 
-def test_tiny_explore_arc_sweep_and_script(script, tmp_path):
-    """The shipped preset, shrunk (2 runs, 3 epochs, 8 units), runs and the script reads it."""
-    assert sweep.load_spec("explore-arc").dims == ["init_gain", "width"]
-    raw = tomllib.loads(PRESET.read_text())
-    assert raw["sweep"]["grid"]["model.init_gain"] and len(raw["sweep"]["axes"]["width"]) == 2
+def test_arc_presets_load_and_signature_arc_is_a_point_of_the_exploration():
+    """signature-arc's runs are explore-arc's runs at gain 0.5, width 400 (same config), with 5 seeds."""
+    explore = {p.run_id: p.config_json for p in sweep.plan(sweep.load_spec("explore-arc"), "/nonexistent")}
+    arc = sweep.plan(sweep.load_spec("signature-arc"), "/nonexistent")
+    assert len(explore) == 4 * 2 * 2 and len(arc) == 5
+    assert sorted(p.coords["seed"] for p in arc) == [0, 1, 2, 3, 4]
+    for p in arc:
+        cfg = json.loads(p.config_json)
+        assert cfg["model"]["init_gain"] == 0.5 and cfg["model"]["hidden_sizes"] == [400, 400, 400]
+        assert cfg["train"]["weight_decay"] == 0.01 and cfg["record"]["probe_seed"] == 0
+        if p.coords["seed"] < 2:
+            assert explore[p.run_id] == p.config_json
+
+
+def test_tiny_signature_arc_sweep_and_script(script, tmp_path):
+    """The shipped preset, shrunk (1 run, 3 epochs, 8 units), runs and the script reads it."""
+    raw = tomllib.loads((TASKS / "signature-arc.toml").read_text())
     raw["sweep"]["seeds"] = [0]
-    raw["sweep"]["grid"]["model.init_gain"] = [0.5]
     raw["sweep"]["axes"]["width"] = [{"value": 8, "set": {"model.hidden_sizes": [8, 8, 8]}}]
     raw["sweep"]["set"].update({"train.epochs": 3, "train.n_trials": 200, "record.n_per_condition": 3,
                                 "record.schedule": [0, 3]})
