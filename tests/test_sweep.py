@@ -28,7 +28,7 @@ def _spec(**sweep_table):
 def test_sweep_presets_are_listed():
     names = preset_names("sweep")
     for n in ("sgd-regimes", "early-perturbation", "sgd-regimes-quick", "early-perturbation-quick",
-              "paper-signatures", "explore-architecture", "explore-fc"):
+              "paper-signatures", "explore-architecture", "explore-fc", "explore-arc", "signature-arc"):
         assert n in names
         sp = sweep.load_spec(n)
         assert len(sweep.plan(sp, "/nonexistent/sweeps")) >= 4
