@@ -165,3 +165,14 @@ def test_string_labels_and_errors():
         UsableInformationEstimator(folds=2).fit(X, y)
     with pytest.raises(ValueError, match="at least 2 classes; got 1 class"):
         UsableInformationEstimator().fit(X, np.zeros(60))
+
+
+def test_one_class_left_for_the_folds_is_nan_with_a_warning():
+    """57 trials of class 0 and 3 of class 1 with 5 folds: class 1 is left out, one class remains,
+    so there is no estimate (NaN, as in the batched estimator), not 0 bits."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 3))
+    y = np.r_[np.zeros(57, int), np.ones(3, int)]
+    with pytest.warns(RuntimeWarning, match="fewer than 2 classes"):
+        est = UsableInformationEstimator(folds=5).fit(X, y)
+    assert np.isnan(est.information_) and np.isnan(est.information_folds_).all()

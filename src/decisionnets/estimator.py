@@ -78,7 +78,7 @@ class UsableInformationEstimator(ClassifierMixin, BaseEstimator):
         Class frequencies of the training trials (the constant predictor of ``score``).
     information_ : float
         Cross-validated usable information of X about y, bits (nested CV; NaN if fewer than two
-        classes have at least ``folds`` trials, 0 if only one does).
+        classes have at least ``folds`` trials, with a warning: no estimate, not 0 bits).
     information_folds_ : ndarray (folds,)
         Usable information of each outer fold's held-out trials, bits.
     accuracy_ : float
@@ -177,10 +177,9 @@ class UsableInformationEstimator(ClassifierMixin, BaseEstimator):
         if cv_classes >= 2:
             self._cross_validate(dec, X64, ycv, C, K)
         else:
-            self.information_ = 0.0 if cv_classes == 1 else float("nan")
+            # one class left (or none): no estimate, as in the batched estimator (NaN, not 0 bits)
+            self.information_ = float("nan")
             self.accuracy_ = self.ce_prior_ = self.ce_decoder_ = float("nan")
-            if cv_classes == 1:
-                self.information_folds_[:] = 0.0
             warnings.warn(f"fewer than 2 classes have >= folds={K} trials (class counts {counts.tolist()}): "
                           f"information_ is {self.information_}", RuntimeWarning, stacklevel=2)
 
