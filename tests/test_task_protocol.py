@@ -1,4 +1,4 @@
-"""The task protocol (decisionnets.task): every task declares itself; EnvTask asks the env's trial source.
+"""The task protocol (decisionnets.task): every task declares itself in its env's file; EnvTask makes the batches.
 
 Named apart from tests/images/test_task.py (pytest needs unique basenames without __init__ files)."""
 
@@ -8,14 +8,15 @@ import numpy as np
 import pytest
 
 from decisionnets.errors import ConfigError
-from decisionnets.task import EnvTask, Task, TrialSource, declaration_attrs
+from decisionnets.build import make_task
+from decisionnets.task import Task, declaration_attrs
 
 ENVS = ["ColorDirection", "ColorDirectionStatic", "ColorDirectionRT", "PerceptualDecisionMaking",
         "ContextDecisionMaking", "neurogym:DelayMatchSample-v0", "GoNogo-v0"]
 
 
 def test_color_direction_batch_shapes_and_mask():
-    task = EnvTask("ColorDirection", {}, n_per_condition=2)
+    task = make_task("ColorDirection", {}, n_per_condition=2)
     b = task.train_set(50, np.random.default_rng(0))
     T, n, f = b.inputs.shape
     assert (n, f) == (50, 5) and b.inputs.dtype == np.float32
@@ -26,7 +27,7 @@ def test_color_direction_batch_shapes_and_mask():
 
 
 def test_probe_set_is_fixed_timing_balanced_and_seeded():
-    task = EnvTask("ColorDirection", {}, n_per_condition=3)
+    task = make_task("ColorDirection", {}, n_per_condition=3)
     p = task.probe_set(np.random.default_rng(5))
     assert p.n_trials == 14 * 2 * 3
     assert p.period is not None and p.period[-1] == "decision"
@@ -39,7 +40,7 @@ def test_probe_set_is_fixed_timing_balanced_and_seeded():
 
 
 def test_probe_set_with_catch_trials():
-    task = EnvTask("ColorDirection", {"catch_prob": 0.1}, n_per_condition=2)
+    task = make_task("ColorDirection", {"catch_prob": 0.1}, n_per_condition=2)
     p = task.probe_set(np.random.default_rng(0))
     assert p.labels["catch"].sum() == 4
     assert (p.targets[:, p.labels["catch"] == 1] == 0).all()
@@ -47,7 +48,7 @@ def test_probe_set_with_catch_trials():
 
 @pytest.mark.parametrize("env,label", [("PerceptualDecisionMaking", "coh"), ("ContextDecisionMaking", "context")])
 def test_neurogym_envs_expose_their_trial_variables(env, label):
-    task = EnvTask(env, {}, n_per_condition=1)
+    task = make_task(env, {}, n_per_condition=1)
     b = task.train_set(20, np.random.default_rng(0))
     assert label in b.labels and "ground_truth" in b.labels
     assert set(np.unique(b.labels["ground_truth"])) <= {0, 1}
@@ -62,15 +63,15 @@ def test_neurogym_envs_expose_their_trial_variables(env, label):
 
 def test_unknown_env_and_parameter():
     with pytest.raises(ConfigError, match="unknown env 'Nope'.*ColorDirection"):
-        EnvTask("Nope", {})
+        make_task("Nope", {})
     with pytest.raises(ConfigError, match="no parameter 'sigmaa'.*sigma"):
-        EnvTask("ColorDirection", {"sigmaa": 1})
+        make_task("ColorDirection", {"sigmaa": 1})
 
 
 @pytest.mark.parametrize("env", ENVS)
 def test_every_env_task_implements_the_protocol(env):
-    task = EnvTask(env, {}, n_per_condition=1)
-    assert isinstance(task, Task) and isinstance(task.source, TrialSource)
+    task = make_task(env, {}, n_per_condition=1)
+    assert isinstance(task, Task)
     p = task.probe_set(np.random.default_rng(0))
     assert set(task.decode_labels) <= set(p.labels) and task.target_label in p.labels
     assert set(p.labels) <= set(task.label_names)
@@ -86,14 +87,14 @@ def test_every_env_task_implements_the_protocol(env):
 
 
 def test_the_checkerboard_declares_its_science():
-    task = EnvTask("ColorDirection", {}, n_per_condition=1)
+    task = make_task("ColorDirection", {}, n_per_condition=1)
     assert task.decode_labels == ("color", "direction", "target_config")
     assert task.analyses == ("choice_vs_direction", "psychometric") and task.target_label == "direction"
-    assert EnvTask("ColorDirectionStatic", {"report": "color"}, n_per_condition=1).target_label == "color"
+    assert make_task("ColorDirectionStatic", {"report": "color"}, n_per_condition=1).target_label == "color"
 
 
 def test_context_decision_making_decodes_its_context_and_modalities():
-    task = EnvTask("ContextDecisionMaking", {}, n_per_condition=1)
+    task = make_task("ContextDecisionMaking", {}, n_per_condition=1)
     assert task.decode_labels == ("context", "coh_1", "coh_2", "other_choice", "ground_truth")
     assert task.target_label == "ground_truth" and task.analyses == ()
     e = task.env  # conditions: context x ground_truth x other_choice x coh_1 x coh_2
@@ -101,10 +102,10 @@ def test_context_decision_making_decodes_its_context_and_modalities():
 
 
 def test_any_neurogym_env_by_id_with_or_without_prefix():
-    a = EnvTask("neurogym:GoNogo-v0", {}, n_per_condition=2)
-    b = EnvTask("GoNogo-v0", {}, n_per_condition=2)
+    a = make_task("neurogym:GoNogo-v0", {}, n_per_condition=2)
+    b = make_task("GoNogo-v0", {}, n_per_condition=2)
     pa, pb = a.probe_set(np.random.default_rng(3)), b.probe_set(np.random.default_rng(3))
     np.testing.assert_array_equal(pa.inputs, pb.inputs)
     assert a.decode_labels == ("ground_truth",) and a.periods == ("fixation", "stimulus", "delay", "decision")
     with pytest.raises(ConfigError, match="unknown env 'neurogym:Nope-v0'"):
-        EnvTask("neurogym:Nope-v0", {})
+        make_task("neurogym:Nope-v0", {})
