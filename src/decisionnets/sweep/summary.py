@@ -171,7 +171,7 @@ def gather(sweep_dir, points=None, spec=None):
     ds = ds.assign_coords(xr.Coordinates.from_pandas_multiindex(mi, "run")).unstack("run")
     ds["status"] = ds["status"].fillna("missing").astype(str)
     if "ceiling" in ds:
-        ds["ceiling"] = ds["ceiling"].max("seed")
+        ds["ceiling"] = ds["ceiling"].max("seed").transpose(..., "variable")
     declared = next((i.attrs["decode_labels"] for i in present if "decode_labels" in i.attrs), None)
     if declared is not None:  # the task's declared labels (first_variable)
         ds.attrs["decode_labels"] = str(declared)
