@@ -4,12 +4,14 @@ Named apart from tests/images/test_task.py (pytest needs unique basenames withou
 
 import json
 
+import gymnasium
 import numpy as np
 import pytest
 
-from decisionnets.errors import ConfigError
 from decisionnets.build import make_task
-from decisionnets.task import Task, declaration_attrs
+from decisionnets.errors import ConfigError
+from decisionnets.task import EnvTask, Task, ceiling_attrs, ceilings_from_attrs, choice_actions, declaration_attrs
+from decisionnets.trials import SampledTrials
 
 ENVS = ["ColorDirection", "ColorDirectionStatic", "ColorDirectionRT", "PerceptualDecisionMaking",
         "ContextDecisionMaking", "neurogym:DelayMatchSample-v0", "GoNogo-v0"]
@@ -109,3 +111,81 @@ def test_any_neurogym_env_by_id_with_or_without_prefix():
     assert a.decode_labels == ("ground_truth",) and a.periods == ("fixation", "stimulus", "delay", "decision")
     with pytest.raises(ConfigError, match="unknown env 'neurogym:Nope-v0'"):
         make_task("neurogym:Nope-v0", {})
+
+
+# --- a new env: one file that declares its task (here inline), found by one lookup -----------------
+class Blink(gymnasium.Env):
+    """A light on the left or the right for one step, then report its side (0 fixate, 1 left, 2 right)."""
+
+    has_time = True
+    periods = ("stimulus", "decision")
+    dt = 10.0
+    observation_space = gymnasium.spaces.Box(-1, 1, (2,), np.float32)
+    action_space = gymnasium.spaces.Discrete(3)
+
+    def sample(self, n, rng, fixed_timing=False, **fixed):
+        side = np.asarray(fixed["side"]) if "side" in fixed else rng.integers(0, 2, n)
+        x = np.zeros((2, n, 2), np.float32)
+        x[0, np.arange(n), side] = 1
+        targets = np.stack([np.zeros(n, np.int64), side + 1])
+        period = np.array([["stimulus"] * n, ["decision"] * n])
+        return SampledTrials(x, targets, np.array([[0.0] * n, [1.0] * n], np.float32), period, {"side": side})
+
+
+class BlinkTask(EnvTask):
+    label_names = decode_labels = ("side",)
+    target_label = "side"
+    periods = ("stimulus", "decision")
+
+    def probe_conditions(self):
+        return [{"side": 0}, {"side": 1}]
+
+    def ceiling(self):
+        return {"side": 1.0}
+
+
+Blink.task_class = BlinkTask
+
+
+@pytest.fixture
+def blink_id():
+    gymnasium.register(id="decisionnets-test/Blink-v0", entry_point=Blink)
+    yield "decisionnets-test/Blink-v0"
+    del gymnasium.registry["decisionnets-test/Blink-v0"]
+
+
+def test_a_new_env_declares_its_task_in_its_own_file(blink_id):
+    task = make_task(blink_id, {}, n_per_condition=3)
+    assert type(task) is BlinkTask and isinstance(task, Task) and task.kind == "trials"
+    assert task.choice_actions == [1, 2] and (task.n_inputs, task.n_outputs, task.dt) == (2, 3, 10.0)
+    p = task.probe_set(np.random.default_rng(0))
+    assert p.labels["side"].tolist() == [0, 0, 0, 1, 1, 1] and p.period.tolist() == ["stimulus", "decision"]
+    np.testing.assert_array_equal(p.targets[-1], np.asarray(task.choice_actions)[p.labels["side"]])
+    assert task.probe_timing() == {"stimulus": 10.0, "decision": 10.0}
+    assert ceiling_attrs(task) == {"ceiling": '{"side": 1.0}'}  # no ideal observer's accuracy declared
+    assert json.loads(declaration_attrs(task)["decode_labels"]) == ["side"]
+
+
+def test_probe_conditions_must_fix_the_same_variables(blink_id):
+    class Uneven(BlinkTask):
+        def probe_conditions(self):
+            return [{"side": 0}, {}]
+
+    with pytest.raises(ConfigError, match="every probe condition must fix the same trial variables"):
+        Uneven(Blink(), {}, 1).probe_set(np.random.default_rng(0))
+    with pytest.raises(ConfigError, match="n_per_condition must be an integer >= 1; got 0"):
+        BlinkTask(Blink(), {}, 0)
+
+
+def test_choice_actions_are_read_once_from_the_action_space():
+    assert choice_actions(Blink()) == [1, 2]  # no names: every action but the fixation 0
+    assert choice_actions(make_task("ColorDirectionStatic").env) == [0, 1]  # declared: action_space.name
+    assert make_task("GoNogo-v0", {}, 1).choice_actions == [1, 0]  # neurogym: no-go (fixate) is an answer
+
+
+def test_ceiling_of_runs_recorded_before_the_ceiling_attribute_comes_from_their_config():
+    cfg = {"env": {"name": "ColorDirectionStatic", "sigma": 0.4}}
+    got = ceilings_from_attrs({"config": json.dumps(cfg)})
+    assert got == make_task("ColorDirectionStatic", {"sigma": 0.4}).ceiling() and got["color"] < 0.676
+    assert ceilings_from_attrs({"config": json.dumps({"env": {"name": "PerceptualDecisionMaking"}})}) == {}
+    assert ceilings_from_attrs({"ceiling": '{"color": 0.5}'}) == {"color": 0.5}
