@@ -1,4 +1,6 @@
-"""decisionnets.build: one lookup from an [env] name to the task class that serves it."""
+"""decisionnets.build: one lookup from an [env] name to the task class that serves it.
+
+Named apart from tests/docs/test_build.py (pytest needs unique basenames without __init__ files)."""
 
 import pytest
 
