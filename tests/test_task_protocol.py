@@ -84,6 +84,8 @@ def test_every_env_task_implements_the_protocol(env):
         timing = task.probe_timing()
         for name in task.periods:
             assert np.sum(p.period == name) == pytest.approx(timing[name] / task.dt), name
+    else:
+        assert task.probe_timing() is None and task.dt is None
     attrs = declaration_attrs(task)
     assert json.loads(attrs["decode_labels"]) == list(task.decode_labels) and attrs["target"] == task.target_label
 

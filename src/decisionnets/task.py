@@ -180,8 +180,11 @@ class EnvTask:
         ``fixed`` holds arrays of shape (n,) of trial variables to fix."""
         return self.env.sample(n, rng, fixed_timing=fixed_timing, **fixed)
 
-    def probe_timing(self) -> dict:
-        """Duration (ms) of each period on the probe set: those of one trial drawn with fixed timing."""
+    def probe_timing(self) -> dict | None:
+        """Duration (ms) of each period on the probe set: those of one trial drawn with fixed timing
+        (None for a task without time)."""
+        if not self.has_time:
+            return None
         b = self.sample(1, np.random.default_rng(0), fixed_timing=True)
         per = np.asarray(b.period[:, 0])
         return {p: float(np.sum(per == p) * self.dt) for p in self.periods}
