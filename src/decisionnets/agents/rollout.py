@@ -549,7 +549,7 @@ def open_vs_closed_loop(run_dir, env=None, **env_overrides) -> dict:
     """
     from types import SimpleNamespace
 
-    from decisionnets.training import seed_streams
+    from decisionnets.seeding import seed_streams
     from decisionnets.trials import EnvTask
 
     model, env_obj, cfg, _, _ = load_run_model(run_dir, env, **env_overrides)
