@@ -101,13 +101,14 @@ def test_members_equal_their_solo_runs(tmp_path):
     assert np.abs(a.hidden.values[-1] - b.hidden.values[-1]).max() > 1e-3
 
 
+@pytest.mark.parametrize("path", ["fast", "vmap"])
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
-def test_batched_mlp_and_member_sgd_equal_each_members_own_module_and_sgd(activation):
-    """The batched model's losses, logits and autograd gradients equal each member's own MLP and
+def test_batched_mlp_and_member_sgd_equal_each_members_own_module_and_sgd(activation, path):
+    """The batched model (its registered fast path, or the generic vmap forward) gives losses, logits and autograd gradients equal each member's own MLP and
     masked loss (2 time steps, a partly masked batch), per-member gradient clipping equals
     clip_grad_norm_, and two SGD steps with weight decay and momentum (one member without) equal
     torch.optim.SGD's."""
-    from decisionnets.ensemble import Ensemble, MemberSGD
+    from decisionnets.ensemble import Ensemble, MemberSGD, vmap_forward
     from decisionnets.metrics import masked_cross_entropy
     from decisionnets.models.mlp import MLP
     from decisionnets.training import apply_settings, clip_grad_norm
@@ -115,7 +116,7 @@ def test_batched_mlp_and_member_sgd_equal_each_members_own_module_and_sgd(activa
     torch.manual_seed(0)
     K, T, B, F = 3, 2, 7, 5
     models = [MLP(F, 3, hidden_sizes=(6, 4), activation=activation) for _ in range(K)]
-    ens = Ensemble(models)
+    ens = Ensemble(models, forward=vmap_forward if path == "vmap" else None)
     lr, mom, wd = torch.tensor([0.1, 0.2, 0.05]), torch.tensor([0.9, 0.0, 0.5]), torch.tensor([0.0, 1e-2, 1e-3])
     sgd = MemberSGD(ens.parameters())
     apply_settings(sgd, {"lr": lr, "momentum": mom, "weight_decay": wd})
@@ -161,6 +162,34 @@ def test_batched_mlp_and_member_sgd_equal_each_members_own_module_and_sgd(activa
                 torch.testing.assert_close(own.state[p]["momentum_buffer"],
                                            opts[k].state[dict(solo[k].named_parameters())[name]]["momentum_buffer"],
                                            rtol=1e-6, atol=1e-7)
+
+
+def test_mlp_fast_path_equals_the_autograd_vmap_path():
+    """The MLP's hand-written batched backward gives autograd's gradients of the vmapped module forward."""
+    from decisionnets.ensemble import BATCHED_FORWARD, Ensemble, vmap_forward
+    from decisionnets.metrics import masked_cross_entropy
+    from decisionnets.models.mlp import MLP
+
+    assert BATCHED_FORWARD[MLP] is not vmap_forward
+    torch.manual_seed(1)
+    K, T, B, F = 4, 3, 5, 4
+    models = [MLP(F, 3, hidden_sizes=(7, 5, 6)) for _ in range(K)]
+    x, y = torch.randn(K, T, B, F), torch.randint(0, 3, (K, T, B))
+    mask = (torch.rand(K, T, B) > 0.4).float()
+    results = []
+    for forward in (None, vmap_forward):
+        ens = Ensemble(models, forward=forward)
+        logits, _ = ens(x)
+        losses = masked_cross_entropy(logits, y, mask)
+        losses.sum().backward()
+        results.append((losses.detach(), logits.detach(), {n: p.grad for n, p in ens.params.items()}))
+    (l_fast, z_fast, g_fast), (l_auto, z_auto, g_auto) = results
+    torch.testing.assert_close(l_fast, l_auto, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(z_fast, z_auto, rtol=1e-6, atol=1e-6)
+    assert g_fast.keys() == g_auto.keys() and len(g_fast) == 8
+    for n in g_fast:
+        torch.testing.assert_close(g_fast[n], g_auto[n], rtol=1e-5, atol=1e-7)
+    assert min(float(g.abs().max()) for g in g_auto.values()) > 1e-4  # every parameter has a gradient
 
 
 RNN_TINY = ["epochs=3", "n_trials=96", "batch_size=16", "model.hidden_size=8", "n_per_condition=1", "schedule=\"all\"",

@@ -50,6 +50,7 @@ import math
 import torch
 
 from decisionnets.errors import UserError
+from decisionnets.models.mlp import MLP
 from decisionnets.models.rnn import LeakyRNN, leaky_rates
 
 #: model kinds that can be trained as an ensemble (their forward batches: tested against solo runs)
@@ -131,14 +132,64 @@ def _leaky_rnn_forward(ens: "Ensemble", x: torch.Tensor) -> torch.Tensor:
     return logits.view(K, T, B, -1)
 
 
-def _vmap_forward(ens: "Ensemble", x: torch.Tensor) -> torch.Tensor:
-    """The member module's own forward, vmapped over the stacked parameters and the member dim of ``x``."""
+def vmap_forward(ens: "Ensemble", x: torch.Tensor) -> torch.Tensor:
+    """The member module's own forward, vmapped over the stacked parameters and the member dim of ``x``.
+
+    The default batched forward (any model whose training-mode forward :func:`torch.func.vmap` can run).
+    """
     return ens.vmapped(ens.params, ens.buffers, x)
 
 
-#: model class -> a batched training forward ``f(ensemble, x) -> logits`` (member, ...) for models that
-#: :func:`torch.func.vmap` cannot batch; every other model is batched by ``vmap``
-BATCHED_FORWARD = {LeakyRNN: _leaky_rnn_forward}
+class _StackedMLPLayers(torch.autograd.Function):
+    """K MLPs' hidden layers and readout with a hand-written backward (the autograd graph's arithmetic
+    without the graph: fewer, larger operations). Inputs (member, row, feature) and the parameters in
+    the module's layout; returns the logits (member, row, action)."""
+
+    @staticmethod
+    def forward(ctx, x, activation, *params):
+        hs, h = [x], x
+        for k in range(0, len(params) - 2, 2):
+            w, b = params[k], params[k + 1]
+            z = torch.baddbmm(b.unsqueeze(1), h, w.transpose(1, 2))
+            h = z.relu_() if activation == "relu" else z.tanh_()
+            hs.append(h)
+        ctx.hs, ctx.activation, ctx.weights = hs, activation, params[0::2]
+        return torch.baddbmm(params[-1].unsqueeze(1), h, params[-2].transpose(1, 2))
+
+    @staticmethod
+    def backward(ctx, d):
+        hs, weights, grads = ctx.hs, ctx.weights, []
+        for k in range(len(weights) - 1, -1, -1):
+            h_in = hs[k]
+            grads += [d.sum(1), torch.bmm(d.transpose(1, 2), h_in)]  # bias, weight (module layout)
+            if k > 0:
+                d = torch.bmm(d, weights[k])
+                d = (torch.ops.aten.threshold_backward(d, h_in, 0) if ctx.activation == "relu"
+                     else torch.ops.aten.tanh_backward(d, h_in))
+        return (None, None, *reversed(grads))
+
+
+def _mlp_forward(ens: "Ensemble", x: torch.Tensor) -> torch.Tensor:
+    """K MLPs (:class:`~decisionnets.models.mlp.MLP`, ReLU or tanh): batched matmuls with a hand-written
+    backward, the fast path of :func:`vmap_forward` (equal to it to float rounding, tested); other
+    activations go through :func:`vmap_forward`."""
+    act = ens.template.act
+    if not isinstance(act, (torch.nn.ReLU, torch.nn.Tanh)):
+        return vmap_forward(ens, x)
+    K, F = x.shape[0], x.shape[-1]
+    p = ens.params
+    n_hidden = len(ens.template.layers)
+    params = [t for k in range(n_hidden) for t in (p[f"layers.{k}.weight"], p[f"layers.{k}.bias"])]
+    params += [p["readout.weight"], p["readout.bias"]]
+    logits = _StackedMLPLayers.apply(x.reshape(K, -1, F), "relu" if isinstance(act, torch.nn.ReLU) else "tanh",
+                                     *params)
+    return logits.view(*x.shape[:-1], -1)
+
+
+#: model class -> a batched training forward ``f(ensemble, x) -> logits`` (member, ...): for models that
+#: :func:`torch.func.vmap` cannot batch (the leaky RNN's per-member noise) and fast paths (the MLP);
+#: every other model is batched by :func:`vmap_forward`
+BATCHED_FORWARD = {LeakyRNN: _leaky_rnn_forward, MLP: _mlp_forward}
 
 
 class Ensemble:
@@ -151,6 +202,9 @@ class Ensemble:
         ``forward`` is batched (:data:`BATCHED_FORWARD`, or :func:`torch.func.vmap`).
     generators : sequence of torch.Generator, optional
         Each member's recurrent-noise generator (for models that draw noise).
+    forward : callable, optional
+        The batched forward ``f(ensemble, x) -> logits``; default: the model class's in
+        :data:`BATCHED_FORWARD`, else :func:`vmap_forward`.
 
     Attributes
     ----------
@@ -162,14 +216,14 @@ class Ensemble:
     Calling it with inputs (member, *solo shape) returns ``(logits, {})``, logits (member, *solo shape).
     """
 
-    def __init__(self, modules, generators=None):
+    def __init__(self, modules, generators=None, forward=None):
         from torch.func import functional_call, stack_module_state, vmap
 
         modules = list(modules)
         self.params, self.buffers = stack_module_state(modules)
         self.template = modules[0]
         self.generators = list(generators) if generators is not None else [None] * len(modules)
-        self.forward = BATCHED_FORWARD.get(type(self.template), _vmap_forward)
+        self.forward = forward or BATCHED_FORWARD.get(type(self.template), vmap_forward)
 
         def one(params, buffers, x):
             return functional_call(self.template, (params, buffers), (x,), {"layers": ()})[0]
@@ -244,24 +298,35 @@ class MemberSGD:
         for p in self.param_groups[0]["params"]:
             p.grad = None
 
+    def _prepare(self, g) -> tuple:
+        """Per-settings constants: each of lr, momentum, weight decay viewed for every parameter's shape."""
+        lr, mom, wd = g["lr"], g["momentum"], g["weight_decay"]
+        on = mom != 0
+        shapes = [(-1,) + (1,) * (p.dim() - 1) for p in g["params"]]
+        return (mom, wd, lr, on, [on.view(s) for s in shapes], [lr.view(s) for s in shapes],
+                [mom.view(s) for s in shapes], [wd.view(s) for s in shapes],
+                bool((wd != 0).any()), bool(on.any()), bool(on.any()) and not bool(on.all()))
+
     @torch.no_grad()
     def step(self) -> None:
         g = self.param_groups[0]
-        lr, mom, wd = g["lr"], g["momentum"], g["weight_decay"]
-        if self._flags is None or self._flags[0] is not mom or self._flags[1] is not wd:  # once per settings
-            on = mom != 0
-            self._flags = (mom, wd, on, bool((wd != 0).any()), bool(on.any()), bool(on.any()) and not bool(on.all()))
-        _, _, on, use_wd, use_mom, mixed = self._flags
-        for p, buf in zip(g["params"], self.bufs):
-            shape = (-1,) + (1,) * (p.dim() - 1)
-            d = p.grad.addcmul_(p, wd.view(shape)) if use_wd else p.grad  # in place: the gradient is spent
-            if mixed:  # members without momentum keep their buffer (torch keeps no new one)
-                where = on.view(shape)
-                buf.copy_(torch.where(where, buf * mom.view(shape) + d, buf))
-                d = torch.where(where, buf, d)
-            elif use_mom:
-                d = buf.mul_(mom.view(shape)).add_(d)
-            p.addcmul_(d, lr.view(shape), value=-1.0)
+        f = self._flags
+        if f is None or f[0] is not g["momentum"] or f[1] is not g["weight_decay"] or f[2] is not g["lr"]:
+            f = self._flags = self._prepare(g)  # once per epoch (settings change only then)
+        _, _, _, on, ons, lrs, moms, wds, use_wd, use_mom, mixed = f
+        params = g["params"]
+        grads = [p.grad for p in params]
+        if use_wd:  # in place: the gradient is spent
+            torch._foreach_addcmul_(grads, params, wds)
+        if mixed:  # members without momentum keep their buffer (torch keeps no new one)
+            for buf, d, where, m in zip(self.bufs, grads, ons, moms):
+                buf.copy_(torch.where(where, buf * m + d, buf))
+            grads = [torch.where(where, buf, d) for buf, d, where in zip(self.bufs, grads, ons)]
+        elif use_mom:
+            torch._foreach_mul_(self.bufs, moms)
+            torch._foreach_add_(self.bufs, grads)
+            grads = self.bufs
+        torch._foreach_addcmul_(params, grads, lrs, value=-1.0)
         if use_mom:
             self.has_buf |= on
 
