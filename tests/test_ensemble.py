@@ -239,6 +239,15 @@ def test_a_diverging_member_stops_and_the_others_go_on(tmp_path):
         assert_member_equals_solo(tmp_path / f"e{i}", tmp_path / f"s{i}")
 
 
+def test_an_ensemble_whose_members_all_diverge_stops_with_their_statuses(tmp_path):
+    configs = [_cfg(0, "lr=1e30"), _cfg(1, "lr=1e30")]
+    statuses = train_ensemble(configs, [tmp_path / f"e{i}" for i in range(2)], progress=False)
+    assert [s["status"] for s in statuses] == ["diverged", "diverged"]
+    for i in range(2):
+        assert json.loads((tmp_path / f"e{i}" / "status.json").read_text())["status"] == "diverged"
+        assert not (tmp_path / f"e{i}" / "checkpoints" / "final.pt").exists()
+
+
 class _Stop(Exception):
     pass
 

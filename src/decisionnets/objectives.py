@@ -138,6 +138,7 @@ class Supervised:
             self.members[k].run.diverged(epoch, step, float(losses[k]))
         keep = torch.nonzero(~bad).flatten()
         if len(keep) == 0:
+            self.members = []
             return None
         kept = keep.tolist()
         self.members = [self.members[k] for k in kept]
