@@ -28,7 +28,7 @@ import torch
 from decisionnets.build import build_model, build_task
 from decisionnets.config import load_config
 from decisionnets.models.rnn import LeakyRNN
-from decisionnets.training import masked_loss
+from decisionnets.metrics import masked_cross_entropy as masked_loss
 
 
 class TorchRNN(torch.nn.Module):

@@ -34,7 +34,8 @@ from decisionnets.build import build_model, build_task
 from decisionnets.config import load_config
 from decisionnets.io import write_epoch
 from decisionnets.recording import Recorder, record_epochs
-from decisionnets.training import masked_loss, train
+from decisionnets.metrics import masked_cross_entropy as masked_loss
+from decisionnets.training import train
 
 
 def ours(batch_size: int, n_trials: int) -> float:

@@ -101,49 +101,95 @@ def test_members_equal_their_solo_runs(tmp_path):
     assert np.abs(a.hidden.values[-1] - b.hidden.values[-1]).max() > 1e-3
 
 
+@pytest.mark.parametrize("path", ["fast", "vmap"])
 @pytest.mark.parametrize("activation", ["relu", "tanh"])
-def test_stacked_mlp_gradients_equal_autograd_on_the_members_modules(activation):
-    """The hand-written backward equals autograd on each member's own MLP and masked loss (2 time steps,
-    a partly masked batch), and two SGD steps with weight decay and momentum (one member without)
-    equal torch.optim.SGD's."""
-    from torch.func import stack_module_state
-
-    from decisionnets.ensemble import _SGD, _StackedMLP
+def test_batched_mlp_and_member_sgd_equal_each_members_own_module_and_sgd(activation, path):
+    """The batched model (its registered fast path, or the generic vmap forward) gives losses, logits and autograd gradients equal each member's own MLP and
+    masked loss (2 time steps, a partly masked batch), per-member gradient clipping equals
+    clip_grad_norm_, and two SGD steps with weight decay and momentum (one member without) equal
+    torch.optim.SGD's."""
+    from decisionnets.ensemble import Ensemble, MemberSGD, vmap_forward
     from decisionnets.metrics import masked_cross_entropy
     from decisionnets.models.mlp import MLP
+    from decisionnets.training import apply_settings, clip_grad_norm
 
     torch.manual_seed(0)
     K, T, B, F = 3, 2, 7, 5
     models = [MLP(F, 3, hidden_sizes=(6, 4), activation=activation) for _ in range(K)]
-    stacked, _ = stack_module_state(models)
-    net = _StackedMLP({n: p.detach() for n, p in stacked.items()}, models[0])
+    ens = Ensemble(models, forward=vmap_forward if path == "vmap" else None)
     lr, mom, wd = torch.tensor([0.1, 0.2, 0.05]), torch.tensor([0.9, 0.0, 0.5]), torch.tensor([0.0, 1e-2, 1e-3])
-    sgd = _SGD(lr, mom, wd)
+    sgd = MemberSGD(ens.parameters())
+    apply_settings(sgd, {"lr": lr, "momentum": mom, "weight_decay": wd})
+    solo = [MLP(F, 3, hidden_sizes=(6, 4), activation=activation) for _ in range(K)]
+    for m, own in zip(models, solo):
+        own.load_state_dict(m.state_dict())
     opts = [torch.optim.SGD(m.parameters(), lr=float(lr[k]), momentum=float(mom[k]), weight_decay=float(wd[k]))
-            for k, m in enumerate(models)]
-    rows = lambda t: t.transpose(1, 2).reshape(K, B * T, *t.shape[3:])  # noqa: E731  (batch, time) rows
+            for k, m in enumerate(solo)]
+    names = [n for n, _ in solo[0].named_parameters()]
+    grad_max = 0.0
     for _ in range(2):
         x, y = torch.randn(K, T, B, F), torch.randint(0, 3, (K, T, B))
         mask = (torch.rand(K, T, B) > 0.3).float()
-        losses, logits, cache = net.forward(rows(x), rows(y), rows(mask))
-        net.backward(cache)
-        for k, m in enumerate(models):
+        logits, _ = ens(x)
+        losses = masked_cross_entropy(logits, y, mask)
+        sgd.zero_grad()
+        losses.sum().backward()
+        clip_grad_norm(ens.parameters(), 0.5, per_member=True)
+        for k, m in enumerate(solo):
             out, _ = m(x[k])
             loss = masked_cross_entropy(out, y[k], mask[k])
             torch.testing.assert_close(losses[k], loss.detach(), rtol=1e-6, atol=1e-6)
-            torch.testing.assert_close(logits[k], out.detach().transpose(0, 1).reshape(B * T, 3), rtol=1e-6,
-                                       atol=1e-6)
+            torch.testing.assert_close(logits[k].detach(), out.detach(), rtol=1e-6, atol=1e-6)
             opts[k].zero_grad()
             loss.backward()
+            torch.nn.utils.clip_grad_norm_(m.parameters(), 0.5)
             for name, p in m.named_parameters():
-                mine = net.grads[name][k]
-                torch.testing.assert_close(mine.T if mine.dim() == 2 else mine, p.grad, rtol=1e-5, atol=1e-6)
+                torch.testing.assert_close(ens.params[name].grad[k], p.grad, rtol=1e-5, atol=1e-6)
+                grad_max = max(grad_max, float(p.grad.abs().max()))
             opts[k].step()
-        sgd.step(net)
-        for k, m in enumerate(models):
+        sgd.step()
+        for k, m in enumerate(solo):
             for name, p in m.named_parameters():
-                torch.testing.assert_close(net.member(name, k), p.detach(), rtol=1e-6, atol=1e-7)
-    assert float(net.grad.abs().max()) > 1e-3  # the comparison above compared gradients, not zeros
+                torch.testing.assert_close(ens.params[name][k].detach(), p.detach(), rtol=1e-6, atol=1e-7)
+    assert grad_max > 1e-3  # the comparison above compared gradients, not zeros
+    # the members' own optimizers receive their momentum buffers (none for the member without momentum)
+    for k in range(K):
+        own = torch.optim.SGD(models[k].parameters(), lr=0.1)
+        sgd.to_member(k, own, models[k])
+        assert (len(own.state) > 0) == bool(mom[k] != 0)
+        for name, p in zip(names, models[k].parameters()):
+            if mom[k] != 0:
+                torch.testing.assert_close(own.state[p]["momentum_buffer"],
+                                           opts[k].state[dict(solo[k].named_parameters())[name]]["momentum_buffer"],
+                                           rtol=1e-6, atol=1e-7)
+
+
+def test_mlp_fast_path_equals_the_autograd_vmap_path():
+    """The MLP's hand-written batched backward gives autograd's gradients of the vmapped module forward."""
+    from decisionnets.ensemble import BATCHED_FORWARD, Ensemble, vmap_forward
+    from decisionnets.metrics import masked_cross_entropy
+    from decisionnets.models.mlp import MLP
+
+    assert BATCHED_FORWARD[MLP] is not vmap_forward
+    torch.manual_seed(1)
+    K, T, B, F = 4, 3, 5, 4
+    models = [MLP(F, 3, hidden_sizes=(7, 5, 6)) for _ in range(K)]
+    x, y = torch.randn(K, T, B, F), torch.randint(0, 3, (K, T, B))
+    mask = (torch.rand(K, T, B) > 0.4).float()
+    results = []
+    for forward in (None, vmap_forward):
+        ens = Ensemble(models, forward=forward)
+        logits, _ = ens(x)
+        losses = masked_cross_entropy(logits, y, mask)
+        losses.sum().backward()
+        results.append((losses.detach(), logits.detach(), {n: p.grad for n, p in ens.params.items()}))
+    (l_fast, z_fast, g_fast), (l_auto, z_auto, g_auto) = results
+    torch.testing.assert_close(l_fast, l_auto, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(z_fast, z_auto, rtol=1e-6, atol=1e-6)
+    assert g_fast.keys() == g_auto.keys() and len(g_fast) == 8
+    for n in g_fast:
+        torch.testing.assert_close(g_fast[n], g_auto[n], rtol=1e-5, atol=1e-7)
+    assert min(float(g.abs().max()) for g in g_auto.values()) > 1e-4  # every parameter has a gradient
 
 
 RNN_TINY = ["epochs=3", "n_trials=96", "batch_size=16", "model.hidden_size=8", "n_per_condition=1", "schedule=\"all\"",
@@ -193,30 +239,31 @@ def test_a_diverging_member_stops_and_the_others_go_on(tmp_path):
         assert_member_equals_solo(tmp_path / f"e{i}", tmp_path / f"s{i}")
 
 
+def test_an_ensemble_whose_members_all_diverge_stops_with_their_statuses(tmp_path):
+    configs = [_cfg(0, "lr=1e30"), _cfg(1, "lr=1e30")]
+    statuses = train_ensemble(configs, [tmp_path / f"e{i}" for i in range(2)], progress=False)
+    assert [s["status"] for s in statuses] == ["diverged", "diverged"]
+    for i in range(2):
+        assert json.loads((tmp_path / f"e{i}" / "status.json").read_text())["status"] == "diverged"
+        assert not (tmp_path / f"e{i}" / "checkpoints" / "final.pt").exists()
+
+
 class _Stop(Exception):
     pass
 
 
 def test_killed_ensemble_resumes_and_members_resume_solo(tmp_path, monkeypatch):
-    from decisionnets import ensemble
+    from decisionnets.rundir import RunDir
 
     configs = [_cfg(0, "lr=0.05", "momentum=0.9"), _cfg(1, "lr=0.2", "weight_decay=0.01")]
-    real = ensemble._Member.write_status
+    real = RunDir.end_epoch
 
-    def stop_after_epoch_2(self, **kw):
-        real(self, **kw)
-        if kw.get("epoch") == 2 and self is last[0]:
+    def stop_after_epoch_2(self, row, state):  # killed once the last member has ended epoch 2
+        real(self, row, state)
+        if state["epoch"] == 2 and self.path.name == "e1":
             raise _Stop
 
-    last = []
-    orig_init = ensemble._Member.__init__
-
-    def init(self, *a, **k):
-        orig_init(self, *a, **k)
-        last[:] = [self]
-
-    monkeypatch.setattr(ensemble._Member, "__init__", init)
-    monkeypatch.setattr(ensemble._Member, "write_status", stop_after_epoch_2)
+    monkeypatch.setattr(RunDir, "end_epoch", stop_after_epoch_2)
     dirs = [tmp_path / "e0", tmp_path / "e1"]
     with pytest.raises(_Stop):
         train_ensemble(configs, dirs, progress=False)
@@ -269,16 +316,16 @@ def _sweep_points(tmp_path):
 
 def test_sweep_groups_compatible_runs_and_spreads_them_over_workers(tmp_path):
     sweep, points, _ = _sweep_points(tmp_path)
-    units = sweep._ensemble_units(points, n_workers=1)
+    units = sweep.ensemble_units(points, n_workers=1)
     assert sorted(len(u) for u in units) == [4, 4]  # one ensemble per batch size
     for u in units:
         assert len({json.loads(p.config_json)["train"]["batch_size"] for p in u}) == 1
-    assert sorted(len(u) for u in sweep._ensemble_units(points, n_workers=4)) == [2, 2, 2, 2]
+    assert sorted(len(u) for u in sweep.ensemble_units(points, n_workers=4)) == [2, 2, 2, 2]
     # a run with a checkpoint already (to be resumed) runs alone
     ck = Path(points[0].run_dir) / "checkpoints"
     ck.mkdir(parents=True)
     (ck / "last.pt").write_bytes(b"")
-    units = sweep._ensemble_units(points, n_workers=1)
+    units = sweep.ensemble_units(points, n_workers=1)
     assert sorted(len(u) for u in units) == [1, 3, 4]
 
 

@@ -34,6 +34,7 @@ CHILD = textwrap.dedent("""
     import torch
     torch.set_num_threads(1)
     import decisionnets.io as dio
+    import decisionnets.metrics as met
     import decisionnets.training as tr
     from decisionnets.cli import main
 
@@ -45,18 +46,18 @@ CHILD = textwrap.dedent("""
         time.sleep(600)
 
     if where == "before-first-epoch":          # epoch 0 recorded, no training step yet
-        real = tr.masked_loss
+        real = met.masked_cross_entropy
         def masked_loss(*a, **k):
             hold()
-        tr.masked_loss = masked_loss
+        met.masked_cross_entropy = masked_loss
     elif where == "mid-epoch":                   # in the middle of epoch 2's SGD steps
-        real = tr.masked_loss
+        real = met.masked_cross_entropy
         def masked_loss(*a, **k):
             count["n"] += 1
             if count["n"] == 9:
                 hold()
             return real(*a, **k)
-        tr.masked_loss = masked_loss
+        met.masked_cross_entropy = masked_loss
     elif where == "during-write":                # epoch 3's netCDF half written to its temporary name
         real_replace = dio.os.replace
         def replace(src, dst):
@@ -177,6 +178,7 @@ RACER = textwrap.dedent("""
     import os, sys, time, pathlib
     import torch
     torch.set_num_threads(1)
+    import decisionnets.metrics as met
     import decisionnets.training as tr
     from decisionnets.cli import main
 
@@ -184,7 +186,7 @@ RACER = textwrap.dedent("""
     (barrier / f"ready-{os.getpid()}").write_text("")
     while len(list(barrier.glob("ready-*"))) < 2:   # both racers enter main() at the same moment
         time.sleep(0.002)
-    real, calls = tr.masked_loss, {"n": 0}
+    real, calls = met.masked_cross_entropy, {"n": 0}
     def masked_loss(*a, **k):                        # a racer that trains says so, then waits for "go"
         if calls["n"] == 0:
             (barrier / f"training-{os.getpid()}").write_text("")
@@ -192,7 +194,7 @@ RACER = textwrap.dedent("""
                 time.sleep(0.02)
         calls["n"] += 1
         return real(*a, **k)
-    tr.masked_loss = masked_loss
+    met.masked_cross_entropy = masked_loss
     sys.exit(main(sys.argv[3:]))
 """)
 

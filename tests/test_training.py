@@ -60,7 +60,7 @@ def test_same_seed_bit_identical_different_seed_differs(tiny, tmp_path):
 def test_probe_set_is_shared_across_seeds_by_default(tiny, tmp_path):
     """record.probe_seed (default 0) fixes the probe trials for every run seed; -1 takes the run seed's."""
     from decisionnets.build import build_task
-    from decisionnets.training import probe_stream
+    from decisionnets.seeding import probe_stream
 
     def probe_inputs(cfg):
         return build_task(cfg).probe_set(np.random.default_rng(probe_stream(cfg))).inputs

@@ -39,8 +39,14 @@ def masked_cross_entropy_sum(logits: torch.Tensor, targets: torch.Tensor, mask: 
 def masked_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy (nats) over the masked steps (the training loss), a 0-dim tensor.
 
-    logits (time, batch, out), targets/mask (time, batch); no masked step gives 0.
+    logits (time, batch, out), targets/mask (time, batch); no masked step gives 0. With a leading
+    member dim (an ensemble: logits (member, time, batch, out), targets/mask (member, time, batch))
+    each member's own loss, shape (member,).
     """
+    if targets.dim() == 3:
+        ce = torch.nn.functional.cross_entropy(logits.flatten(0, 2), targets.flatten(), reduction="none")
+        m = mask.flatten(1)
+        return (ce.view_as(m) * m).sum(1) / m.sum(1).clamp_min(1.0)
     return masked_cross_entropy_sum(logits, targets, mask) / mask.flatten().sum().clamp_min(1.0)
 
 
@@ -54,8 +60,8 @@ def choice_index(logits_at_response, choice_actions):
     choice_actions : sequence of int (or an int64 tensor on the logits' device)
         Output indices that are choices.
     """
-    if isinstance(logits_at_response, torch.Tensor):
-        return logits_at_response[:, choice_actions].argmax(dim=1)
+    if isinstance(logits_at_response, torch.Tensor):  # also (member, trial, out) -> (member, trial)
+        return logits_at_response[..., choice_actions].argmax(dim=-1)
     return np.argmax(np.asarray(logits_at_response)[:, list(choice_actions)], axis=1)
 
 
@@ -66,7 +72,8 @@ def n_correct_choices(logits: torch.Tensor, targets: torch.Tensor, mask: torch.T
     The training loop's accuracy. Trials are aligned on their last step, so the last step is the
     response step of every trial whose decision period ends the trial (see the module doc).
     ``choice_actions`` is an int64 tensor of output indices; ``mask`` is unused (kept for the
-    signature of the loss).
+    signature of the loss). With a leading member dim (logits (member, time, batch, out), targets
+    (member, time, batch)) each member's count, shape (member,).
     """
-    chosen = choice_actions[choice_index(logits[-1], choice_actions)]
-    return (chosen == targets[-1]).sum()
+    chosen = choice_actions[choice_index(logits[..., -1, :, :], choice_actions)]
+    return (chosen == targets[..., -1, :]).sum(-1)

@@ -1,20 +1,26 @@
-"""Training: one readable SGD loop: fixed training set, phases, recording, checkpoints, resume.
+"""Training: one readable loop for every trainer; phases, recording, checkpoints, resume.
 
-Data flow: task -> batches -> model -> **training** (the loss of :mod:`decisionnets.metrics`)
--> recording (the probe set, every recorded epoch) -> netCDF.
+Data flow: task -> batches -> model -> **training** (an objective's loss) -> recording (the probe
+set, every recorded epoch) -> netCDF.
 
-Read :func:`train` top to bottom. The run's single seed is split with
-:class:`numpy.random.SeedSequence` into independent streams (:func:`seed_streams`):
-training data, probe set, model initialization, batch order, recurrent noise.
-Nothing touches the global numpy/random state; torch's global generator is
-used only inside :func:`torch.random.fork_rng` for the initialization, so it
-is left as it was. Same config and seed => bit-identical activations on CPU.
+Read :func:`fit` top to bottom: it is the one training loop. Every trainer runs through it:
+supervised runs (:func:`train`), ensembles of supervised runs (:func:`decisionnets.ensemble.train_ensemble`)
+and agents trained by reward (:func:`decisionnets.agents.a2c.train_agent`). What differs between
+them is the *objective* (:mod:`decisionnets.objectives`): its batches, the loss and metrics of a
+batch, and what it writes at the end of an epoch. The loop owns what they share: the epochs and
+their progress bar, the phase settings put into the optimizer (:func:`apply_settings`, the one
+place), the divergence rule, the backward pass, gradient clipping and the optimizer step.
 
-A checkpoint (a plain dict) is written atomically after every epoch, holding
-model, optimizer and every generator's state, so ``train(..., resume=True)``
-continues exactly where a killed run stopped. The run directory's bookkeeping
-(config, status, log, checkpoints, resume checks, the writer lock) is
-:mod:`decisionnets.rundir`; :func:`setup_run` builds what a run starts from.
+The run's single seed is split into independent streams by :mod:`decisionnets.seeding`: training
+data, probe set, model initialization, batch order, recurrent noise. Nothing touches the global
+numpy/random state; torch's global generator is used only inside :func:`torch.random.fork_rng`
+for the initialization, so it is left as it was. Same config and seed => bit-identical
+activations on CPU.
+
+A checkpoint (a plain dict) is written atomically after every epoch, holding model, optimizer
+and every generator's state, so ``train(..., resume=True)`` continues exactly where a killed run
+stopped. The run directory's bookkeeping (config, status, log, checkpoints, resume checks, the
+writer lock) is :mod:`decisionnets.rundir`; :class:`Member` is one run's share of it.
 """
 
 from __future__ import annotations
@@ -30,16 +36,15 @@ import torch
 from decisionnets import __version__
 from decisionnets.build import build_model, build_task
 from decisionnets.config import Config
-from decisionnets.errors import ConfigError, DataFileError, TrainingDiverged
+from decisionnets.errors import ConfigError, DataFileError
 from decisionnets.io import IDENTITY_ATTR, write_epoch
-from decisionnets.metrics import masked_cross_entropy as masked_loss  # noqa: F401  (the name tests patch)
-from decisionnets.metrics import n_correct_choices
+from decisionnets import metrics
 from decisionnets.recording import Recorder, record_epochs
-from decisionnets.rundir import RunDir, RunLog, note_write_failure, read_log, restore, snapshot, writing
+from decisionnets.rundir import RunDir, restore, snapshot, writing
+from decisionnets.seeding import probe_stream, seed_streams, torch_generator, torch_seed
 from decisionnets.threads import thread_info
 from decisionnets.weights import save_weights
 
-STREAMS = ("data", "probe", "init", "order", "noise")
 #: ``[agent] algorithm`` -> "module:function" of its trainer (imported on use, as the model registry)
 TRAINERS = {"a2c": "decisionnets.agents.a2c:train_agent", "reinforce": "decisionnets.agents.a2c:train_agent"}
 LOG_FIELDS = ("epoch", "step", "lr", "batch_size", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
@@ -54,26 +59,6 @@ DIVERGENCE_FACTOR = 1e4
 def divergence_bound(n_outputs: int) -> float:
     """The largest training loss that is not a divergence: ``DIVERGENCE_FACTOR * ln(max(n_outputs, 2))``."""
     return DIVERGENCE_FACTOR * float(np.log(max(int(n_outputs), 2)))
-
-
-def seed_streams(seed: int) -> dict:
-    """Independent child seeds of ``seed``, one per stream in :data:`STREAMS`."""
-    children = np.random.SeedSequence(seed).spawn(len(STREAMS))
-    return dict(zip(STREAMS, children))
-
-
-def probe_stream(config: Config) -> np.random.SeedSequence:
-    """The probe set's seed: ``record.probe_seed``'s probe stream (shared by every run seed), or the run's own.
-
-    ``probe_seed = s`` gives the probe stream of run seed ``s``, so a seed-``s`` run with the
-    default draws the same probe set as before the option existed.
-    """
-    ps = config.record.probe_seed
-    return seed_streams(ps if ps >= 0 else config.seed)["probe"]
-
-
-def _torch_seed(ss: np.random.SeedSequence) -> int:
-    return int(ss.generate_state(1, dtype=np.uint64)[0] % (2**63 - 1))
 
 
 def phase_settings(train_cfg, epoch: int) -> dict:
@@ -95,6 +80,34 @@ def make_optimizer(kind: str, params, settings: dict):
         return torch.optim.SGD(params, lr=settings["lr"], momentum=settings["momentum"],
                                weight_decay=settings["weight_decay"])
     raise ConfigError(f"train.optimizer must be sgd or adam; got {kind!r}")
+
+
+def apply_settings(optimizer, settings: dict) -> None:
+    """Put a phase's ``lr``, ``weight_decay`` and (SGD) ``momentum`` into every param group of ``optimizer``.
+
+    The one place where phases reach an optimizer. Values are floats, or (member,) tensors for an
+    ensemble's :class:`~decisionnets.ensemble.MemberSGD`.
+    """
+    for g in optimizer.param_groups:
+        g["lr"], g["weight_decay"] = settings["lr"], settings["weight_decay"]
+        if "momentum" in g:  # sgd only
+            g["momentum"] = settings["momentum"]
+
+
+def clip_grad_norm(params, max_norm: float, per_member: bool = False) -> None:
+    """:func:`torch.nn.utils.clip_grad_norm_` over ``params``; with ``per_member``, each member's own norm.
+
+    ``per_member``: parameters are stacked (member, ...) and each member's gradient is scaled by
+    its own norm over all its parameters, as its solo run's ``clip_grad_norm_`` would.
+    """
+    if not per_member:
+        torch.nn.utils.clip_grad_norm_(params, max_norm)
+        return
+    grads = [p.grad for p in params if p.grad is not None]
+    norms = torch.stack([g.flatten(1).norm(dim=1) for g in grads]).norm(dim=0)  # (member,)
+    coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    for g in grads:
+        g.mul_(coef.view(-1, *([1] * (g.dim() - 1))))
 
 
 def load_init_weights(model, source: str) -> None:
@@ -119,11 +132,77 @@ def load_init_weights(model, source: str) -> None:
         raise DataFileError(f"train.init_from: cannot read checkpoint {p}: {e}") from None
 
 
-_Log = RunLog  # the names used before run-directory bookkeeping moved to decisionnets.rundir
-_read_log = read_log
-_note_write_failure = note_write_failure
+# --------------------------------------------------------------------------------------------------
+# the loop
+# --------------------------------------------------------------------------------------------------
+def fit(objective, *, epochs: int, start_epoch: int, step: int, grad_clip: float = 0.0, progress: bool = True,
+        desc: str = "train") -> int | None:
+    """The training loop of every trainer: epochs ``start_epoch + 1 .. epochs`` of ``objective``.
+
+    Parameters
+    ----------
+    objective : Objective
+        Supplies the optimizer, the phase settings, the batches, the loss and metrics of a batch,
+        what happens to a diverged run and the end of an epoch (:mod:`decisionnets.objectives`).
+    epochs, start_epoch, step : int
+        The last epoch, the epoch already done (0 for a fresh run) and the updates so far.
+    grad_clip : float
+        Clip the gradient norm to this (0: no clipping); per member for an ensemble.
+    progress : bool
+        A tqdm bar over epochs.
+    desc : str
+        The bar's label.
+
+    Returns
+    -------
+    int or None
+        The number of updates at the end, or None when every member of an ensemble diverged.
+
+    Raises
+    ------
+    TrainingDiverged
+        From the objective of a single run whose loss diverged (NaN, infinite or above
+        ``objective.max_loss``).
+    """
+    from tqdm.auto import tqdm
+
+    opt = objective.optimizer
+    with tqdm(range(start_epoch + 1, epochs + 1), desc=desc, unit="epoch", disable=not progress,
+              initial=start_epoch, total=epochs, dynamic_ncols=True) as bar:
+        for epoch in bar:
+            t0 = time.perf_counter()
+            settings = objective.settings(epoch)
+            apply_settings(opt, settings)
+            sums = {}  # the metrics summed over the epoch's batches (tensors stay on the device: no sync)
+            for batch in objective.batches(epoch, settings["batch_size"]):
+                losses, metrics = objective.loss(batch)  # losses: 0-dim, or (member,) for an ensemble
+                opt.zero_grad(set_to_none=True)
+                losses.sum().backward()  # members are independent: a diverged one's NaNs stay in its rows
+                bad = ~torch.isfinite(losses) | (losses > objective.max_loss)
+                if bool(bad.any()):  # one sync per step
+                    keep = objective.diverged(losses, bad, epoch, step)  # a single run raises here
+                    if keep is None:
+                        return None
+                    sums = {k: _take(v, keep) for k, v in sums.items()}
+                    metrics = {k: _take(v, keep) for k, v in metrics.items()}
+                if grad_clip > 0:
+                    clip_grad_norm(objective.params, grad_clip, per_member=objective.per_member)
+                opt.step()
+                step += 1
+                for k, v in metrics.items():
+                    sums[k] = sums.get(k, 0) + v
+            bar.set_postfix(objective.end_epoch(epoch, step, sums, time.perf_counter() - t0))
+    return step
 
 
+def _take(value, keep):
+    """The kept members' entries of a per-member metric; other values as they are."""
+    return value[keep] if isinstance(value, torch.Tensor) and value.dim() > 0 else value
+
+
+# --------------------------------------------------------------------------------------------------
+# supervised runs
+# --------------------------------------------------------------------------------------------------
 def train(config: Config, run_dir, *, progress: bool = True, resume: bool = False, force: bool = False) -> dict:
     """Train ``config`` into ``run_dir``; record the probe set at the scheduled epochs.
 
@@ -164,15 +243,30 @@ def train(config: Config, run_dir, *, progress: bool = True, resume: bool = Fals
         return _train(config, Path(run_dir), progress=progress, resume=resume)
 
 
+def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> dict:
+    """The body of :func:`train`, run while holding the run directory's lock."""
+    if config.agent.algorithm != "supervised":  # trained by reward: a trainer of TRAINERS
+        mod, _, name = TRAINERS[config.agent.algorithm].partition(":")
+        return getattr(importlib.import_module(mod), name)(config, run_dir, progress=progress, resume=resume)
+    from decisionnets.objectives import Supervised
+
+    member = Member(config, run_dir, resume=resume)
+    member.begin()
+    objective = Supervised([member])
+    fit(objective, epochs=config.train.epochs, start_epoch=member.start_epoch, step=member.step,
+        grad_clip=config.train.grad_clip, progress=progress, desc=f"train {config.task}")
+    return member.finish()
+
+
 @dataclasses.dataclass
 class RunSetup:
-    """What a run is built from, each part from its own seed stream (:func:`seed_streams`)."""
+    """What a run is built from, each part from its own seed stream (:func:`decisionnets.seeding.seed_streams`)."""
 
     task: object
     data_rng: np.random.Generator  #: the training-data stream (fresh_trials draw from it)
     train_set: object  #: TrialBatch
     val_set: object  #: TrialBatch or None
-    probe: object  #: TrialBatch, from :func:`probe_stream`
+    probe: object  #: TrialBatch, from :func:`decisionnets.seeding.probe_stream`
     model: torch.nn.Module  #: initialized (or from ``train.init_from``), on the device
     layers: tuple  #: recorded layers
     order_gen: torch.Generator  #: batch order (and augmentation)
@@ -196,7 +290,7 @@ def setup_run(config: Config, device) -> RunSetup:
     order = data_rng.permutation(data.n_trials)
     probe = task.probe_set(np.random.default_rng(probe_stream(config)))
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_torch_seed(streams["init"]))
+        torch.manual_seed(torch_seed(streams["init"]))
         model = build_model(config, task)
     if tc.init_from:
         load_init_weights(model, tc.init_from)
@@ -206,8 +300,8 @@ def setup_run(config: Config, device) -> RunSetup:
     if bad:
         raise ConfigError(f"record.layers: model {config.model['kind']} has no layer {bad[0]!r}; "
                           f"valid: {', '.join(model.layer_names)}")
-    order_gen = torch.Generator().manual_seed(_torch_seed(streams["order"]))
-    noise_gen = torch.Generator(device=device).manual_seed(_torch_seed(streams["noise"]))
+    order_gen = torch_generator(streams["order"])
+    noise_gen = torch_generator(streams["noise"], device)
     if hasattr(model, "noise_generator"):
         model.noise_generator = noise_gen
     return RunSetup(task, data_rng, data.subset(order[n_val:]), data.subset(order[:n_val]) if n_val else None,
@@ -229,116 +323,98 @@ def dataset_attrs(config: Config, task, identity: str) -> dict:
     return attrs
 
 
-def _train(config: Config, run_dir: Path, *, progress: bool, resume: bool) -> dict:
-    """The body of :func:`train`, run while holding the run directory's lock."""
-    if config.agent.algorithm != "supervised":  # trained by reward: a trainer of TRAINERS
-        mod, _, name = TRAINERS[config.agent.algorithm].partition(":")
-        return getattr(importlib.import_module(mod), name)(config, run_dir, progress=progress, resume=resume)
-    from tqdm.auto import tqdm
+class Member:
+    """One supervised run: what it is built from, its run directory, recorder and checkpoints.
 
-    tc, rc = config.train, config.record
-    device = torch.device(config.device)
+    A solo run (:func:`train`) is one member; an ensemble (:func:`decisionnets.ensemble.train_ensemble`)
+    has one per run, each writing the solo layout. Built in the solo run's order:
+    :func:`setup_run`, the optimizer of ``train.optimizer`` on the member's own module (its
+    ``state_dict`` is the checkpoint format), :class:`~decisionnets.rundir.RunDir`, the
+    :class:`~decisionnets.recording.Recorder`, then the last checkpoint when resuming.
 
-    # --- task, data, probe set, model, optimizer, generators, recorder --------
-    r = setup_run(config, device)
-    task, model, train_set, data_rng, order_gen = r.task, r.model, r.train_set, r.data_rng, r.order_gen
-    opt = make_optimizer(tc.optimizer, model.parameters(), phase_settings(tc, 1))
-    run = RunDir(run_dir, config, resume=resume, log_fields=LOG_FIELDS)
-    recorder = Recorder(r.probe, task, r.layers, rc.time_stride, rc.dtype, dataset_attrs(config, task, run.identity))
-    schedule = set(record_epochs(rc.schedule, tc.epochs))
+    Attributes
+    ----------
+    config, run_dir, device, task, model, train_set, val_set, data_rng, order_gen, noise_gen
+        As :class:`RunSetup` names them.
+    opt : torch.optim.Optimizer
+        The member's optimizer (the one that trains a solo run; a checkpoint format for an ensemble's member).
+    run : RunDir
+    start_epoch, step : int
+        Where the run starts (0, 0 or its last checkpoint's) and the updates so far.
+    """
 
-    # --- run directory: fresh, or resumed from its last checkpoint -----------
-    start_epoch, step = 0, 0
-    ckpt = run.open(device)
-    if ckpt is not None:
-        restore(ckpt, model=model, optimizer=opt, order_gen=order_gen, noise_gen=r.noise_gen, data_rng=data_rng)
-        start_epoch, step = ckpt["epoch"], ckpt["step"]
-        # with fresh_trials, epoch start_epoch + 1 >= 2 draws its own set from the restored stream
-    run.start(start_epoch, step, **thread_info())  # threads: explains a slow run
+    def __init__(self, config: Config, run_dir, *, resume: bool, **status):
+        tc, rc = config.train, config.record
+        self.config, self.run_dir = config, Path(run_dir)
+        self.device = device = torch.device(config.device)
+        r = setup_run(config, device)
+        self.task, self.model, self.layers, self.val_set = r.task, r.model, r.layers, r.val_set
+        self.train_set, self.data_rng, self.order_gen, self.noise_gen = r.train_set, r.data_rng, r.order_gen, r.noise_gen
+        self.opt = make_optimizer(tc.optimizer, self.model.parameters(), phase_settings(tc, 1))
+        self.run = RunDir(self.run_dir, config, resume=resume, log_fields=LOG_FIELDS)
+        self.recorder = Recorder(r.probe, self.task, self.layers, rc.time_stride, rc.dtype,
+                                 dataset_attrs(config, self.task, self.run.identity))
+        self.schedule = set(record_epochs(rc.schedule, tc.epochs))
+        self.start_epoch, self.step = 0, 0
+        ckpt = self.run.open(device)
+        if ckpt is not None:
+            restore(ckpt, model=self.model, optimizer=self.opt, order_gen=self.order_gen, noise_gen=self.noise_gen,
+                    data_rng=self.data_rng)
+            self.start_epoch, self.step = ckpt["epoch"], ckpt["step"]
+            # with fresh_trials, epoch start_epoch + 1 >= 2 draws its own set from the restored stream
+        self.run.start(self.start_epoch, self.step, **thread_info(), **status)  # threads: explains a slow run
 
-    def record(epoch):
-        ds = recorder.dataset(model, epoch, step, device)
+    def begin(self) -> None:
+        """Epoch 0 of a fresh run: record the untrained network (unless already there) and checkpoint it."""
+        if self.start_epoch == 0 and not self.run.has_epoch(0):
+            self.record(0)
+        if self.start_epoch == 0:
+            self.run.save_checkpoint(self.state(0))
+
+    def record(self, epoch: int) -> tuple[float, float]:
+        """Record the probe set at ``epoch``; returns its loss and accuracy."""
+        ds = self.recorder.dataset(self.model, epoch, self.step, self.device)
         # the network itself, for analyses that need it (fixed points); before the activations, so a
         # run killed in between re-records the epoch (epoch 0 is re-recorded only when its file is missing)
-        save_weights(run_dir, epoch, model)
-        write_epoch(ds, run_dir, epoch)
+        save_weights(self.run_dir, epoch, self.model)
+        write_epoch(ds, self.run_dir, epoch)
         return float(ds.loss[0]), float(ds.accuracy[0])
 
-    def state(epoch):
-        return {**snapshot(model=model, optimizer=opt, order_gen=order_gen, noise_gen=r.noise_gen, data_rng=data_rng),
-                "epoch": epoch, "step": step}
+    def state(self, epoch: int) -> dict:
+        """The checkpoint state at the end of ``epoch`` (a plain dict)."""
+        return {**snapshot(model=self.model, optimizer=self.opt, order_gen=self.order_gen, noise_gen=self.noise_gen,
+                           data_rng=self.data_rng), "epoch": epoch, "step": self.step}
 
-    if start_epoch == 0 and not run.has_epoch(0):
-        record(0)
-    if start_epoch == 0:
-        run.save_checkpoint(state(0))
-
-    # --- the loop -------------------------------------------------------------
-    max_loss = divergence_bound(task.n_outputs)
-    choices = torch.as_tensor(task.choice_actions, device=device)
-    x_all, y_all, m_all = (torch.from_numpy(a).to(device) for a in (train_set.inputs, train_set.targets, train_set.mask))
-    bar = tqdm(range(start_epoch + 1, tc.epochs + 1), desc=f"train {config.task}", unit="epoch",
-               disable=not progress, initial=start_epoch, total=tc.epochs, dynamic_ncols=True)
-    for epoch in bar:
+    def end_epoch(self, epoch: int, step: int, row: dict, seconds: float) -> None:
+        """Complete the epoch's log row (validation, probe set when scheduled, time) and checkpoint."""
         t0 = time.perf_counter()
-        s = phase_settings(tc, epoch)
-        for g in opt.param_groups:
-            g["lr"], g["weight_decay"] = s["lr"], s["weight_decay"]
-            if "momentum" in g:  # sgd only
-                g["momentum"] = s["momentum"]
-        if tc.fresh_trials and epoch > 1:
-            train_set = task.train_set(train_set.n_trials, data_rng)
-            x_all, y_all, m_all = (torch.from_numpy(a).to(device)
-                                   for a in (train_set.inputs, train_set.targets, train_set.mask))
-        model.train()
-        perm = torch.randperm(train_set.n_trials, generator=order_gen).to(device)
-        loss_sum, n_correct, n_seen = torch.zeros((), device=device), torch.zeros((), device=device), 0
-        for lo in range(0, len(perm), s["batch_size"]):
-            idx = perm[lo:lo + s["batch_size"]]
-            x = task.augment(x_all[:, idx], order_gen)
-            y, m = y_all[:, idx], m_all[:, idx]
-            logits, _ = model(x, layers=())
-            loss = masked_loss(logits, y, m)
-            if not torch.isfinite(loss) or loss > max_loss:  # one sync per step, as the finiteness check had
-                run.diverged(epoch, step, loss.item())
-                bar.close()
-                raise TrainingDiverged(epoch, step, loss.item(), max_loss)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if tc.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-            opt.step()
-            step += 1
-            with torch.no_grad():  # accumulated on the device: no sync per step
-                loss_sum += loss.detach() * len(idx)
-                n_correct += n_correct_choices(logits, y, m, choices)
-            n_seen += len(idx)
-        row = {"epoch": epoch, "step": step, "lr": s["lr"], "batch_size": s["batch_size"],
-               "train_loss": float(loss_sum) / n_seen, "train_accuracy": float(n_correct) / n_seen}
-        if r.val_set is not None:
-            row["val_loss"], row["val_accuracy"] = _evaluate(model, r.val_set, task, device)
-        if epoch in schedule:
-            row["probe_loss"], row["probe_accuracy"] = record(epoch)
-        row["seconds"] = round(time.perf_counter() - t0, 4)
+        self.step = step
+        if self.val_set is not None:
+            row["val_loss"], row["val_accuracy"] = evaluate(self.model, self.val_set, self.task, self.device)
+        if epoch in self.schedule:
+            row["probe_loss"], row["probe_accuracy"] = self.record(epoch)
+        row["seconds"] = round(seconds + time.perf_counter() - t0, 4)
         row["threads"] = torch.get_num_threads()
-        run.end_epoch(row, state(epoch))
-        bar.set_postfix(loss=f"{row['train_loss']:.3f}", acc=f"{row['train_accuracy']:.3f}",
-                        val=f"{row.get('val_accuracy', float('nan')):.3f}")
-    bar.close()
-    return run.finish({"model": model.state_dict()}, tc.epochs, step)
+        self.run.end_epoch(row, self.state(epoch))
+
+    def finish(self) -> dict:
+        """checkpoints/final.pt and status "completed"; returns the status."""
+        return self.run.finish({"model": self.model.state_dict()}, self.config.train.epochs, self.step)
 
 
 @torch.no_grad()
-def _evaluate(model, batch, task, device, chunk=2048):
+def evaluate(model, batch, task, device, chunk: int = 2048) -> tuple[float, float]:
+    """Loss (nats, the training loss) and accuracy (the training accuracy) of ``model`` on ``batch``."""
     model.eval()
     loss_sum, acc_sum = 0.0, 0.0
+    choices = torch.as_tensor(task.choice_actions, device=device)
     for lo in range(0, batch.n_trials, chunk):
         sub = batch.subset(slice(lo, lo + chunk))
         x = torch.from_numpy(sub.inputs).to(device)
         y = torch.from_numpy(sub.targets).to(device)
         m = torch.from_numpy(sub.mask).to(device)
         logits, _ = model(x, layers=())
-        loss_sum += float(masked_loss(logits, y, m)) * sub.n_trials
-        acc_sum += float(n_correct_choices(logits, y, m, torch.as_tensor(task.choice_actions, device=device)))
+        loss_sum += float(metrics.masked_cross_entropy(logits, y, m)) * sub.n_trials
+        acc_sum += float(metrics.n_correct_choices(logits, y, m, choices))
     model.train()
     return loss_sum / batch.n_trials, acc_sum / batch.n_trials

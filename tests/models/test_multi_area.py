@@ -11,7 +11,9 @@ from decisionnets.errors import ConfigError
 from decisionnets.io import open_activations
 from decisionnets.models import build_model
 from decisionnets.models.multi_area import MultiAreaRNN
-from decisionnets.training import _Log, seed_streams, train
+from decisionnets.rundir import RunLog
+from decisionnets.seeding import seed_streams, torch_seed
+from decisionnets.training import train
 
 TINY = ["model.area_size=10", "epochs=2", "n_trials=96", "batch_size=16", "n_per_condition=1",
         "env.timing={fixation = 40, targets = [\"uniform\", [100, 200]], stimulus = 100, decision = 60}"]
@@ -64,10 +66,9 @@ def test_masks_are_drawn_from_the_init_stream_and_saved_with_the_checkpoint(tmp_
     # the saved mask is the one the init stream draws
     cfg = _cfg()
     from decisionnets.build import build_model as build_for, build_task
-    from decisionnets.training import _torch_seed
 
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_torch_seed(seed_streams(0)["init"]))
+        torch.manual_seed(torch_seed(seed_streams(0)["init"]))
         fresh = build_for(cfg, build_task(cfg))
     assert torch.equal(fresh.mask, a["mask"])
     # and a model loaded from the checkpoint runs with that mask (it is a buffer, not redrawn)
@@ -82,9 +83,8 @@ def test_dale_signs_unchanged_after_training(optimizer, tmp_path):
     cfg = _cfg(f"train.optimizer={optimizer}", lr, "epochs=3")
     with torch.random.fork_rng(devices=[]):
         from decisionnets.build import build_model as build_for, build_task
-        from decisionnets.training import _torch_seed
 
-        torch.manual_seed(_torch_seed(seed_streams(0)["init"]))
+        torch.manual_seed(torch_seed(seed_streams(0)["init"]))
         init = build_for(cfg, build_task(cfg))
     train(cfg, tmp_path / "r", progress=False)
     trained = MultiAreaRNN(5, 3, area_size=10)
@@ -124,17 +124,17 @@ def test_resume_is_bit_identical(tmp_path, monkeypatch):
     cfg = _cfg("epochs=3", "model.noise=0.2", "record.schedule=\"all\"")
     train(cfg, tmp_path / "full", progress=False)
 
-    append = _Log.append
+    append = RunLog.append
 
     def killed_at_epoch_2(self, row):
         if row["epoch"] == 2:
             raise KeyboardInterrupt  # after epoch 1's checkpoint, before epoch 2's
         append(self, row)
 
-    monkeypatch.setattr(_Log, "append", killed_at_epoch_2)
+    monkeypatch.setattr(RunLog, "append", killed_at_epoch_2)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, tmp_path / "cut", progress=False)
-    monkeypatch.setattr(_Log, "append", append)
+    monkeypatch.setattr(RunLog, "append", append)
     assert torch.load(tmp_path / "cut" / "checkpoints" / "last.pt", weights_only=False)["epoch"] == 1
     train(cfg, tmp_path / "cut", progress=False, resume=True)
     a, b = open_activations(tmp_path / "full").load(), open_activations(tmp_path / "cut").load()

@@ -129,7 +129,7 @@ def tiny_run(tmp_path_factory):
 def test_weights_of_every_recorded_epoch_reproduce_the_recorded_activity(tiny_run):
     from decisionnets.build import build_task
     from decisionnets.rundir import resume_config
-    from decisionnets.training import probe_stream
+    from decisionnets.seeding import probe_stream
 
     ds = open_activations(tiny_run)
     assert sorted(p.name for p in (tiny_run / "weights").glob("*.pt")) == ["epoch_0000.pt", "epoch_0001.pt",

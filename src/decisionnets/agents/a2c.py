@@ -1,8 +1,9 @@
 """Reward-based training of the package's recurrent models: advantage actor-critic (A2C).
 
-Read :func:`train_agent` top to bottom; it mirrors :func:`decisionnets.training.train` (same run
-directory, seed streams, phases, checkpoints and resume, per-epoch recording, ``analyze``) with
-one difference: instead of fitting targets, the network *plays* batches of trials in the env
+:func:`train_agent` runs the one training loop (:func:`decisionnets.training.fit`) with the
+:class:`ActorCritic` objective, so it shares :func:`decisionnets.training.train`'s run directory,
+seed streams, phases, checkpoints and resume, per-epoch recording and ``analyze``, with one
+difference: instead of fitting targets, the network *plays* batches of trials in the env
 (:func:`decisionnets.agents.rollout.play_trials`, the same closed-loop code as
 :func:`~decisionnets.agents.rollout.rollout`, with autograd on) and is updated from the rewards.
 
@@ -38,7 +39,8 @@ from decisionnets.io import write_epoch
 from decisionnets.weights import save_weights
 from decisionnets.recording import record_epochs
 from decisionnets.rundir import RunDir, restore, snapshot
-from decisionnets.training import _torch_seed, phase_settings, seed_streams
+from decisionnets.seeding import seed_streams, torch_generator, torch_seed
+from decisionnets.training import fit, make_optimizer, phase_settings
 
 LOG_FIELDS = ("epoch", "step", "trials", "lr", "batch_size", "loss", "mean_reward", "train_accuracy",
               "abort_rate", "miss_rate", "probe_accuracy", "probe_reward", "probe_reaction_time", "seconds")
@@ -134,134 +136,146 @@ def _thin(ds, stride: int, dtype: str):
     return ds
 
 
+class ActorCritic:
+    """The reward objective (:mod:`decisionnets.objectives`): trials played in the env, loss :func:`policy_loss`.
+
+    Builds what an agent run is made of, each part from its own seed stream
+    (:mod:`decisionnets.seeding`): the env and the probe set, the model and (``a2c``) its value
+    head, the optimizer, the action and noise generators, the run directory; resumes from its last
+    checkpoint. A batch is ``batch_size`` trials drawn from the data stream (the last batch of an
+    epoch takes what is left of ``train.n_trials``), played with actions sampled from the policy.
+
+    Metrics of a batch: ``loss`` (times the batch size), ``reward`` (summed), ``correct`` (non-catch
+    trials answered right, by the env's rules), ``abort`` (trials ended before the stimulus),
+    ``miss`` (no response), ``n`` (trials).
+    """
+
+    per_member = False
+    max_loss = float("inf")  # diverged: a NaN or infinite loss only
+
+    def __init__(self, config, run_dir, *, resume: bool):
+        tc, rc, agent = config.train, config.record, config.agent
+        self.config, self.run_dir, self.agent = config, Path(run_dir), agent
+        self.device = device = torch.device(config.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ConfigError("device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
+        streams = seed_streams(config.seed)
+
+        # --- env, probe set ---------------------------------------------------------
+        task = build_task(config)
+        self.env = env = getattr(task, "env", None)
+        if env is None or not is_vectorized(env):
+            raise ConfigError(f"agent training needs an env with vectorized trials and rules (sample, batch_step), "
+                              f"e.g. ColorDirection or ColorDirectionRT; got env {config.env['name']!r}")
+        self.data_rng = np.random.default_rng(streams["data"])
+        self.probe = probe_trials(env, rc.n_per_condition, np.random.default_rng(streams["probe"]))
+
+        # --- model, critic, optimizer, generators ----------------------------------
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(torch_seed(streams["init"]))
+            self.model = model = build_model(config, task)
+            if not hasattr(model, "step"):
+                raise ConfigError(f"model {config.model['kind']} has no step API; agents need a recurrent model "
+                                  "(leaky_rnn, gru, lstm)")
+            self.value_head = torch.nn.Linear(model.hidden_size, 1)
+        if tc.init_from:
+            from decisionnets.training import load_init_weights
+
+            load_init_weights(model, tc.init_from)
+        model.to(device)
+        self.value_head.to(device)
+        self.params = list(model.parameters()) + (list(self.value_head.parameters()) if agent.algorithm == "a2c" else [])
+        self.optimizer = make_optimizer(agent.optimizer, self.params, phase_settings(tc, 1))
+        self.act_gen = torch_generator(streams["order"], device)
+        self.noise_gen = torch_generator(streams["noise"], device)
+        if hasattr(model, "noise_generator"):
+            model.noise_generator = self.noise_gen
+        self.attrs = {"task": config.task, "env": config.env["name"], "model": config.model["kind"],
+                      "seed": config.seed, "config": config.to_json(), "decisionnets_version": __version__,
+                      "target": task.target_label, "algorithm": agent.algorithm, "policy": "greedy"}
+        self.schedule = set(record_epochs(rc.schedule, tc.epochs))
+
+        # --- run directory: fresh, or resumed from its last checkpoint -------------
+        self.run = RunDir(run_dir, config, resume=resume, log_fields=LOG_FIELDS, identity=False)
+        self.start_epoch, self.step = 0, 0
+        ckpt = self.run.open(device)
+        if ckpt is not None:
+            restore(ckpt, model=model, value_head=self.value_head, optimizer=self.optimizer, act_gen=self.act_gen,
+                    noise_gen=self.noise_gen, data_rng=self.data_rng)
+            self.start_epoch, self.step = ckpt["epoch"], ckpt["step"]
+        self.run.start(self.start_epoch, self.step)
+        if self.start_epoch == 0 and not self.run.has_epoch(0):
+            self.record(0)
+        if self.start_epoch == 0:
+            self.run.save_checkpoint(self.state(0))
+
+    def record(self, epoch: int):
+        """Play the probe set with the greedy policy and write it as epoch ``epoch``'s activations."""
+        self.model.eval()
+        ep = play_trials(self.model, self.env, self.probe, policy="greedy", device=self.device)
+        self.model.train()
+        ds = as_epoch(episodes_dataset(ep, self.env, align="onset", attrs=self.attrs), epoch, self.step)
+        save_weights(self.run_dir, epoch, self.model)  # before the activations, as the supervised trainer
+        rc = self.config.record
+        write_epoch(_thin(ds, rc.time_stride, rc.dtype), self.run_dir, epoch)
+        return ds
+
+    def state(self, epoch: int) -> dict:
+        return {**snapshot(model=self.model, value_head=self.value_head, optimizer=self.optimizer,
+                           act_gen=self.act_gen, noise_gen=self.noise_gen, data_rng=self.data_rng),
+                "epoch": epoch, "step": self.step}
+
+    def settings(self, epoch: int) -> dict:
+        return phase_settings(self.config.train, epoch)
+
+    def batches(self, epoch: int, batch_size: int):
+        self.model.train()
+        n, seen = self.config.train.n_trials, 0
+        while seen < n:
+            b = min(batch_size, n - seen)
+            seen += b
+            yield self.env.sample(b, self.data_rng), b
+
+    def loss(self, batch):
+        trials, b = batch
+        ep = play_trials(self.model, self.env, trials, policy="sample", generator=self.act_gen, grad=True,
+                         device=self.device)
+        loss, _ = policy_loss(ep, self.value_head, self.agent)
+        ok = ~np.asarray(trials.labels.get("catch", np.zeros(b))).astype(bool)
+        ended_early = ~ep.responded & (ep.end_step < ep.onset_step)
+        return loss, {"loss": float(loss.detach()) * b, "reward": float(ep.reward.sum()),
+                      "correct": float(ep.correct[ok].sum()), "abort": float(ended_early.sum()),
+                      "miss": float((~ep.responded & ~ended_early).sum()), "n": b}
+
+    def diverged(self, losses, bad, epoch: int, step: int):
+        self.run.diverged(epoch, step, float(losses))
+        raise TrainingDiverged(epoch, step, float(losses))
+
+    def end_epoch(self, epoch: int, step: int, sums: dict, seconds: float) -> dict:
+        t0 = time.perf_counter()
+        self.step, n, s = step, sums["n"], self.settings(epoch)
+        row = {"epoch": epoch, "step": step, "trials": epoch * self.config.train.n_trials, "lr": s["lr"],
+               "batch_size": s["batch_size"], "loss": sums["loss"] / n, "mean_reward": sums["reward"] / n,
+               "train_accuracy": sums["correct"] / n, "abort_rate": sums["abort"] / n, "miss_rate": sums["miss"] / n}
+        if epoch in self.schedule:
+            ds = self.record(epoch)
+            row.update(probe_accuracy=float(ds["accuracy"][0]), probe_reward=float(ds["mean_reward"][0]),
+                       probe_reaction_time=float(ds["mean_reaction_time"][0]))
+        row["seconds"] = round(seconds + time.perf_counter() - t0, 4)
+        self.run.end_epoch(row, self.state(epoch))
+        return {"reward": f"{row['mean_reward']:.3f}", "acc": f"{row['train_accuracy']:.3f}",
+                "probe": f"{row.get('probe_accuracy', float('nan')):.3f}"}
+
+
 def train_agent(config, run_dir, *, progress: bool = True, resume: bool = False) -> dict:
     """Train ``config`` (with ``[agent] algorithm = "a2c"`` or ``"reinforce"``) by reward into ``run_dir``.
 
     Parameters and return value as :func:`decisionnets.training.train`: the final status dict
-    (``status``, ``epoch``, ``step`` = updates so far, ``run_dir``).
+    (``status``, ``epoch``, ``step`` = updates so far, ``run_dir``). The loop is
+    :func:`decisionnets.training.fit` with the :class:`ActorCritic` objective.
     """
-    from tqdm.auto import tqdm
-
-    run_dir = Path(run_dir)
-    tc, rc, agent = config.train, config.record, config.agent
-    device = torch.device(config.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device cuda asked for, but torch sees no CUDA GPU; use --device cpu")
-    streams = seed_streams(config.seed)
-
-    # --- env, probe set ---------------------------------------------------------
-    task = build_task(config)
-    env = getattr(task, "env", None)
-    if env is None or not is_vectorized(env):
-        raise ConfigError(f"agent training needs an env with vectorized trials and rules (sample, batch_step), "
-                          f"e.g. ColorDirection or ColorDirectionRT; got env {config.env['name']!r}")
-    data_rng = np.random.default_rng(streams["data"])
-    probe = probe_trials(env, rc.n_per_condition, np.random.default_rng(streams["probe"]))
-
-    # --- model, critic, optimizer, generators ----------------------------------
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(_torch_seed(streams["init"]))
-        model = build_model(config, task)
-        if not hasattr(model, "step"):
-            raise ConfigError(f"model {config.model['kind']} has no step API; agents need a recurrent model "
-                              "(leaky_rnn, gru, lstm)")
-        value_head = torch.nn.Linear(model.hidden_size, 1)
-    if tc.init_from:
-        from decisionnets.training import load_init_weights
-
-        load_init_weights(model, tc.init_from)
-    model.to(device)
-    value_head.to(device)
-    params = list(model.parameters()) + (list(value_head.parameters()) if agent.algorithm == "a2c" else [])
-    s = phase_settings(tc, 1)
-    if agent.optimizer == "adam":
-        opt = torch.optim.Adam(params, lr=s["lr"], weight_decay=s["weight_decay"])
-    else:
-        opt = torch.optim.SGD(params, lr=s["lr"], momentum=s["momentum"], weight_decay=s["weight_decay"])
-    act_gen = torch.Generator(device=device).manual_seed(_torch_seed(streams["order"]))
-    noise_gen = torch.Generator(device=device).manual_seed(_torch_seed(streams["noise"]))
-    if hasattr(model, "noise_generator"):
-        model.noise_generator = noise_gen
-
-    attrs = {"task": config.task, "env": config.env["name"], "model": config.model["kind"], "seed": config.seed,
-             "config": config.to_json(), "decisionnets_version": __version__, "target": task.target_label,
-             "algorithm": agent.algorithm, "policy": "greedy"}
-    schedule = set(record_epochs(rc.schedule, tc.epochs))
-
-    # --- run directory: fresh, or resumed from its last checkpoint -------------
-    run = RunDir(run_dir, config, resume=resume, log_fields=LOG_FIELDS, identity=False)
-    start_epoch, step = 0, 0
-    ckpt = run.open(device)
-    if ckpt is not None:
-        restore(ckpt, model=model, value_head=value_head, optimizer=opt, act_gen=act_gen, noise_gen=noise_gen,
-                data_rng=data_rng)
-        start_epoch, step = ckpt["epoch"], ckpt["step"]
-    run.start(start_epoch, step)
-
-    def record(epoch):
-        model.eval()
-        ep = play_trials(model, env, probe, policy="greedy", device=device)
-        model.train()
-        ds = as_epoch(episodes_dataset(ep, env, align="onset", attrs=attrs), epoch, step)
-        save_weights(run_dir, epoch, model)  # before the activations, as the supervised trainer
-        write_epoch(_thin(ds, rc.time_stride, rc.dtype), run_dir, epoch)
-        return ds
-
-    def state(epoch):
-        return {**snapshot(model=model, value_head=value_head, optimizer=opt, act_gen=act_gen, noise_gen=noise_gen,
-                           data_rng=data_rng), "epoch": epoch, "step": step}
-
-    if start_epoch == 0 and not run.has_epoch(0):
-        record(0)
-    if start_epoch == 0:
-        run.save_checkpoint(state(0))
-
-    model.train()
-    bar = tqdm(range(start_epoch + 1, tc.epochs + 1), desc=f"{agent.algorithm} {config.task}", unit="epoch",
-               disable=not progress, initial=start_epoch, total=tc.epochs, dynamic_ncols=True)
-    for epoch in bar:
-        t0 = time.perf_counter()
-        s = phase_settings(tc, epoch)
-        for g in opt.param_groups:
-            g["lr"], g["weight_decay"] = s["lr"], s["weight_decay"]
-            if "momentum" in g:
-                g["momentum"] = s["momentum"]
-        sums = dict(loss=0.0, reward=0.0, correct=0.0, abort=0.0, miss=0.0)
-        seen = 0
-        while seen < tc.n_trials:
-            b = min(s["batch_size"], tc.n_trials - seen)
-            trials = env.sample(b, data_rng)
-            ep = play_trials(model, env, trials, policy="sample", generator=act_gen, grad=True, device=device)
-            loss, _ = policy_loss(ep, value_head, agent)
-            if not torch.isfinite(loss):
-                run.diverged(epoch, step, float(loss))
-                bar.close()
-                raise TrainingDiverged(epoch, step, float(loss))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            if tc.grad_clip > 0:
-                torch.nn.utils.clip_grad_norm_(params, tc.grad_clip)
-            opt.step()
-            step += 1
-            seen += b
-            ok = ~np.asarray(trials.labels.get("catch", np.zeros(b))).astype(bool)
-            sums["loss"] += float(loss.detach()) * b
-            sums["reward"] += float(ep.reward.sum())
-            sums["correct"] += float(ep.correct[ok].sum())
-            ended_early = ~ep.responded & (ep.end_step < ep.onset_step)
-            sums["abort"] += float(ended_early.sum())
-            sums["miss"] += float((~ep.responded & ~ended_early).sum())
-        row = {"epoch": epoch, "step": step, "trials": epoch * tc.n_trials, "lr": s["lr"], "batch_size": s["batch_size"],
-               "loss": sums["loss"] / seen, "mean_reward": sums["reward"] / seen,
-               "train_accuracy": sums["correct"] / seen, "abort_rate": sums["abort"] / seen,
-               "miss_rate": sums["miss"] / seen}
-        if epoch in schedule:
-            ds = record(epoch)
-            row.update(probe_accuracy=float(ds["accuracy"][0]), probe_reward=float(ds["mean_reward"][0]),
-                       probe_reaction_time=float(ds["mean_reaction_time"][0]))
-        row["seconds"] = round(time.perf_counter() - t0, 4)
-        run.end_epoch(row, state(epoch))
-        bar.set_postfix(reward=f"{row['mean_reward']:.3f}", acc=f"{row['train_accuracy']:.3f}",
-                        probe=f"{row.get('probe_accuracy', float('nan')):.3f}")
-    bar.close()
-    return run.finish({"model": model.state_dict(), "value_head": value_head.state_dict()}, tc.epochs, step)
+    objective = ActorCritic(config, run_dir, resume=resume)
+    fit(objective, epochs=config.train.epochs, start_epoch=objective.start_epoch, step=objective.step,
+        grad_clip=config.train.grad_clip, progress=progress, desc=f"{config.agent.algorithm} {config.task}")
+    return objective.run.finish({"model": objective.model.state_dict(), "value_head": objective.value_head.state_dict()},
+                                config.train.epochs, objective.step)

@@ -545,7 +545,7 @@ def open_vs_closed_loop(run_dir, env=None, **env_overrides) -> dict:
     from types import SimpleNamespace
 
     from decisionnets.build import build_task
-    from decisionnets.training import seed_streams
+    from decisionnets.seeding import seed_streams
 
     model, env_obj, cfg, _, _ = load_run_model(run_dir, env, **env_overrides)
     task = build_task(cfg)

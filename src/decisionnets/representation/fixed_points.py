@@ -320,7 +320,7 @@ def period_input(run_dir, period: str | None = None, trials=None) -> np.ndarray:
     """
     from decisionnets.build import build_task
     from decisionnets.rundir import resume_config
-    from decisionnets.training import probe_stream
+    from decisionnets.seeding import probe_stream
 
     config = resume_config(run_dir)
     probe = build_task(config).probe_set(np.random.default_rng(probe_stream(config)))

@@ -87,7 +87,6 @@ from decisionnets.sweep.plan import MAX_ENSEMBLE, RunPoint, ensemble_units, plan
 from decisionnets.sweep.spec import ANALYSIS_DEFAULTS, SweepSpec, load_spec, parse_spec
 from decisionnets.sweep.summary import describe, gather, peak_final, regimes, run_information
 
-_ensemble_units = ensemble_units  # the name the tests and older code use
 
 __all__ = ["run_sweep", "load_spec", "parse_spec", "plan", "run_point", "run_ensemble", "SweepSpec", "RunPoint",
            "ANALYSIS_DEFAULTS", "MAX_ENSEMBLE", "gather", "describe", "peak_final", "regimes", "run_information",
