@@ -57,7 +57,7 @@ class AnalysisConfig:
     """
 
     variables: tuple[str, ...] | None = _opt(
-        None, "labels to decode (default: the task's declared labels, then the network's choice)", "strs",
+        None, "labels to decode", "strs",
         metavar="VAR")
     decoder: tuple = _opt(
         ("linear",), "decoder families, several giving a `decoder` dim (decisionnets.decoding.decoder_names(): "
@@ -67,16 +67,16 @@ class AnalysisConfig:
     device: str = _opt("cpu", "torch device of the decoders", "str", choices=("cpu", "cuda"))
     dtype: str = _opt("float32", "precision of the decoders' matmuls (diverged float32 fits are refitted in "
                       "float64)", "str", choices=("float32", "float64"))
-    epochs: tuple[int, ...] | None = _opt(None, "decode only these recorded epochs (default: all)", "ints",
+    epochs: tuple[int, ...] | None = _opt(None, "decode only these recorded epochs", "ints",
                                          metavar="E")
     epoch_stride: int = _opt(1, "then every k-th of those epochs (the first and the last always)", "int")
     time_stride: int = _opt(1, "decode every k-th recorded time step, counted back from the last (kept)", "int")
-    layers: tuple[str, ...] | None = _opt(None, "decode only these recorded layers (default: every one)", "strs",
+    layers: tuple[str, ...] | None = _opt(None, "decode only these recorded layers", "strs",
                                          metavar="LAYER")
     periods: tuple[str, ...] | None = _opt(
-        None, "time-resolved runs: decode only the time steps of these task periods (default: all)", "strs",
+        None, "time-resolved runs: decode only the time steps of these task periods", "strs",
         metavar="PERIOD")
-    cross_temporal_epoch: int | None = _opt(None, "epoch of the cross-temporal matrix (default: the last decoded)",
+    cross_temporal_epoch: int | None = _opt(None, "epoch of the cross-temporal matrix",
                                             "int")
     exclude_catch: bool = _opt(True, "leave catch trials (coord catch == 1) out of every decoding problem", "bool")
     bins: tuple[tuple[str, int], ...] = _opt(
@@ -84,7 +84,7 @@ class AnalysisConfig:
         metavar="VAR=K")
     analyses: tuple[str, ...] | None = _opt(
         None, "run exactly these analyses: information (the decoding) and representation analyses "
-        "(selectivity, geometry, similarity, fixed-points); default: the decoding alone", "strs", metavar="NAME")
+        "(selectivity, geometry, similarity, fixed-points)", "strs", metavar="NAME")
     figures: bool = _opt(True, "draw the figures (else only the .nc files)", "bool")
 
     # ------------------------------------------------------------------ construction and checks
@@ -337,7 +337,7 @@ def add_cli_arguments(parser) -> None:
         meta, flag = f.metadata, "--" + f.name.replace("_", "-")
         default = _shown_default(f.name)
         kind = meta["kind"]
-        helptext = f"{meta['help']} (default: {default})"
+        helptext = f"{meta['help']} (default: {default}{'; this flag turns it off' if kind == 'bool' else ''})"
         if kind == "bool":
             parser.add_argument(f"--no-{f.name.replace('_', '-')}" if f.default else flag, dest=f.name,
                                 action="store_const", const=not f.default, default=None, help=helptext)
@@ -346,14 +346,15 @@ def add_cli_arguments(parser) -> None:
                                 help=helptext + "; repeatable")
         else:
             parser.add_argument(flag, dest=f.name, default=None, help=helptext, choices=meta["choices"],
-                                metavar=meta["metavar"], nargs="+" if kind in ("strs", "ints") else None,
+                                metavar=meta["metavar"] or ("N" if kind == "int" else None), nargs="+" if kind in ("strs", "ints") else None,
                                 type=int if kind in ("int", "ints") else str)
 
 
 def _shown_default(name: str) -> str:
     v = AnalysisConfig().to_table()[name]
     if v is None:
-        return {"variables": "the task's", "analyses": "information", "cross_temporal_epoch": "the last"}.get(name, "all")
+        return {"variables": "the task's declared labels, then choice", "analyses": "information",
+                "cross_temporal_epoch": "the last decoded"}.get(name, "all")
     if isinstance(v, list):
         return " ".join(map(str, v))
     if isinstance(v, dict):
