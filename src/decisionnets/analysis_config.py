@@ -239,7 +239,7 @@ def _names(name, v):
     if isinstance(v, str):
         v = [v]
     if not (isinstance(v, (list, tuple)) and all(isinstance(x, str) and x for x in v)):
-        raise ConfigError(f"{name} must be a list of names ([] = the default); got {v!r}")
+        raise ConfigError(f"{name} must be a list of names ([] = not narrowed: the default); got {v!r}")
     if len(set(v)) != len(v):
         raise ConfigError(f"{name} must not repeat a name; got {list(v)!r}")
     return tuple(v) or None

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from decisionnets.errors import UserError
+from decisionnets.sweep.analysis import summary_reduction
 
 _KEEP = ("layer", "decoder", "variable", "epoch")
 
@@ -122,8 +123,8 @@ def gather(sweep_dir, points=None, spec=None):
     else:
         dims = spec.dims + ["seed"]
         entries = [(p.run_id, p.coords, p.config_json) for p in points]
-        analysis = spec.analysis
-    period, layer = analysis.get("period", "decision"), analysis.get("layer", "")
+        analysis = spec.analysis.to_table()
+    period, layer = summary_reduction(analysis)
     infos, scalars, index, steps = [], [], [], []
     for run_id, coords, cfg_json in entries:
         run_dir = sweep_dir / "runs" / run_id
