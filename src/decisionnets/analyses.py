@@ -446,7 +446,7 @@ class AnalysisJob:
     valid : bool ndarray (trial) or None
         Trials allowed (not catch).
     config : AnalysisConfig
-        The analysis options (:class:`decisionnets.analysis_config.AnalysisConfig`).
+        The analysis options (:class:`decisionnets.AnalysisConfig`).
     cross_temporal_epoch : int
         The epoch of the cross-temporal matrix.
     progress : callable

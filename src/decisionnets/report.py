@@ -61,14 +61,14 @@ def analyze_run(run_dir, config: AnalysisConfig | None = None, *, progress: bool
         A run directory with ``activations/*.nc`` (or one dataset file, e.g. ``RUN_DIR/rollout.nc``:
         the results then go to a folder of its name, ``rollout/information.nc``).
     config : AnalysisConfig, optional
-        The analysis options (:class:`decisionnets.analysis_config.AnalysisConfig`); default: its defaults.
+        The analysis options (:class:`decisionnets.AnalysisConfig`); default: its defaults.
     progress : bool
         Show a tqdm progress bar over every decoding problem (and print how many there are).
     out : path, optional
         Write ``information.nc`` and ``figures/`` here instead of the run directory (e.g. for a
         read-only run directory, or to keep two analyses apart).
     **options
-        Any option of :class:`~decisionnets.analysis_config.AnalysisConfig` (over ``config``):
+        Any option of :class:`~decisionnets.AnalysisConfig` (over ``config``):
         ``variables``, ``decoder``, ``folds``, ``seed``, ``device``, ``dtype``, ``epochs``,
         ``epoch_stride``, ``time_stride``, ``layers``, ``periods``, ``cross_temporal_epoch``,
         ``exclude_catch``, ``bins``, ``analyses``, ``figures``; their meaning and defaults are in
