@@ -60,8 +60,7 @@ class AnalysisConfig:
         None, "labels to decode", "strs",
         metavar="VAR")
     decoder: tuple = _opt(
-        ("linear",), "decoder families, several giving a `decoder` dim (decisionnets.decoding.decoder_names(): "
-        "linear, linear-raw, mlp, sgd-mlp, sgd-linear)", "strs", metavar="NAME")
+        ("linear",), "decoder families ({decoders}), several giving a `decoder` dim", "strs", metavar="NAME")
     folds: int = _opt(5, "stratified cross-validation folds (>= 3: the inner CV of the penalty uses K-1)", "int")
     seed: int = _opt(0, "seed of the folds and of the subsets of error trials", "int")
     device: str = _opt("cpu", "torch device of the decoders", "str", choices=("cpu", "cuda"))
@@ -83,8 +82,8 @@ class AnalysisConfig:
         (), "continuous labels decoded through K equal-count bins, VAR=K (over the task's declared bins)", "bins",
         metavar="VAR=K")
     analyses: tuple[str, ...] | None = _opt(
-        None, "run exactly these analyses: information (the decoding) and representation analyses "
-        "(selectivity, geometry, similarity, fixed-points)", "strs", metavar="NAME")
+        None, "run exactly these analyses: information (the decoding) and representation analyses ({representation})",
+        "strs", metavar="NAME")
     figures: bool = _opt(True, "draw the figures (else only the .nc files)", "bool")
 
     # ------------------------------------------------------------------ construction and checks
@@ -337,7 +336,7 @@ def add_cli_arguments(parser) -> None:
         meta, flag = f.metadata, "--" + f.name.replace("_", "-")
         default = _shown_default(f.name)
         kind = meta["kind"]
-        helptext = f"{meta['help']} (default: {default}{'; this flag turns it off' if kind == 'bool' else ''})"
+        helptext = f"{_help(f)} (default: {default}{'; this flag turns it off' if kind == 'bool' else ''})"
         if kind == "bool":
             parser.add_argument(f"--no-{f.name.replace('_', '-')}" if f.default else flag, dest=f.name,
                                 action="store_const", const=not f.default, default=None, help=helptext)
@@ -348,6 +347,15 @@ def add_cli_arguments(parser) -> None:
             parser.add_argument(flag, dest=f.name, default=None, help=helptext, choices=meta["choices"],
                                 metavar=meta["metavar"] or ("N" if kind == "int" else None), nargs="+" if kind in ("strs", "ints") else None,
                                 type=int if kind in ("int", "ints") else str)
+
+
+def _help(f) -> str:
+    """The help text of field ``f``, with the registered decoder families and representation analyses."""
+    from decisionnets.decoding import decoder_names
+    from decisionnets.representation import REPRESENTATION_ANALYSES
+
+    return f.metadata["help"].format(decoders=", ".join(decoder_names()),
+                                     representation=", ".join(REPRESENTATION_ANALYSES))
 
 
 def _shown_default(name: str) -> str:
@@ -374,5 +382,5 @@ def options_table() -> str:
                "bins": " VAR=K", "int": " N", "str": " " + "|".join(f.metadata["choices"] or ["X"])}.get(
                    f.metadata["kind"], "")
         lines += [f"   * - ``{f.name}``", f"     - ``{flag}{arg}``", f"     - ``{_shown_default(f.name)}``",
-                  f"     - {f.metadata['help']}"]
+                  f"     - {_help(f)}"]
     return "\n".join(lines) + "\n"
