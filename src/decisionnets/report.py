@@ -76,7 +76,7 @@ def analyze_run(run_dir, config: AnalysisConfig | None = None, *, progress: bool
         them (several give ``information`` a ``decoder`` dim; the cross-temporal matrix always
         uses ``linear``); ``analyses`` None runs the decoding alone, a list exactly the named
         analyses, ``"information"`` being the decoding and any other name a representation
-        analysis of :data:`decisionnets.representation.REPRESENTATION_ANALYSES`, run on the
+        analysis of ``decisionnets.representation.REPRESENTATION_ANALYSES``, run on the
         selected epochs, layers and time steps (not ``periods``), each writing
         ``RUN_DIR/analyses/NAME.nc`` and ``RUN_DIR/figures/NAME.png``.
 
