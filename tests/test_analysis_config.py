@@ -122,6 +122,8 @@ def test_unknown_and_renamed_table_keys_are_refused_with_advice():
             AnalysisConfig.from_table({key: "x"}, where="sweep.analysis")
     with pytest.raises(ConfigError, match="unknown analysis option 'standardise'"):
         AnalysisConfig().replace(standardise=False)
+    with pytest.raises(ConfigError, match="'standardize' was replaced by the decoder name: decoder = \"linear-raw\""):
+        AnalysisConfig().replace(standardize=False)  # analyze_run(..., standardize=False) of earlier versions
 
 
 def test_flags_are_named_in_cli_errors():

@@ -133,6 +133,8 @@ class AnalysisConfig:
 
     def _replace(self, options: dict, where: str, flags: bool = False) -> "AnalysisConfig":
         bad = sorted(set(options) - set(field_names()))
+        if bad and bad[0] in RENAMED:
+            raise ConfigError(f"analysis option {bad[0]!r} was replaced by {RENAMED[bad[0]]}; got {bad[0]}={options[bad[0]]!r}")
         if bad:
             raise ConfigError(f"unknown analysis option {bad[0]!r}; valid: {', '.join(field_names())}")
         try:
