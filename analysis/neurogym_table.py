@@ -1,7 +1,7 @@
 """Write the table of which neurogym env ids train by name into docs/guide/neurogym_envs.rst.
 
 Every env id registered by the installed neurogym is checked with
-:func:`decisionnets.task.check_env_id` (its task, probe set and a training batch are
+:func:`decisionnets.envs.neurogym_envs.check_env_id` (its task, probe set and a training batch are
 built, nothing is trained); the table replaces the block between the two marker comments of the
 page. ``tests/envs/test_neurogym_all_ids.py`` checks that the committed table is current.
 
@@ -29,7 +29,7 @@ def _cell(text: str) -> str:
 def rows() -> list[tuple[str, str, str]]:
     """(env id [settings], outcome, detail) for every registered neurogym env id."""
     from decisionnets.envs.neurogym_envs import registered_ids
-    from decisionnets.task import check_env_id
+    from decisionnets.envs.neurogym_envs import check_env_id
 
     out = []
     with warnings.catch_warnings():

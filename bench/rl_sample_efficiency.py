@@ -36,7 +36,7 @@ import torch
 
 from decisionnets.config import load_config
 from decisionnets.envs import ColorDirection
-from decisionnets.ideal_observer import ceiling_for_env
+from decisionnets.envs.color_direction_ideal import ceiling_for_env
 from decisionnets.training import train
 
 

@@ -50,7 +50,7 @@ _EXTERNAL = (r"(xr|xarray|np|numpy|torch|pathlib|os|typing|collections|sklearn|m
 nitpick_ignore_regex = [
     # modules and helpers the docstrings mention that are not part of the public reference
     (r"py:.*", r"decisionnets\.(locks|analyses|analysis_config|report|io|config|training|rundir|trials|task|envs|models|"
-               r"recording|metrics|threads|build|ensemble|errors|sweep|agents|images|ideal_observer|"
+               r"recording|metrics|threads|build|ensemble|errors|sweep|agents|images|"
                r"decoding)(\..*)?"),
     # bare names (no module) in docstrings: helpers and constants of the docstring's own module
     (r"py:.*", r"(?!decisionnets\b)[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?"),

@@ -6,7 +6,7 @@ import pytest
 import decisionnets as dn
 from decisionnets.build import build_task
 from decisionnets.config import load_config
-from decisionnets.ideal_observer import ceiling_for_env
+from decisionnets.envs.color_direction_ideal import ceiling_for_env
 
 pytestmark = pytest.mark.slow
 

@@ -1,21 +1,24 @@
-"""The task protocol (decisionnets.task): every task declares itself; EnvTask asks the env's trial source.
+"""The task protocol (decisionnets.task): every task declares itself in its env's file; EnvTask makes the batches.
 
 Named apart from tests/images/test_task.py (pytest needs unique basenames without __init__ files)."""
 
 import json
 
+import gymnasium
 import numpy as np
 import pytest
 
+from decisionnets.build import make_task
 from decisionnets.errors import ConfigError
-from decisionnets.task import EnvTask, Task, TrialSource, declaration_attrs
+from decisionnets.task import EnvTask, Task, ceiling_attrs, ceilings_from_attrs, choice_actions, declaration_attrs
+from decisionnets.trials import SampledTrials
 
 ENVS = ["ColorDirection", "ColorDirectionStatic", "ColorDirectionRT", "PerceptualDecisionMaking",
         "ContextDecisionMaking", "neurogym:DelayMatchSample-v0", "GoNogo-v0"]
 
 
 def test_color_direction_batch_shapes_and_mask():
-    task = EnvTask("ColorDirection", {}, n_per_condition=2)
+    task = make_task("ColorDirection", {}, n_per_condition=2)
     b = task.train_set(50, np.random.default_rng(0))
     T, n, f = b.inputs.shape
     assert (n, f) == (50, 5) and b.inputs.dtype == np.float32
@@ -26,7 +29,7 @@ def test_color_direction_batch_shapes_and_mask():
 
 
 def test_probe_set_is_fixed_timing_balanced_and_seeded():
-    task = EnvTask("ColorDirection", {}, n_per_condition=3)
+    task = make_task("ColorDirection", {}, n_per_condition=3)
     p = task.probe_set(np.random.default_rng(5))
     assert p.n_trials == 14 * 2 * 3
     assert p.period is not None and p.period[-1] == "decision"
@@ -39,7 +42,7 @@ def test_probe_set_is_fixed_timing_balanced_and_seeded():
 
 
 def test_probe_set_with_catch_trials():
-    task = EnvTask("ColorDirection", {"catch_prob": 0.1}, n_per_condition=2)
+    task = make_task("ColorDirection", {"catch_prob": 0.1}, n_per_condition=2)
     p = task.probe_set(np.random.default_rng(0))
     assert p.labels["catch"].sum() == 4
     assert (p.targets[:, p.labels["catch"] == 1] == 0).all()
@@ -47,7 +50,7 @@ def test_probe_set_with_catch_trials():
 
 @pytest.mark.parametrize("env,label", [("PerceptualDecisionMaking", "coh"), ("ContextDecisionMaking", "context")])
 def test_neurogym_envs_expose_their_trial_variables(env, label):
-    task = EnvTask(env, {}, n_per_condition=1)
+    task = make_task(env, {}, n_per_condition=1)
     b = task.train_set(20, np.random.default_rng(0))
     assert label in b.labels and "ground_truth" in b.labels
     assert set(np.unique(b.labels["ground_truth"])) <= {0, 1}
@@ -62,15 +65,15 @@ def test_neurogym_envs_expose_their_trial_variables(env, label):
 
 def test_unknown_env_and_parameter():
     with pytest.raises(ConfigError, match="unknown env 'Nope'.*ColorDirection"):
-        EnvTask("Nope", {})
+        make_task("Nope", {})
     with pytest.raises(ConfigError, match="no parameter 'sigmaa'.*sigma"):
-        EnvTask("ColorDirection", {"sigmaa": 1})
+        make_task("ColorDirection", {"sigmaa": 1})
 
 
 @pytest.mark.parametrize("env", ENVS)
 def test_every_env_task_implements_the_protocol(env):
-    task = EnvTask(env, {}, n_per_condition=1)
-    assert isinstance(task, Task) and isinstance(task.source, TrialSource)
+    task = make_task(env, {}, n_per_condition=1)
+    assert isinstance(task, Task)
     p = task.probe_set(np.random.default_rng(0))
     assert set(task.decode_labels) <= set(p.labels) and task.target_label in p.labels
     assert set(p.labels) <= set(task.label_names)
@@ -81,19 +84,21 @@ def test_every_env_task_implements_the_protocol(env):
         timing = task.probe_timing()
         for name in task.periods:
             assert np.sum(p.period == name) == pytest.approx(timing[name] / task.dt), name
+    else:
+        assert task.probe_timing() is None and task.dt is None
     attrs = declaration_attrs(task)
     assert json.loads(attrs["decode_labels"]) == list(task.decode_labels) and attrs["target"] == task.target_label
 
 
 def test_the_checkerboard_declares_its_science():
-    task = EnvTask("ColorDirection", {}, n_per_condition=1)
+    task = make_task("ColorDirection", {}, n_per_condition=1)
     assert task.decode_labels == ("color", "direction", "target_config")
     assert task.analyses == ("choice_vs_direction", "psychometric") and task.target_label == "direction"
-    assert EnvTask("ColorDirectionStatic", {"report": "color"}, n_per_condition=1).target_label == "color"
+    assert make_task("ColorDirectionStatic", {"report": "color"}, n_per_condition=1).target_label == "color"
 
 
 def test_context_decision_making_decodes_its_context_and_modalities():
-    task = EnvTask("ContextDecisionMaking", {}, n_per_condition=1)
+    task = make_task("ContextDecisionMaking", {}, n_per_condition=1)
     assert task.decode_labels == ("context", "coh_1", "coh_2", "other_choice", "ground_truth")
     assert task.target_label == "ground_truth" and task.analyses == ()
     e = task.env  # conditions: context x ground_truth x other_choice x coh_1 x coh_2
@@ -101,10 +106,88 @@ def test_context_decision_making_decodes_its_context_and_modalities():
 
 
 def test_any_neurogym_env_by_id_with_or_without_prefix():
-    a = EnvTask("neurogym:GoNogo-v0", {}, n_per_condition=2)
-    b = EnvTask("GoNogo-v0", {}, n_per_condition=2)
+    a = make_task("neurogym:GoNogo-v0", {}, n_per_condition=2)
+    b = make_task("GoNogo-v0", {}, n_per_condition=2)
     pa, pb = a.probe_set(np.random.default_rng(3)), b.probe_set(np.random.default_rng(3))
     np.testing.assert_array_equal(pa.inputs, pb.inputs)
     assert a.decode_labels == ("ground_truth",) and a.periods == ("fixation", "stimulus", "delay", "decision")
     with pytest.raises(ConfigError, match="unknown env 'neurogym:Nope-v0'"):
-        EnvTask("neurogym:Nope-v0", {})
+        make_task("neurogym:Nope-v0", {})
+
+
+# --- a new env: one file that declares its task (here inline), found by one lookup -----------------
+class Blink(gymnasium.Env):
+    """A light on the left or the right for one step, then report its side (0 fixate, 1 left, 2 right)."""
+
+    has_time = True
+    periods = ("stimulus", "decision")
+    dt = 10.0
+    observation_space = gymnasium.spaces.Box(-1, 1, (2,), np.float32)
+    action_space = gymnasium.spaces.Discrete(3)
+
+    def sample(self, n, rng, fixed_timing=False, **fixed):
+        side = np.asarray(fixed["side"]) if "side" in fixed else rng.integers(0, 2, n)
+        x = np.zeros((2, n, 2), np.float32)
+        x[0, np.arange(n), side] = 1
+        targets = np.stack([np.zeros(n, np.int64), side + 1])
+        period = np.array([["stimulus"] * n, ["decision"] * n])
+        return SampledTrials(x, targets, np.array([[0.0] * n, [1.0] * n], np.float32), period, {"side": side})
+
+
+class BlinkTask(EnvTask):
+    label_names = decode_labels = ("side",)
+    target_label = "side"
+    periods = ("stimulus", "decision")
+
+    def probe_conditions(self):
+        return [{"side": 0}, {"side": 1}]
+
+    def ceiling(self):
+        return {"side": 1.0}
+
+
+Blink.task_class = BlinkTask
+
+
+@pytest.fixture
+def blink_id():
+    gymnasium.register(id="decisionnets-test/Blink-v0", entry_point=Blink)
+    yield "decisionnets-test/Blink-v0"
+    del gymnasium.registry["decisionnets-test/Blink-v0"]
+
+
+def test_a_new_env_declares_its_task_in_its_own_file(blink_id):
+    task = make_task(blink_id, {}, n_per_condition=3)
+    assert type(task) is BlinkTask and isinstance(task, Task) and task.kind == "trials"
+    assert task.choice_actions == [1, 2] and (task.n_inputs, task.n_outputs, task.dt) == (2, 3, 10.0)
+    p = task.probe_set(np.random.default_rng(0))
+    assert p.labels["side"].tolist() == [0, 0, 0, 1, 1, 1] and p.period.tolist() == ["stimulus", "decision"]
+    np.testing.assert_array_equal(p.targets[-1], np.asarray(task.choice_actions)[p.labels["side"]])
+    assert task.probe_timing() == {"stimulus": 10.0, "decision": 10.0}
+    assert ceiling_attrs(task) == {"ceiling": '{"side": 1.0}'}  # no ideal observer's accuracy declared
+    assert json.loads(declaration_attrs(task)["decode_labels"]) == ["side"]
+
+
+def test_probe_conditions_must_fix_the_same_variables(blink_id):
+    class Uneven(BlinkTask):
+        def probe_conditions(self):
+            return [{"side": 0}, {}]
+
+    with pytest.raises(ConfigError, match="every probe condition must fix the same trial variables"):
+        Uneven(Blink(), {}, 1).probe_set(np.random.default_rng(0))
+    with pytest.raises(ConfigError, match="n_per_condition must be an integer >= 1; got 0"):
+        BlinkTask(Blink(), {}, 0)
+
+
+def test_choice_actions_are_read_once_from_the_action_space():
+    assert choice_actions(Blink()) == [1, 2]  # no names: every action but the fixation 0
+    assert choice_actions(make_task("ColorDirectionStatic").env) == [0, 1]  # declared: action_space.name
+    assert make_task("GoNogo-v0", {}, 1).choice_actions == [1, 0]  # neurogym: no-go (fixate) is an answer
+
+
+def test_ceiling_of_runs_recorded_before_the_ceiling_attribute_comes_from_their_config():
+    cfg = {"env": {"name": "ColorDirectionStatic", "sigma": 0.4}}
+    got = ceilings_from_attrs({"config": json.dumps(cfg)})
+    assert got == make_task("ColorDirectionStatic", {"sigma": 0.4}).ceiling() and got["color"] < 0.676
+    assert ceilings_from_attrs({"config": json.dumps({"env": {"name": "PerceptualDecisionMaking"}})}) == {}
+    assert ceilings_from_attrs({"ceiling": '{"color": 0.5}'}) == {"color": 0.5}

@@ -44,8 +44,8 @@ _API = {
     "probe_trials": "decisionnets.envtrials",
     # analyses
     "choice_vs_stimulus": "decisionnets.analyses",
-    "ceiling_for_env": "decisionnets.ideal_observer",
-    "color_direction_ceiling": "decisionnets.ideal_observer",
+    "ceiling_for_env": "decisionnets.envs.color_direction_ideal",
+    "color_direction_ceiling": "decisionnets.envs.color_direction_ideal",
     # figures (each takes an ``ax`` and returns it; run_figures/demo_figure build whole figures)
     "run_title": "decisionnets.plots",
     "plot_information_vs_epoch": "decisionnets.plots",

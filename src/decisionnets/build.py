@@ -1,40 +1,49 @@
 """From a :class:`~decisionnets.config.Config` to the objects a run needs: task and model.
 
-The task (:mod:`decisionnets.task`: :class:`~decisionnets.task.EnvTask` for envs,
-:class:`~decisionnets.images.ImageTask` for image datasets) and the model sized for it
-(:mod:`decisionnets.models`).
+The task (:class:`decisionnets.task.Task`) is served by the class one lookup gives for the
+``[env]`` name (:func:`task_class`): :class:`~decisionnets.images.ImageTask` for an image dataset
+(:data:`decisionnets.images.DATASETS`), else the task class the env's own file declares
+(:func:`decisionnets.envs.task_class`); the model is sized for it (:mod:`decisionnets.models`).
 """
 
 from __future__ import annotations
 
-import importlib
 
-from decisionnets.errors import ConfigError
+def _lookup(name: str) -> tuple:
+    """(the class whose constructor takes the ``[env]`` parameters, the task class) of ``[env]`` ``name``."""
+    from decisionnets.images import DATASETS, ImageTask
 
-#: [env] names served by the image family (decisionnets.images.ImageTask)
-IMAGE_DATASETS = ("digits", "cifar10", "cifar100")
+    if name in DATASETS:
+        return ImageTask, ImageTask
+    from decisionnets.envs import make_env_class, task_class as env_task_class
+
+    return make_env_class(name, other_names=tuple(DATASETS)), env_task_class(name)
 
 
 def env_class(name: str):
-    """The class whose constructor takes the ``[env]`` parameters of env ``name``."""
-    if name in IMAGE_DATASETS:
-        return importlib.import_module("decisionnets.images").ImageTask
-    from decisionnets.envs import make_env_class
+    """The class whose constructor takes the ``[env]`` parameters of env ``name`` (an env class, or
+    :class:`~decisionnets.images.ImageTask`); :class:`~decisionnets.errors.ConfigError` naming
+    every valid name, image datasets included, for an unknown one."""
+    return _lookup(name)[0]
 
-    return make_env_class(name, other_names=IMAGE_DATASETS)
+
+def task_class(name: str):
+    """The task class (:class:`decisionnets.task.Task`) that serves ``[env]`` name ``name``; it is
+    built by its ``from_config(name, env_params, n_per_condition)``."""
+    return _lookup(name)[1]
+
+
+def make_task(name: str, env_kwargs: dict | None = None, n_per_condition: int = 36):
+    """The task (:class:`decisionnets.task.Task`) of ``[env]`` name ``name`` with the ``[env]``
+    parameters ``env_kwargs`` and ``n_per_condition`` probe trials per condition (env tasks)."""
+    return task_class(name).from_config(name, dict(env_kwargs or {}), n_per_condition=n_per_condition)
 
 
 def build_task(config):
-    """The task (:class:`decisionnets.task.Task`) for ``config``: an EnvTask or an ImageTask."""
+    """The task (:class:`decisionnets.task.Task`) for ``config`` (:func:`make_task`)."""
     env = dict(config.env)
     name = env.pop("name")
-    if name in IMAGE_DATASETS:
-        ImageTask = importlib.import_module("decisionnets.images").ImageTask
-        return ImageTask(dataset=name, **env)
-    from decisionnets.task import EnvTask
-
-    env_class(name)  # an unknown name: the error lists every valid one, image datasets included
-    return EnvTask(name, env, n_per_condition=config.record.n_per_condition)
+    return make_task(name, env, n_per_condition=config.record.n_per_condition)
 
 
 def build_model(config, task):

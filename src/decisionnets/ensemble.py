@@ -59,10 +59,10 @@ def ensemble_key(config) -> str | None:
     Returns None for models other than :data:`ENSEMBLE_MODELS`, image tasks, optimizers other
     than SGD and runs trained by reward (``[agent]``).
     """
-    from decisionnets.build import IMAGE_DATASETS
+    from decisionnets.build import task_class
     from decisionnets.training import phase_settings
 
-    if config.model.get("kind") not in ENSEMBLE_MODELS or config.env.get("name") in IMAGE_DATASETS:
+    if config.model.get("kind") not in ENSEMBLE_MODELS or task_class(config.env["name"]).kind != "trials":
         return None
     if getattr(config.train, "optimizer", "sgd") != "sgd":
         return None

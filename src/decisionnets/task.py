@@ -1,23 +1,27 @@
-"""The task protocol: what every task declares about itself, and :class:`EnvTask`, an env as a task.
+"""The task protocol: what every task declares about itself, and :class:`EnvTask`, the batches of an env.
 
 Data flow: ``tasks/<name>.toml`` (a preset) -> config -> **task** (here: an env, or an image
 dataset, that declares its trials) -> batches (:mod:`decisionnets.trials`) -> models -> training
 -> recording -> netCDF -> decoding -> analyses -> figures.
 
-A *task* is the object the trainer, the recorder and (through the dataset's attributes) the
-analysis consume; it implements :class:`Task`. There are two kinds:
+A *task* is the object the trainer, the recorder, the agents and (through the dataset's
+attributes) the analysis consume; it implements the one protocol :class:`Task`. Its implementations:
 
-- :class:`EnvTask`: an env (:mod:`decisionnets.envs`) whose *trial source*
-  (:class:`TrialSource`) declares the protocol. The checkerboard envs are their own trial source
-  (``envs/color_direction.py``, ``envs/color_direction_rt.py``); any other neurogym env is
-  declared by :class:`decisionnets.envs.neurogym_envs.NeurogymSource`.
+- :class:`EnvTask` subclasses, one in each env's own file: the checkerboard envs
+  (:class:`decisionnets.envs.color_direction.CheckerboardTask`, which serves ``ColorDirection``,
+  ``ColorDirectionStatic`` and ``ColorDirectionRT``) and any neurogym env
+  (:class:`decisionnets.envs.neurogym_envs.NeurogymTask`). :class:`EnvTask` holds what every env
+  does the same way: training and probe batches drawn by the env's ``sample``, the probe set
+  balanced over the declared conditions, the choice actions read from the action space;
 - :class:`decisionnets.images.ImageTask`: images with coarse and fine labels.
 
-The recorder writes a task's declarations into every activation dataset
-(:func:`declaration_attrs`: ``decode_labels``, ``analyses``, ``target``), so
-``decisionnets analyze`` decodes the task's own variables and runs its own analyses without
-knowing the task. Adding an env is one file in ``envs/`` that implements :class:`TrialSource`
-(plus its preset in ``tasks/`` and its test); nothing here changes.
+Which class serves an ``[env]`` name is one lookup, :func:`decisionnets.build.task_class`. The
+recorder writes a task's declarations into every activation dataset (:func:`declaration_attrs`:
+``decode_labels``, ``analyses``, ``target``, ``label_bins``; :func:`ceiling_attrs`: the ideal
+observer's bits where the task knows them), so ``decisionnets analyze`` and the sweep summaries
+decode the task's own variables, run its own analyses and draw its own ceiling without knowing the
+task. Adding an env is one file in ``envs/`` (the env and its :class:`EnvTask` subclass), its
+registration line, its preset in ``tasks/`` and its test; nothing here changes.
 """
 
 from __future__ import annotations
@@ -30,64 +34,41 @@ import numpy as np
 from decisionnets.errors import ConfigError
 from decisionnets.trials import TrialBatch, common_period
 
-__all__ = ["TrialSource", "Task", "declaration_attrs", "EnvTask", "check_env_id"]
-
-
-@runtime_checkable
-class TrialSource(Protocol):
-    """What an env declares to be trained and analyzed (the env itself or an adapter of it).
-
-    Attributes
-    ----------
-    has_time : bool
-        Whether trials have time steps (False: one step per trial, e.g. the static checkerboard).
-    periods : tuple of str
-        The trial's periods in order (the loss counts in ``decision``).
-    label_names : tuple of str
-        Every per-trial label of a sampled trial.
-    decode_labels : tuple of str
-        The labels ``decisionnets analyze`` decodes by default (the network's ``choice`` is added).
-    target_label : str
-        The label the network is trained to report.
-    analyses : tuple of str
-        Task-specific analyses of :mod:`decisionnets.analyses` run by ``analyze`` on top of the
-        information analyses every task gets (e.g. ``choice_vs_direction``, ``psychometric``).
-    """
-
-    has_time: bool
-    periods: tuple
-    label_names: tuple
-    decode_labels: tuple
-    target_label: str
-    analyses: tuple
-
-    def probe_conditions(self) -> list[dict]:
-        """The probe conditions, one dict of fixed trial variables each ({} = drawn at random);
-        the task repeats each ``n_per_condition`` times."""
-
-    def probe_timing(self) -> dict:
-        """Duration (ms) of each period on the probe set (fixed timing)."""
-
-    def sample(self, n: int, rng: np.random.Generator, fixed_timing: bool = False, **fixed):
-        """``n`` trials (a :class:`~decisionnets.trials.SampledTrials`-like object) drawn with
-        ``rng``; ``fixed`` holds arrays of shape (n,) of trial variables to fix."""
+__all__ = ["Task", "EnvTask", "choice_actions", "declaration_attrs", "ceiling_attrs", "ceilings_from_attrs"]
 
 
 @runtime_checkable
 class Task(Protocol):
-    """What the trainer and the recorder consume (implemented by :class:`EnvTask` and ``ImageTask``).
+    """What every task declares and makes (implemented by :class:`EnvTask` subclasses and ``ImageTask``).
 
     Attributes
     ----------
     name : str
+        The ``[env]`` name (or the task's own name) stored in run attributes.
     n_inputs, n_outputs : int
         Input features per step; output units (actions or classes).
     choice_actions : list of int
         Outputs that are choices; the network's ``choice`` is the index of the largest among them.
-    target_label, has_time, periods, label_names, decode_labels, analyses
-        As :class:`TrialSource` declares them.
+    target_label : str
+        The label the network is trained to report.
+    has_time : bool
+        Whether trials have time steps (False: one step per trial, e.g. the static checkerboard).
     dt : float or None
         Time step (ms); None without time.
+    periods : tuple of str
+        The trial's periods in order (the loss counts in ``decision``).
+    label_names : tuple of str
+        Every per-trial label of a trial.
+    decode_labels : tuple of str
+        The labels ``decisionnets analyze`` decodes by default (the network's ``choice`` is added);
+        the first is the one sweep figures show by default.
+    analyses : tuple of str
+        Task-specific analyses (names in :data:`decisionnets.analyses.TASK_ANALYSES`) run by
+        ``analyze`` on top of the information analyses every task gets (e.g. ``psychometric``).
+    label_bins : dict of str to int
+        Continuous labels ``analyze`` decodes through that many equal-count bins ({}: none).
+    kind : str
+        ``"trials"`` (drawn by an env) or ``"images"`` (a fixed set of images).
     """
 
     name: str
@@ -101,9 +82,14 @@ class Task(Protocol):
     label_names: tuple
     decode_labels: tuple
     analyses: tuple
+    label_bins: dict
+    kind: str
 
     def probe_conditions(self) -> list[dict]:
-        """The probe set's conditions (see :meth:`TrialSource.probe_conditions`)."""
+        """The probe conditions, one dict of fixed trial variables each ({} = drawn at random)."""
+
+    def probe_timing(self) -> dict | None:
+        """Duration (ms) of each period on the probe set (fixed timing); None without time."""
 
     def train_set(self, n: int, rng: np.random.Generator) -> TrialBatch:
         """``n`` training trials with random timing and random conditions."""
@@ -113,6 +99,125 @@ class Task(Protocol):
 
     def augment(self, inputs, generator):
         """Training-time augmentation of a minibatch (identity for trial tasks)."""
+
+    def ceiling(self) -> dict:
+        """The ideal observer's information (bits) about each label it is known for; {} if unknown."""
+
+
+def choice_actions(env) -> list[int]:
+    """The actions of ``env`` that are choices: its ``action_space.name["choice"]`` (neurogym's
+    convention), else every action but 0 (the fixation)."""
+    names = getattr(env.action_space, "name", None) or {}
+    return [int(a) for a in names.get("choice", range(1, int(env.action_space.n)))]
+
+
+class EnvTask:
+    """An env as a :class:`Task`: what every env does the same way. Each env's file subclasses it.
+
+    A subclass declares the task's science (class attributes or properties: ``periods``,
+    ``label_names``, ``decode_labels``, ``target_label``, ``analyses``, ``label_bins``,
+    ``has_time``; methods :meth:`probe_conditions` and, where known, :meth:`ceiling`) and, when the
+    env has no vectorized ``sample(n, rng, fixed_timing=False, **fixed)``, its own :meth:`sample`.
+    Build one by ``[env]`` name with :meth:`from_config` (or :func:`decisionnets.build.build_task`).
+
+    Parameters
+    ----------
+    env : gymnasium.Env
+        The env (a neurogym collection's env may come wrapped).
+    env_kwargs : dict, optional
+        Its constructor arguments.
+    n_per_condition : int
+        Probe trials per condition.
+    name : str, optional
+        Its ``[env]`` name (default: the env's class name).
+    """
+
+    has_time = True
+    #: the data: trials an env draws (``ImageTask`` is ``"images"``, a fixed set of images)
+    kind = "trials"
+    periods: tuple = ()
+    label_names: tuple = ()
+    decode_labels: tuple = ()
+    target_label = ""
+    analyses: tuple = ()
+    label_bins: dict = {}  # noqa: RUF012  (read only)
+
+    def __init__(self, env, env_kwargs: dict | None = None, n_per_condition: int = 36, name: str | None = None):
+        if isinstance(n_per_condition, bool) or not isinstance(n_per_condition, int) or n_per_condition < 1:
+            raise ConfigError(f"record.n_per_condition must be an integer >= 1; got {n_per_condition!r}")
+        self.env = env
+        self.env_kwargs = dict(env_kwargs or {})
+        self.n_per_condition = n_per_condition
+        self.name = name or type(env.unwrapped).__name__
+        self.n_inputs = int(env.observation_space.shape[0])
+        self.n_outputs = int(env.action_space.n)
+        self.choice_actions = choice_actions(env)
+
+    @classmethod
+    def from_config(cls, name: str, env_kwargs: dict | None = None, n_per_condition: int = 36):
+        """The task of ``[env]`` name ``name`` built with ``env_kwargs`` (:func:`decisionnets.envs.make_env`)."""
+        from decisionnets.envs import make_env
+
+        env_kwargs = dict(env_kwargs or {})
+        return cls(make_env(name, env_kwargs), env_kwargs, n_per_condition, name=name)
+
+    @property
+    def dt(self) -> float | None:
+        """Time step (ms) of the env; None for a task without time."""
+        return float(self.env.unwrapped.dt) if self.has_time else None
+
+    # --- declarations a subclass overrides ------------------------------------
+    def probe_conditions(self) -> list[dict]:
+        """The probe conditions (each repeated ``n_per_condition`` times in the probe set)."""
+        raise NotImplementedError(f"{type(self).__name__} declares no probe conditions")
+
+    def ceiling(self) -> dict:
+        """The ideal observer's bits per label; {} (unknown) unless the env's file declares it."""
+        return {}
+
+    def sample(self, n: int, rng: np.random.Generator, fixed_timing: bool = False, **fixed):
+        """``n`` trials (:class:`~decisionnets.trials.SampledTrials`) drawn by the env's ``sample``;
+        ``fixed`` holds arrays of shape (n,) of trial variables to fix."""
+        return self.env.sample(n, rng, fixed_timing=fixed_timing, **fixed)
+
+    def probe_timing(self) -> dict | None:
+        """Duration (ms) of each period on the probe set: those of one trial drawn with fixed timing
+        (None for a task without time)."""
+        if not self.has_time:
+            return None
+        b = self.sample(1, np.random.default_rng(0), fixed_timing=True)
+        per = np.asarray(b.period[:, 0])
+        return {p: float(np.sum(per == p) * self.dt) for p in self.periods}
+
+    # --- batches ------------------------------------------------------------
+    def train_set(self, n: int, rng: np.random.Generator) -> TrialBatch:
+        """``n`` training trials with random timing and random conditions."""
+        b = self.sample(n, rng)
+        return TrialBatch(b.inputs, b.targets, b.mask, b.labels, None, self.dt)
+
+    def probe_trials(self, rng: np.random.Generator):
+        """The probe trials as the env draws them (:class:`~decisionnets.trials.SampledTrials`, each
+        trial with its periods): fixed timing, every condition ``n_per_condition`` times in a row."""
+        conds = [c for c in self.probe_conditions() for _ in range(self.n_per_condition)]
+        keys = list(conds[0]) if conds else []
+        if any(list(c) != keys for c in conds):
+            raise ConfigError(f"env {self.name}: every probe condition must fix the same trial variables; "
+                              f"got {sorted({tuple(c) for c in conds})}")
+        fixed = {k: np.array([c[k] for c in conds]) for k in keys}
+        return self.sample(len(conds), rng, fixed_timing=True, **fixed)
+
+    def probe_set(self, rng: np.random.Generator) -> TrialBatch:
+        """The probe set: :meth:`probe_trials` as one batch with their common periods."""
+        b = self.probe_trials(rng)
+        return TrialBatch(b.inputs, b.targets, b.mask, b.labels, common_period(b.period), self.dt)
+
+    def augment(self, inputs, generator):
+        """No augmentation for trial-based tasks (identity)."""
+        return inputs
+
+    def describe(self) -> dict:
+        """Facts about the task for the dataset's attrs."""
+        return {"env": self.name, "dt": self.dt if self.dt is not None else 0.0}
 
 
 def declaration_attrs(task) -> dict:
@@ -134,119 +239,44 @@ def declaration_attrs(task) -> dict:
     return out
 
 
-class EnvTask:
-    """An env as a source of training and probe batches, declared by its trial source.
+def ceiling_attrs(task) -> dict:
+    """Dataset attributes with the task's ceiling ({} when unknown, e.g. image tasks).
 
-    Parameters
-    ----------
-    env : str
-        A name of :func:`decisionnets.envs.make_env`: ``ColorDirection``, ``ColorDirectionStatic``,
-        ``ColorDirectionRT``, ``PerceptualDecisionMaking``, ``ContextDecisionMaking`` or any
-        neurogym env id (``GoNogo-v0``, ``neurogym:DelayMatchSample-v0``).
-    env_kwargs : dict
-        Passed to the env's constructor (e.g. ``dt``, ``sigma``, ``timing``).
-    n_per_condition : int
-        Probe trials per condition.
-
-    Attributes
-    ----------
-    env : the env (unwrapped)
-    source : TrialSource
-        The env itself or its adapter (:func:`decisionnets.envs.trial_source`).
+    ``ceiling``: JSON ``{label: bits}`` (:meth:`Task.ceiling`); ``ceiling_accuracy``: the ideal
+    observer's fraction correct, when the task declares it (``ceiling_accuracy()``).
+    :mod:`decisionnets.report` reads them back (:func:`ceilings_from_attrs`).
     """
-
-    def __init__(self, env: str, env_kwargs: dict | None = None, n_per_condition: int = 36):
-        from decisionnets.envs import make_env, trial_source
-
-        self.name = env
-        self.env_kwargs = dict(env_kwargs or {})
-        if not isinstance(n_per_condition, int) or n_per_condition < 1:
-            raise ConfigError(f"record.n_per_condition must be an integer >= 1; got {n_per_condition!r}")
-        self.n_per_condition = n_per_condition
-        self.env = make_env(env, self.env_kwargs)
-        self.source = trial_source(self.env, self.env_kwargs, name=env)
-        src = self.source
-        self.has_time = bool(src.has_time)
-        self.periods = tuple(src.periods)
-        self.decode_labels = tuple(src.decode_labels)
-        self.analyses = tuple(src.analyses)
-        self.target_label = src.target_label
-        self.n_inputs = int(self.env.observation_space.shape[0])
-        self.n_outputs = int(self.env.action_space.n)
-        names = getattr(self.env.action_space, "name", None) or {}
-        # the source may declare them (a neurogym env whose fixation is an answer: fixation last)
-        self.choice_actions = list(getattr(src, "choice_actions", None) or names.get("choice", range(1, self.n_outputs)))
-        self.label_bins = dict(getattr(src, "label_bins", None) or {})
-        self.dt = float(self.env.unwrapped.dt) if self.has_time else None
-
-    @property
-    def label_names(self) -> tuple:
-        """Every per-trial label of a trial (declared by the source)."""
-        return tuple(self.source.label_names)
-
-    def probe_conditions(self) -> list[dict]:
-        """The source's probe conditions (each repeated ``n_per_condition`` times in the probe set)."""
-        return list(self.source.probe_conditions())
-
-    def probe_timing(self) -> dict:
-        """Duration (ms) of each period on the probe set."""
-        return self.source.probe_timing()
-
-    # --- batches ------------------------------------------------------------
-    def train_set(self, n: int, rng: np.random.Generator) -> TrialBatch:
-        """``n`` training trials with random timing and random conditions."""
-        b = self.source.sample(n, rng)
-        return TrialBatch(b.inputs, b.targets, b.mask, b.labels, None, self.dt)
-
-    def probe_set(self, rng: np.random.Generator) -> TrialBatch:
-        """The probe set: fixed timing, every condition ``n_per_condition`` times."""
-        conds = [c for c in self.probe_conditions() for _ in range(self.n_per_condition)]
-        keys = list(conds[0]) if conds else []
-        if any(list(c) != keys for c in conds):
-            raise ConfigError(f"env {self.name}: every probe condition must fix the same trial variables; "
-                              f"got {sorted({tuple(c) for c in conds})}")
-        fixed = {k: np.array([c[k] for c in conds]) for k in keys}
-        b = self.source.sample(len(conds), rng, fixed_timing=True, **fixed)
-        return TrialBatch(b.inputs, b.targets, b.mask, b.labels, common_period(b.period), self.dt)
-
-    def augment(self, inputs, generator):
-        """No augmentation for trial-based tasks (identity)."""
-        return inputs
-
-    def describe(self) -> dict:
-        """Facts about the task for the dataset's attrs."""
-        return {"env": self.name, "dt": self.dt if self.dt is not None else 0.0}
+    labels = task.ceiling() if hasattr(task, "ceiling") else {}
+    if not labels:
+        return {}
+    out = {"ceiling": json.dumps({k: round(float(v), 6) for k, v in labels.items()}, sort_keys=True)}
+    if hasattr(task, "ceiling_accuracy"):
+        out["ceiling_accuracy"] = float(task.ceiling_accuracy())
+    return out
 
 
-def check_env_id(env_id: str, env_kwargs: dict | None = None, n_per_condition: int = 2) -> dict:
-    """Whether a neurogym env id trains by name, without training: build its task, probe and training trials.
-
-    Parameters
-    ----------
-    env_id : str
-        A neurogym env id (``GoNogo-v0``, ``yang19.dm1-v0``).
-    env_kwargs : dict, optional
-        The env's parameters (default: the ``neurogym`` preset's, ``dt=100``).
-    n_per_condition : int
-
-    Returns
-    -------
-    dict
-        ``outcome`` ("works" or "refused"), ``reason`` (the one-line refusal, or ""), and for an env
-        that works: ``classes`` (number of ``ground_truth`` classes), ``fixation_class`` (bool),
-        ``labels`` (its label names), ``probe_classes`` (ground_truth classes present on the probe set).
-    """
+def ceilings_from_attrs(attrs) -> dict:
+    """``{label: bits}`` from an activation dataset's attrs: its ``ceiling`` attribute, else (runs
+    recorded before it existed) the ceiling of the task its ``config`` names, when that task's
+    class declares one ({} otherwise)."""
+    text = attrs.get("ceiling")
+    if text:
+        try:
+            return {str(k): float(v) for k, v in json.loads(str(text)).items()}
+        except (ValueError, TypeError, AttributeError):
+            return {}
+    try:
+        env = dict(json.loads(str(attrs["config"]))["env"])
+    except (KeyError, ValueError, TypeError):
+        return {}
+    from decisionnets.build import task_class
     from decisionnets.errors import UserError
 
-    kwargs = {"dt": 100} if env_kwargs is None else dict(env_kwargs)
     try:
-        task = EnvTask(f"neurogym:{env_id}", kwargs, n_per_condition=n_per_condition)
-        rng = np.random.default_rng(0)
-        probe = task.probe_set(rng)
-        task.train_set(8, rng)
-    except UserError as e:
-        return {"outcome": "refused", "reason": str(e)}
-    gt = np.asarray(probe.labels["ground_truth"])
-    return {"outcome": "works", "reason": "", "classes": len(task.choice_actions),
-            "fixation_class": bool(task.source.fixation_answer), "labels": tuple(task.label_names),
-            "probe_classes": sorted(int(v) for v in np.unique(gt)), "missing": int((gt < 0).sum())}
+        name = str(env.pop("name"))
+        cls = task_class(name)
+        if getattr(cls, "ceiling", None) is EnvTask.ceiling or not issubclass(cls, EnvTask):
+            return {}  # no ideal observer declared: nothing to build
+        return dict(cls.from_config(name, env, 1).ceiling())
+    except (UserError, TypeError, ValueError, KeyError):
+        return {}

@@ -223,7 +223,7 @@ def dataset_attrs(config: Config, task, identity: str) -> dict:
              "choice_actions": np.asarray(task.choice_actions, dtype=np.int64), "time_units": "ms"}
     if hasattr(task, "attrs"):  # e.g. image tasks: class names, fine -> coarse map, normalization
         attrs.update(task.attrs())
-    from decisionnets.ideal_observer import ceiling_attrs
+    from decisionnets.task import ceiling_attrs
 
     attrs.update(ceiling_attrs(task))  # the ideal observer's bits per label, where known
     return attrs

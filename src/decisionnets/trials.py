@@ -21,11 +21,9 @@ line up. This module knows no env and no task.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass, field
 
 import numpy as np
-
 
 
 @dataclass(frozen=True)
@@ -123,33 +121,3 @@ def common_period(period: np.ndarray) -> np.ndarray | None:
     if period.shape[1] == 0 or not (period == period[:, :1]).all():
         return None
     return period[:, 0]
-
-
-def condition_grid(conditions: dict, n_per_condition: int) -> dict:
-    """Every combination of the values in ``conditions``, each repeated ``n_per_condition`` times.
-
-    Returns a dict of arrays of shape (n_conditions * n_per_condition,).
-    """
-    names = list(conditions)
-    combos = list(itertools.product(*(conditions[k] for k in names)))
-    out = {k: np.repeat(np.array([c[i] for c in combos]), n_per_condition) for i, k in enumerate(names)}
-    return out
-
-
-#: Names that lived here before the task protocol (:mod:`decisionnets.task`) and the env registry
-#: (:mod:`decisionnets.envs`) had their own modules; resolved on first use, so this module imports
-#: neither (no import circle). New code imports them from their modules.
-_MOVED = {
-    "EnvTask": "decisionnets.task",
-    "make_env": "decisionnets.envs",
-    "make_env_class": "decisionnets.envs",
-    "NEUROGYM_ENVS": "decisionnets.envs",
-}
-
-
-def __getattr__(name):
-    if name in _MOVED:
-        import importlib
-
-        return getattr(importlib.import_module(_MOVED[name]), name)
-    raise AttributeError(f"module 'decisionnets.trials' has no attribute {name!r}")

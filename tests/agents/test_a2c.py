@@ -105,3 +105,14 @@ def test_agent_config_rules(tmp_path):
     raw["model"] = {"kind": "mlp", "hidden_sizes": [4]}
     with pytest.raises(ConfigError, match="agents need a recurrent model"):
         train(from_dict(raw), tmp_path / "b", progress=False)
+
+
+def test_probe_trials_are_the_conditions_the_task_declares():
+    from decisionnets.envs import ColorDirection, ColorDirectionRT
+
+    rt = a2c.probe_trials(ColorDirectionRT(), 2, np.random.default_rng(0))
+    pairs = list(zip(rt.labels["coherence"].tolist(), rt.labels["target_config"].tolist()))
+    assert len(pairs) == 14 * 2 * 2 and all(pairs.count(p) == 2 for p in set(pairs))
+    assert rt.period.shape == rt.targets.shape  # each trial with its periods, as play_trials takes them
+    catch = a2c.probe_trials(ColorDirection(catch_prob=0.2), 1, np.random.default_rng(0))
+    assert catch.labels["catch"].tolist() == [0] * 28 + [1, 1]  # the catch conditions the env declares

@@ -9,7 +9,7 @@ from decisionnets.decoding import usable_information
 from decisionnets.envs import ColorDirection, ColorDirectionRT
 from decisionnets.models import build_model
 from decisionnets.report import analyze_run
-from decisionnets.trials import make_env
+from decisionnets.envs import make_env
 
 
 def _model(n_in=5, n_out=3, hold=0.0, seed=0, kind="leaky_rnn", **kw):

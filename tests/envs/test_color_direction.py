@@ -127,11 +127,11 @@ def test_static_variant_is_one_step():
 
 
 def test_report_color_trains_on_the_dominant_color():
-    from decisionnets.task import EnvTask
+    from decisionnets.build import make_task
 
     b = sample_color_direction(50, np.random.default_rng(0), report="color")
     np.testing.assert_array_equal(b.targets[-1], b.labels["color"] + 1)
-    task = EnvTask("ColorDirectionStatic", {"report": "color"}, n_per_condition=1)
+    task = make_task("ColorDirectionStatic", {"report": "color"}, n_per_condition=1)
     assert task.target_label == "color"
     s = task.train_set(20, np.random.default_rng(0))
     np.testing.assert_array_equal(s.targets[0], s.labels["color"])

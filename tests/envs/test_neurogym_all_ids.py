@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from decisionnets.build import make_task
 from decisionnets.config import load_config
-from decisionnets.envs.neurogym_envs import registered_ids
-from decisionnets.task import check_env_id
+from decisionnets.envs.neurogym_envs import check_env_id, registered_ids
 from decisionnets.errors import ConfigError
 from decisionnets.report import analyze_run
-from decisionnets.task import EnvTask
 from decisionnets.training import train
 
 IDS = registered_ids()
@@ -57,7 +56,7 @@ def test_env_id_builds_or_is_refused_with_one_line(env_id):
 @pytest.mark.parametrize("env_id", ["GoNogo-v0", "DelayPairedAssociation-v0", "yang19.dms-v0"])
 def test_fixation_is_its_own_class(env_id):
     """Keeping fixation is the correct answer on some trials: a class of its own (the last), not 'missing'."""
-    task = EnvTask(f"neurogym:{env_id}", {"dt": 100}, n_per_condition=8)
+    task = make_task(f"neurogym:{env_id}", {"dt": 100}, n_per_condition=8)
     assert task.choice_actions[-1] == 0  # the fixation action, last: `choice` can be "fixate" too
     gt = task.probe_set(np.random.default_rng(0)).labels["ground_truth"]
     assert gt.min() >= 0 and len(task.choice_actions) - 1 in set(gt.tolist())
@@ -65,8 +64,8 @@ def test_fixation_is_its_own_class(env_id):
 
 def test_go_nogo_answers_match_the_env():
     """The recoded class of each GoNogo trial is what the env asks for in its decision period."""
-    task = EnvTask("neurogym:GoNogo-v0", {"dt": 100}, n_per_condition=8)
-    b = task.source.sample(40, np.random.default_rng(3))
+    task = make_task("neurogym:GoNogo-v0", {"dt": 100}, n_per_condition=8)
+    b = task.sample(40, np.random.default_rng(3))
     last = b.targets[-1]  # the decision period ends every trial
     assert np.array_equal(np.array(task.choice_actions)[b.labels["ground_truth"]], last)
     assert set(last.tolist()) == {0, 1}
@@ -74,14 +73,14 @@ def test_go_nogo_answers_match_the_env():
 
 def test_refusal_is_a_config_error_up_front():
     with pytest.raises(ConfigError, match="cannot be trained by decisionnets: its actions are continuous"):
-        EnvTask("neurogym:SpatialSuppressMotion-v0", {"dt": 100})
+        make_task("neurogym:SpatialSuppressMotion-v0", {"dt": 100})
 
 
 def test_lambda_timing_and_collection_ids_build():
     """ReadySetGo's lambda `measure` is fixed at the median of its draws; yang19 factories take **kwargs."""
-    task = EnvTask("neurogym:ReadySetGo-v0", {"dt": 100}, n_per_condition=1)
+    task = make_task("neurogym:ReadySetGo-v0", {"dt": 100}, n_per_condition=1)
     assert task.probe_timing()["measure"] % 100 == 0 and 800 <= task.probe_timing()["measure"] <= 1500
-    task = EnvTask("neurogym:yang19.dm1-v0", {"dt": 100, "sigma": 0.5}, n_per_condition=1)
+    task = make_task("neurogym:yang19.dm1-v0", {"dt": 100, "sigma": 0.5}, n_per_condition=1)
     assert task.env.unwrapped.sigma > 0
 
 

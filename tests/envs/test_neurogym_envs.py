@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from decisionnets.build import make_task
 from decisionnets.config import load_config
-from decisionnets.envs.neurogym_envs import NeurogymSource
+from decisionnets.envs.neurogym_envs import NeurogymTask
 from decisionnets.report import analyze_run
-from decisionnets.task import EnvTask
 from decisionnets.training import train
 
 TINY = ["epochs=1", "n_trials=64", "batch_size=16", "model.hidden_size=8", "record.schedule=all"]
@@ -26,7 +26,7 @@ def test_neurogym_env_trains_and_analyzes_by_name(tmp_path, name, n_per_conditio
     cfg = load_config("neurogym", overrides=[f"env.name={name}", f"n_per_condition={n_per_condition}", *TINY], seed=1)
     status = train(cfg, tmp_path / "run", progress=False)
     assert status["status"] == "completed"
-    task = EnvTask(name, {"dt": 100}, n_per_condition=n_per_condition)
+    task = make_task(name, {"dt": 100}, n_per_condition=n_per_condition)
     paths = analyze_run(tmp_path / "run", folds=3, time_stride=2, progress=False)
     info = xr.load_dataset(paths[0])
     assert [str(v) for v in info["variable"].values] == [*task.decode_labels, "choice"]
@@ -43,7 +43,7 @@ def test_neurogym_env_trains_and_analyzes_by_name(tmp_path, name, n_per_conditio
 
 def test_context_decision_making_declares_mantes_variables():
     """Mante et al.'s task decodes context and what each modality alone would dictate, by default."""
-    task = EnvTask("neurogym:ContextDecisionMaking-v0", {"dt": 100}, n_per_condition=1)
+    task = make_task("neurogym:ContextDecisionMaking-v0", {"dt": 100}, n_per_condition=1)
     assert task.decode_labels == ("context", "coh_1", "coh_2", "other_choice", "ground_truth")
     assert task.target_label == "ground_truth"
 
@@ -51,7 +51,7 @@ def test_context_decision_making_declares_mantes_variables():
 def test_generic_source_labels_are_the_trial_dict_scalars():
     from decisionnets.envs import make_env
 
-    src = NeurogymSource(make_env("neurogym:DelayMatchSample-v0", {}), {})
+    src = NeurogymTask(make_env("neurogym:DelayMatchSample-v0", {}), {})
     assert src.label_names == ("ground_truth", "sample_theta", "test_theta")
     b = src.sample(5, np.random.default_rng(0))
     assert set(b.labels) == set(src.label_names) and b.period.shape == b.targets.shape

@@ -39,7 +39,6 @@ from decisionnets.weights import save_weights
 from decisionnets.recording import record_epochs
 from decisionnets.rundir import RunDir, restore, snapshot
 from decisionnets.training import _torch_seed, phase_settings, seed_streams
-from decisionnets.trials import condition_grid
 
 LOG_FIELDS = ("epoch", "step", "trials", "lr", "batch_size", "loss", "mean_reward", "train_accuracy",
               "abort_rate", "miss_rate", "probe_accuracy", "probe_reward", "probe_reaction_time", "seconds")
@@ -114,9 +113,15 @@ def policy_loss(ep, value_head, agent):
 
 
 def probe_trials(env, n_per_condition: int, rng: np.random.Generator):
-    """The fixed probe set: every coherence x target configuration ``n_per_condition`` times, typical timing."""
-    grid = condition_grid({"coherence": list(env.coherences), "target_config": [0, 1]}, n_per_condition)
-    return env.sample(len(grid["coherence"]), rng, fixed_timing=True, **grid)
+    """The fixed probe set: every probe condition the env's task declares (:meth:`~decisionnets.task.Task.probe_conditions`;
+    the checkerboard: coherence x target configuration) ``n_per_condition`` times, typical timing.
+
+    Returns the env's :class:`~decisionnets.trials.SampledTrials` (each trial with its periods), as
+    :func:`~decisionnets.agents.rollout.play_trials` takes them.
+    """
+    from decisionnets.envs import task_for
+
+    return task_for(env, n_per_condition).probe_trials(rng)
 
 
 def _thin(ds, stride: int, dtype: str):

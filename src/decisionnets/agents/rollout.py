@@ -41,6 +41,7 @@ import torch
 import xarray as xr
 
 from decisionnets.errors import ConfigError
+from decisionnets.task import choice_actions
 
 POLICIES = ("greedy", "sample")
 ALIGNS = ("onset", "response")
@@ -82,12 +83,6 @@ class Episodes:
     length: np.ndarray | None = None  #: (n,) steps each trial would last without an early end
 
 
-def choice_actions(env) -> list[int]:
-    """Indices of the actions that are choices (neurogym's ``action_space.name["choice"]``)."""
-    names = getattr(env.action_space, "name", None) or {}
-    return list(names.get("choice", range(1, int(env.action_space.n))))
-
-
 def is_vectorized(env) -> bool:
     """Whether ``env`` draws batches of trials (``sample``) and has vectorized rules (``batch_step``)."""
     return hasattr(env, "sample") and hasattr(env, "batch_step")
@@ -98,7 +93,7 @@ def start_aligned(trials):
 
     Parameters
     ----------
-    trials : ColorDirectionTrials (or any object with ``inputs`` (T, n, F), ``targets``/``period`` (T, n))
+    trials : SampledTrials (or any object with ``inputs`` (T, n, F), ``targets``/``period`` (T, n))
 
     Returns
     -------
@@ -420,10 +415,10 @@ def load_run_model(run_dir, env_name: str | None = None, **env_overrides):
     import inspect
     from pathlib import Path
 
-    from decisionnets.build import build_model
+    from decisionnets.build import build_model, make_task
     from decisionnets.config import config_from_json
     from decisionnets.errors import DataFileError
-    from decisionnets.trials import EnvTask, make_env_class
+    from decisionnets.envs import make_env_class
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
@@ -442,7 +437,7 @@ def load_run_model(run_dir, env_name: str | None = None, **env_overrides):
         params = inspect.signature(make_env_class(env_name).__init__).parameters
         kw = {k: v for k, v in kw.items() if k in params and k != "timing"}
         name = env_name
-    task = EnvTask(name, {**kw, **env_overrides})
+    task = make_task(name, {**kw, **env_overrides})
     model = build_model(cfg, task)
     if not hasattr(model, "step"):
         raise ConfigError(f"model {cfg.model['kind']} has no step API; only recurrent models act in envs")
@@ -549,12 +544,11 @@ def open_vs_closed_loop(run_dir, env=None, **env_overrides) -> dict:
     """
     from types import SimpleNamespace
 
+    from decisionnets.build import build_task
     from decisionnets.training import seed_streams
-    from decisionnets.trials import EnvTask
 
     model, env_obj, cfg, _, _ = load_run_model(run_dir, env, **env_overrides)
-    task = EnvTask(cfg.env["name"], {k: v for k, v in cfg.env.items() if k != "name"},
-                   n_per_condition=cfg.record.n_per_condition)
+    task = build_task(cfg)
     probe = task.probe_set(np.random.default_rng(seed_streams(cfg.seed)["probe"]))
     period = np.broadcast_to(np.asarray(probe.period)[:, None], probe.targets.shape)
     trials = SimpleNamespace(inputs=probe.inputs, targets=probe.targets, period=period, labels=probe.labels)

@@ -3,10 +3,14 @@
 Data flow: ``tasks/<name>.toml`` -> config -> **env** (here) -> trial batches
 (:mod:`decisionnets.trials`, through the task protocol of :mod:`decisionnets.task`) -> models.
 
-Each env file declares its own task protocol (probe conditions, labels, target, time, periods):
-``color_direction.py`` (fixed-duration and static checkerboard), ``color_direction_rt.py``
-(reaction time); ``neurogym_envs.py`` declares it for any neurogym env; ``timing.py`` parses the
-period durations of every env. Importing this package registers the decisionnets envs with
+Each env file declares its own task protocol (:class:`decisionnets.task.Task`: probe conditions,
+labels, target, periods, analyses, ceiling) as an :class:`~decisionnets.task.EnvTask` subclass
+that its env class names as ``task_class``: ``color_direction.py`` (fixed-duration and static
+checkerboard, :class:`~decisionnets.envs.color_direction.CheckerboardTask`; its ideal observer in
+``color_direction_ideal.py``), ``color_direction_rt.py`` (reaction time, the same task class);
+``neurogym_envs.py`` declares it for any neurogym env
+(:class:`~decisionnets.envs.neurogym_envs.NeurogymTask`); ``timing.py`` parses the period
+durations of every env. Importing this package registers the decisionnets envs with
 Gymnasium, as neurogym does for its own::
 
     gymnasium.make("decisionnets/ColorDirection-v0")
@@ -15,9 +19,9 @@ Gymnasium, as neurogym does for its own::
 
 :func:`make_env` builds an env from its config name: a decisionnets env (``ColorDirection``), a
 short neurogym name (``PerceptualDecisionMaking``) or any neurogym env id, with or without the
-``neurogym:`` prefix (``neurogym:DelayMatchSample-v0``). :func:`trial_source` gives the object
-that declares an env's task protocol: the env itself when it implements it, else
-:class:`~decisionnets.envs.neurogym_envs.NeurogymSource`.
+``neurogym:`` prefix (``neurogym:DelayMatchSample-v0``). :func:`task_class` gives the class
+that declares an env's task protocol: the env class's ``task_class``, else
+:class:`~decisionnets.envs.neurogym_envs.NeurogymTask`.
 """
 
 import gymnasium
@@ -117,21 +121,29 @@ def _without_dt(name: str, cls, kwargs: dict):
     return env
 
 
-def trial_source(env, env_kwargs: dict | None = None, name: str | None = None):
-    """The object that declares ``env``'s task protocol (:class:`decisionnets.task.TrialSource`).
+def task_class(name: str):
+    """The :class:`~decisionnets.task.EnvTask` subclass that declares the task protocol of env ``name``.
 
-    An env that implements the protocol itself (``sample``, ``probe_conditions``, ...: the
-    checkerboard envs) is its own source; any other neurogym env is wrapped by
-    :class:`~decisionnets.envs.neurogym_envs.NeurogymSource` (``name``, its config name, lets it
-    rebuild the env through the same factory, e.g. a neurogym collection's).
+    The env class's ``task_class`` (declared in the env's own file, e.g. the checkerboard envs'
+    :class:`~decisionnets.envs.color_direction.CheckerboardTask`), else
+    :class:`~decisionnets.envs.neurogym_envs.NeurogymTask` (any neurogym env or collection id).
+    Raises :class:`ConfigError` for an unknown name, as :func:`make_env_class` does.
     """
-    if not isinstance(env, gymnasium.Wrapper) and all(
-            hasattr(env, a) for a in ("sample", "probe_conditions", "decode_labels", "target_label")):
-        return env
-    from decisionnets.envs.neurogym_envs import NeurogymSource
+    declared = getattr(make_env_class(name), "task_class", None)
+    if declared is not None:
+        return declared
+    from decisionnets.envs.neurogym_envs import NeurogymTask
 
-    factory = make_env_class(name) if name is not None else None
-    return NeurogymSource(env, env_kwargs, factory=factory, name=name)
+    return NeurogymTask
+
+
+def task_for(env, n_per_condition: int = 36):
+    """The task (:class:`decisionnets.task.Task`) of an env instance, by the rule of :func:`task_class`
+    (the env class's ``task_class``, else :class:`~decisionnets.envs.neurogym_envs.NeurogymTask`)."""
+    cls = getattr(type(getattr(env, "unwrapped", env)), "task_class", None)
+    if cls is None:
+        from decisionnets.envs.neurogym_envs import NeurogymTask as cls
+    return cls(env, n_per_condition=n_per_condition)
 
 
 __all__ = [
@@ -140,7 +152,8 @@ __all__ = [
     "NEUROGYM_ENVS",
     "make_env",
     "make_env_class",
-    "trial_source",
+    "task_class",
+    "task_for",
     "LABEL_NAMES",
     "ColorDirection",
     "ColorDirectionRT",

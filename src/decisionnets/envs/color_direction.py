@@ -15,7 +15,6 @@ contract says.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 
 import numpy as np
 from neurogym.core import TrialEnv
@@ -23,6 +22,8 @@ from neurogym.utils import spaces
 
 from decisionnets.envs.timing import draw_ms
 from decisionnets.errors import ConfigError
+from decisionnets.task import EnvTask
+from decisionnets.trials import SampledTrials
 
 #: Red-square counts R on the 15x15 board (225 squares) of the reference task.
 RED_SQUARES = (11, 45, 67, 78, 90, 101, 108, 117, 124, 135, 147, 158, 180, 214)
@@ -62,34 +63,6 @@ def _period_steps(value, dt: float, rng: np.random.Generator | None, n: int, nam
     return steps
 
 
-@dataclass(frozen=True)
-class ColorDirectionTrials:
-    """A batch of color-direction trials, aligned on their last time step.
-
-    Attributes
-    ----------
-    inputs : np.ndarray, shape (time, trial, 5), float32
-        Channels: fixation, left target color, right target color, red
-        coherence, green coherence. Trials shorter than the batch are padded
-        at the *start* with zeros, so every trial ends at the last time step
-        and the decision periods line up.
-    targets : np.ndarray, shape (time, trial), int64
-        Correct action at each step: 0 fixate, 1 left, 2 right.
-    mask : np.ndarray, shape (time, trial), float32
-        1 in the decision period, 0 elsewhere (the loss counts only there).
-    period : np.ndarray, shape (time, trial), str
-        Period of each step ("" for padding).
-    labels : dict of str to np.ndarray, each shape (trial,)
-        ``color``, ``target_config``, ``direction``, ``coherence``, ``catch``.
-    """
-
-    inputs: np.ndarray
-    targets: np.ndarray
-    mask: np.ndarray
-    period: np.ndarray
-    labels: dict
-
-
 def sample_color_direction(
     n: int,
     rng: np.random.Generator,
@@ -102,7 +75,7 @@ def sample_color_direction(
     fixed_timing: bool = False,
     report: str = "direction",
     **fixed,
-) -> ColorDirectionTrials:
+) -> SampledTrials:
     """Draw ``n`` checkerboard trials at once (vectorized, no loop over trials).
 
     Parameters
@@ -135,7 +108,13 @@ def sample_color_direction(
 
     Returns
     -------
-    ColorDirectionTrials
+    SampledTrials
+        ``inputs`` (time, trial, 5), channels fixation, left target color, right target color, red
+        coherence, green coherence (trials shorter than the batch padded at the *start* with zeros,
+        so every trial ends at the last step and the decision periods line up); ``targets`` (time,
+        trial) the correct action (0 fixate, 1 left, 2 right); ``mask`` (time, trial) 1 in the
+        decision period; ``period`` (time, trial) ("" for padding); ``labels`` ``color``,
+        ``target_config``, ``direction``, ``coherence``, ``catch``, each (trial,).
     """
     unknown = set(fixed) - {"coherence", "target_config", "catch"}
     if unknown:
@@ -205,7 +184,7 @@ def sample_color_direction(
         "coherence": coh,
         "catch": catch,
     }
-    return ColorDirectionTrials(x, targets, mask, period.astype(str), labels)
+    return SampledTrials(x, targets, mask, period.astype(str), labels)
 
 
 class _SeededTrialEnv(TrialEnv):
@@ -236,15 +215,20 @@ class _SeededTrialEnv(TrialEnv):
         return super().step(action)
 
 
-class _CheckerboardTask:
-    """The task protocol (:mod:`decisionnets.task`) of the checkerboard envs, declared once for all three.
+class CheckerboardTask(EnvTask):
+    """The task protocol (:class:`decisionnets.task.Task`) of the checkerboard envs, declared once for all three.
+
+    Serves :class:`ColorDirection`, :class:`ColorDirectionStatic` and
+    :class:`~decisionnets.envs.ColorDirectionRT` (each names it as its ``task_class``; the env
+    gives its ``has_time`` and ``periods`` and draws the trials with its ``sample``).
 
     Probe conditions: every signed coherence x target configuration, plus (with ``catch_prob`` > 0)
     one catch condition per target configuration. Labels: ``color``, ``direction``,
-    ``target_config`` (decoded by default), ``coherence`` and ``catch``. Target: what the env
-    ``report``s (``direction`` by default). Task-specific analyses: the network's choice vs the
-    correct direction on error trials, and the psychometric curve over signed coherence.
-    Subclasses set ``has_time`` and ``periods``, and ``sample`` the trials.
+    ``target_config`` (decoded by default, ``color`` first: the variable the network may discard),
+    ``coherence`` and ``catch``. Target: what the env ``report``s (``direction`` by default).
+    Task-specific analyses: the network's choice vs the correct direction on error trials, and the
+    psychometric curve over signed coherence. Ceiling: the Bayes-optimal observer of the board
+    (:mod:`decisionnets.envs.color_direction_ideal`).
     """
 
     label_names = ("color", "direction", "target_config", "coherence", "catch")
@@ -252,27 +236,44 @@ class _CheckerboardTask:
     analyses = ("choice_vs_direction", "psychometric")
 
     @property
+    def has_time(self) -> bool:
+        """Whether the env's trials have time steps (False for the static task)."""
+        return bool(self.env.has_time)
+
+    @property
+    def periods(self) -> tuple:
+        """The env's periods."""
+        return tuple(self.env.periods)
+
+    @property
     def target_label(self) -> str:
         """The label the network is trained on: the env's ``report`` (``direction`` or ``color``)."""
-        return self.report
+        return self.env.report
 
     def probe_conditions(self) -> list[dict]:
-        """The conditions of the probe set (each repeated ``n_per_condition`` times by the task)."""
+        """The conditions of the probe set (each repeated ``n_per_condition`` times)."""
+        env = self.env
         conds = [{"coherence": c, "target_config": t, "catch": 0}
-                 for c, t in itertools.product(self.coherences, (0, 1))]
-        if getattr(self, "catch_prob", 0) > 0:
+                 for c, t in itertools.product(env.coherences, (0, 1))]
+        if getattr(env, "catch_prob", 0) > 0:
             # catch trials: the coherence is irrelevant (no board); any non-zero value
-            conds += [{"coherence": self.coherences[0], "target_config": t, "catch": 1} for t in (0, 1)]
+            conds += [{"coherence": env.coherences[0], "target_config": t, "catch": 1} for t in (0, 1)]
         return conds
 
-    def probe_timing(self) -> dict:
-        """Duration (ms) of each period on the probe set (its fixed timing)."""
-        b = self.sample(1, np.random.default_rng(0), fixed_timing=True)
-        per = np.asarray(b.period[:, 0])
-        return {p: float(np.sum(per == p) * self.dt) for p in self.periods}
+    def ceiling(self) -> dict:
+        """The ideal observer's bits: ``color`` and ``direction`` (equal), ``target_config`` (1 bit)."""
+        from decisionnets.envs.color_direction_ideal import label_ceilings
+
+        return label_ceilings(self.env)
+
+    def ceiling_accuracy(self) -> float:
+        """The ideal observer's fraction correct."""
+        from decisionnets.envs.color_direction_ideal import ceiling_for_env
+
+        return float(ceiling_for_env(self.env)["accuracy"])
 
 
-class ColorDirection(_CheckerboardTask, _SeededTrialEnv):
+class ColorDirection(_SeededTrialEnv):
     """Checkerboard color-direction task (Chandrasekaran et al. 2017; Kleinman et al. 2021).
 
     Two targets, one red and one green, appear left and right (which side is
@@ -327,6 +328,7 @@ class ColorDirection(_CheckerboardTask, _SeededTrialEnv):
     }
     has_time = True
     periods = PERIODS
+    task_class = CheckerboardTask  #: the task protocol of this env
 
     def __init__(
         self,
@@ -430,7 +432,7 @@ class ColorDirection(_CheckerboardTask, _SeededTrialEnv):
         return reward, responded | last, responded
 
 
-class ColorDirectionStatic(_CheckerboardTask, _SeededTrialEnv):
+class ColorDirectionStatic(_SeededTrialEnv):
     """Static checkerboard task: one sample per trial, no time (the ICLR 2021 FC setting).
 
     Each trial is a single observation of four channels: ``left_target``
@@ -459,6 +461,7 @@ class ColorDirectionStatic(_CheckerboardTask, _SeededTrialEnv):
     }
     has_time = False
     periods = ("decision",)
+    task_class = CheckerboardTask  #: the task protocol of this env
 
     def __init__(self, coherences=COHERENCES, sigma: float = 0.2, dt: float = 100, report: str = "direction") -> None:
         super().__init__(dt=dt)
@@ -482,9 +485,7 @@ class ColorDirectionStatic(_CheckerboardTask, _SeededTrialEnv):
             **fixed,
         )
         # dt=1 makes the per-step noise sigma / sqrt(1) = sigma.
-        return ColorDirectionTrials(
-            b.inputs[:, :, 1:], b.targets - 1, b.mask, b.period, b.labels
-        )
+        return SampledTrials(b.inputs[:, :, 1:], b.targets - 1, b.mask, b.period, b.labels)
 
     def _new_trial(self, **kwargs):
         b = self.sample(1, self._gen, **kwargs)

@@ -14,8 +14,7 @@ from neurogym.utils import spaces
 
 from decisionnets.envs.color_direction import (
     COHERENCES,
-    ColorDirectionTrials,
-    _CheckerboardTask,
+    CheckerboardTask,
     _check_params,
     _check_report,
     _period_steps,
@@ -23,6 +22,7 @@ from decisionnets.envs.color_direction import (
     sample_color_direction,
 )
 from decisionnets.errors import ConfigError
+from decisionnets.trials import SampledTrials
 
 PERIODS_RT = ("fixation", "targets", "stimulus")
 DEFAULT_TIMING_RT = {
@@ -43,7 +43,7 @@ def sample_color_direction_rt(
     fixed_timing: bool = False,
     report: str = "direction",
     **fixed,
-) -> ColorDirectionTrials:
+) -> SampledTrials:
     """Draw ``n`` reaction-time trials at once (vectorized), each as long as its maximum decision time.
 
     The trial variables, the input channels and their noise are those of
@@ -55,7 +55,7 @@ def sample_color_direction_rt(
 
     Returns
     -------
-    ColorDirectionTrials
+    SampledTrials
         ``inputs`` (time, trial, 5), ``targets``/``mask``/``period`` (time, trial), ``labels``.
     """
     if "catch" in fixed and np.any(np.asarray(fixed["catch"]) != 0):
@@ -74,10 +74,10 @@ def sample_color_direction_rt(
     x[..., 0] = (b.period == "fixation") | (b.period == "targets")
     answer = b.labels["direction"] if report == "direction" else b.labels["color"]
     targets = np.where(stim, answer[None, :] + 1, 0).astype(np.int64)
-    return ColorDirectionTrials(x, targets, stim.astype(np.float32), b.period, b.labels)
+    return SampledTrials(x, targets, stim.astype(np.float32), b.period, b.labels)
 
 
-class ColorDirectionRT(_CheckerboardTask, _SeededTrialEnv):
+class ColorDirectionRT(_SeededTrialEnv):
     """Reaction-time checkerboard task (Chandrasekaran et al. 2017): reach whenever decided.
 
     Fixation and targets as in :class:`~decisionnets.envs.ColorDirection`: the agent holds
@@ -120,6 +120,7 @@ class ColorDirectionRT(_CheckerboardTask, _SeededTrialEnv):
     }
     has_time = True
     periods = PERIODS_RT
+    task_class = CheckerboardTask  #: the task protocol of this env (labels, probe conditions, ceiling)
 
     def __init__(self, dt: float = 20, timing: dict | None = None, coherences=COHERENCES, sigma: float = 4.0,
                  rewards: dict | None = None, report: str = "direction") -> None:

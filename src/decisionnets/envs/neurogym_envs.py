@@ -1,7 +1,7 @@
-"""Any neurogym env as a decisionnets trial source (the task protocol of :mod:`decisionnets.task`).
+"""Any neurogym env as a decisionnets task (the task protocol of :mod:`decisionnets.task`).
 
 neurogym's envs draw one trial at a time (``env.new_trial(**fixed)``) and know nothing of the
-task protocol, so :class:`NeurogymSource` declares it for them:
+task protocol, so :class:`NeurogymTask` declares it for them:
 
 - **labels**: the scalar, non-string entries of the env's trial dict (``coh``, ``context``, ...),
   plus ``ground_truth`` re-coded as the *class of the correct answer at the response step*,
@@ -25,7 +25,7 @@ A new neurogym env needs nothing here to train and analyze by name
 ``perceptualdecisionmaking.roitman02-v0``: the factory is called with the env's parameters, and the
 trials are read from the env inside its wrappers; wrappers that act only in ``step``, such as
 neurogym's ``ReactionTime``, have no effect on the whole trials trained here). An env that cannot
-be trained on whole trials is refused up front, by :class:`NeurogymSource`, with one line that says
+be trained on whole trials is refused up front, by :class:`NeurogymTask`, with one line that says
 why (:class:`~decisionnets.errors.ConfigError`): continuous (Box) actions, no per-trial
 observation/ground-truth arrays (envs meant to be stepped, e.g. bandits), a ground truth that is not
 an action index, or a trial the env itself fails to draw.
@@ -38,10 +38,12 @@ import warnings
 import numpy as np
 
 from decisionnets.envs.timing import fixed_timing
+from decisionnets.task import EnvTask
 from decisionnets.trials import SampledTrials
 
+__all__ = ["CONDITIONS", "DECODE_LABELS", "LABEL_BINS", "NeurogymTask", "check_env_id", "registered_ids"]
+
 #: Trial variables of a probe *condition* of the stock neurogym envs (their ``new_trial`` kwargs).
-__all__ = ["CONDITIONS", "DECODE_LABELS", "LABEL_BINS", "NeurogymSource", "registered_ids"]
 
 CONDITIONS = {
     "PerceptualDecisionMaking": lambda e: {"ground_truth": list(e.choices), "coh": list(e.cohs)},
@@ -69,7 +71,7 @@ def _key(name: str) -> str:
     return name.rpartition(":")[2].removesuffix("-v0")
 
 
-class NeurogymSource:
+class NeurogymTask(EnvTask):
     """The task protocol of a neurogym :class:`~neurogym.core.TrialEnv` (trials drawn one by one).
 
     Parameters
@@ -78,11 +80,13 @@ class NeurogymSource:
         The env, built with ``env_kwargs`` (a collection's factory returns it wrapped).
     env_kwargs : dict
         Its constructor arguments (the probe env is built with the same ones and fixed timing).
+    n_per_condition : int
+        Probe trials per condition.
+    name : str, optional
+        The env's config name: names it in messages and gives the factory that rebuilds it.
     factory : callable, optional
         What built ``env`` from ``env_kwargs`` (the class, or a collection's factory function);
-        default ``type(env)``.
-    name : str, optional
-        The env's config name, for messages.
+        default: the one registered for ``name``, else ``type(env)``.
 
     Raises
     ------
@@ -97,24 +101,25 @@ class NeurogymSource:
     #: Trials drawn (from the training env and from the probe env) to check the env up front.
     N_CHECK = 24
 
-    def __init__(self, env, env_kwargs: dict | None = None, factory=None, name: str | None = None):
-        self.env = env
-        self.env_kwargs = dict(env_kwargs or {})
-        self.factory = factory if factory is not None else type(env)
+    def __init__(self, env, env_kwargs: dict | None = None, n_per_condition: int = 36, name: str | None = None,
+                 factory=None):
         u = env.unwrapped
-        self.name = name or type(u).__name__
-        # the stock grids know the plain envs only: a wrapper may ignore the trial variables
-        self.key = _key(type(u).__name__) if env is u else _key(self.name)
         space = env.action_space
+        self.name = name or type(u).__name__
         if not hasattr(space, "n"):
             self._refuse(f"its actions are continuous ({space}); decisionnets trains networks that choose among "
                          "discrete actions", "choose an env with a Discrete action space")
-        self.n_inputs = int(env.observation_space.shape[0])
-        self.n_outputs = int(space.n)
+        super().__init__(env, env_kwargs, n_per_condition, name=self.name)
+        if factory is None and name is not None:
+            from decisionnets.envs import make_env_class
+
+            factory = make_env_class(name)
+        self.factory = factory if factory is not None else type(env)
+        # the stock grids know the plain envs only: a wrapper may ignore the trial variables
+        self.key = _key(type(u).__name__) if env is u else _key(self.name)
         names = getattr(space, "name", None) or {}
         self.fixation_action = int(names.get("fixation", 0))
-        choices = [int(a) for a in names.get("choice", range(1, self.n_outputs))]
-        self.choices = [a for a in choices if a != self.fixation_action]
+        self.choices = [a for a in self.choice_actions if a != self.fixation_action]
         self.periods = tuple(u.timing)
         self.decode_labels = DECODE_LABELS.get(self.key, ("ground_truth",))
         self.label_bins = dict(LABEL_BINS.get(self.key, {}))
@@ -296,3 +301,37 @@ def registered_ids() -> list[str]:
                   if str(spec.entry_point).startswith("neurogym.") or getattr(spec.entry_point, "__module__", "")
                   .startswith("neurogym."))
 
+
+
+def check_env_id(env_id: str, env_kwargs: dict | None = None, n_per_condition: int = 2) -> dict:
+    """Whether a neurogym env id trains by name, without training: build its task, probe and training trials.
+
+    Parameters
+    ----------
+    env_id : str
+        A neurogym env id (``GoNogo-v0``, ``yang19.dm1-v0``).
+    env_kwargs : dict, optional
+        The env's parameters (default: the ``neurogym`` preset's, ``dt=100``).
+    n_per_condition : int
+
+    Returns
+    -------
+    dict
+        ``outcome`` ("works" or "refused"), ``reason`` (the one-line refusal, or ""), and for an env
+        that works: ``classes`` (number of ``ground_truth`` classes), ``fixation_class`` (bool),
+        ``labels`` (its label names), ``probe_classes`` (ground_truth classes present on the probe set).
+    """
+    from decisionnets.errors import UserError
+
+    kwargs = {"dt": 100} if env_kwargs is None else dict(env_kwargs)
+    try:
+        task = NeurogymTask.from_config(f"neurogym:{env_id}", kwargs, n_per_condition=n_per_condition)
+        rng = np.random.default_rng(0)
+        probe = task.probe_set(rng)
+        task.train_set(8, rng)
+    except UserError as e:
+        return {"outcome": "refused", "reason": str(e)}
+    gt = np.asarray(probe.labels["ground_truth"])
+    return {"outcome": "works", "reason": "", "classes": len(task.choice_actions),
+            "fixation_class": bool(task.fixation_answer), "labels": tuple(task.label_names),
+            "probe_classes": sorted(int(v) for v in np.unique(gt)), "missing": int((gt < 0).sum())}

@@ -86,6 +86,9 @@ class ImageTask:
     #: both labels are decoded by default (with the network's choice)
     decode_labels = ("fine_label", "coarse_label")
     analyses: tuple[str, ...] = ()
+    label_bins: dict = {}  # noqa: RUF012  (read only; no continuous label)
+    #: the data: a fixed set of images (an :class:`~decisionnets.task.EnvTask` is ``"trials"`` an env draws)
+    kind = "images"
 
     def __init__(self, dataset: str = "digits", *, grouping: str | None = None,
                  target: str = "coarse", root: str | os.PathLike | None = None,
@@ -128,6 +131,16 @@ class ImageTask:
         default = DEFAULT_N_PROBE[dataset]
         self.n_probe = int(n_probe) if n_probe is not None else min(default or n_avail, n_avail)
         self.mean_, self.std_ = channel_stats(self.data.train_images, self.data.scale)
+
+    @classmethod
+    def from_config(cls, name: str, env_kwargs: dict | None = None, n_per_condition: int | None = None):
+        """The task of ``[env]`` name ``name`` (a dataset of :data:`~decisionnets.images.DATASETS`) with
+        the ``[env]`` parameters ``env_kwargs``; ``n_per_condition`` is unused (``n_probe`` sizes the probe set)."""
+        return cls(dataset=name, **dict(env_kwargs or {}))
+
+    def ceiling(self) -> dict:
+        """No ideal observer is known for images: {}."""
+        return {}
 
     def _grouping(self, grouping: str | None) -> Grouping:
         d = self.data

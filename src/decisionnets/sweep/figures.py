@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
-from decisionnets.sweep.summary import information, label, peak_final, regimes
+from decisionnets.sweep.summary import ceiling as ceiling_of
+from decisionnets.sweep.summary import first_variable, information, label, peak_final, regimes
 
 
-def plot_information_vs_epoch(ax, summary, variable="color", regs=None, ceiling=True, x="epoch"):
+def plot_information_vs_epoch(ax, summary, variable=None, regs=None, ceiling=True, x="epoch"):
     """Mean information over seeds vs epoch (or SGD step), one line per regime, band = +- s.d. over seeds.
 
     Parameters
@@ -23,11 +24,14 @@ def plot_information_vs_epoch(ax, summary, variable="color", regs=None, ceiling=
     summary : xr.Dataset
         From :func:`~decisionnets.sweep.summary.gather`: ``information`` (*grid dims, seed,
         [layer,] [decoder,] variable, epoch; the first layer and decoder are drawn), ``step``.
-    variable : str
+    variable : str, optional
+        Default: the first label the task declares among the summary's variables
+        (:func:`~decisionnets.sweep.summary.first_variable`).
     regs : list of dict, optional
         Regimes to draw (default: every one).
     ceiling : bool
-        Draw the ideal observer's information as a dashed line (when known).
+        Draw the ideal observer's information about ``variable`` as a dashed line (when the task
+        declares it: the summary's ``ceiling``).
     x : {"epoch", "step"}
         Horizontal axis: training epoch or SGD steps taken (mean over seeds), both on a log scale.
 
@@ -39,6 +43,7 @@ def plot_information_vs_epoch(ax, summary, variable="color", regs=None, ceiling=
         raise ValueError(f"x must be 'epoch' or 'step'; got {x!r}")
     if x == "step" and "step" not in summary:
         raise ValueError("this summary has no 'step' variable (gathered before steps were recorded)")
+    variable = variable or first_variable(summary)
     info = information(summary, variable)
     regs = regimes(summary) if regs is None else regs
     epochs = summary["epoch"].values
@@ -50,7 +55,7 @@ def plot_information_vs_epoch(ax, summary, variable="color", regs=None, ceiling=
         line, = ax.plot(xs[ok], m[ok], marker=".", label=label(reg))
         ax.fill_between(xs[ok], (m - s)[ok], (m + s)[ok], color=line.get_color(), alpha=0.2, lw=0)
     if ceiling and regs:
-        c = float(summary["ceiling"].sel(regs[0]))
+        c = ceiling_of(summary, regs[0], variable)
         if np.isfinite(c):
             ax.axhline(c, color="k", ls="--", lw=0.8, label="Bayes ceiling")
     ax.set_xscale("log")
@@ -59,11 +64,13 @@ def plot_information_vs_epoch(ax, summary, variable="color", regs=None, ceiling=
     return ax
 
 
-def plot_final_vs(ax, summary, x_dim, line_dim=None, variable="color", which="final", fixed=None):
+def plot_final_vs(ax, summary, x_dim, line_dim=None, variable=None, which="final", fixed=None):
     """Final (or peak) information about ``variable`` vs ``x_dim``, one line per ``line_dim`` value.
 
     Error bars: s.d. over seeds. ``fixed``: {dim: value} restricting the regimes drawn.
+    ``variable``: default the summary's first (:func:`~decisionnets.sweep.summary.first_variable`).
     """
+    variable = variable or first_variable(summary)
     stats = peak_final(summary, variable)
     fixed = fixed or {}
     lines = summary[line_dim].values.tolist() if line_dim else [None]
@@ -100,7 +107,8 @@ def plot_summary(summary, fig_dir, max_variables: int = 3) -> list[Path]:
       first ``max_variables``), one row per value of the first text-valued dim (e.g. ``net``),
       one line per regime;
     - ``<variable>_vs_<dim>.png`` for each numeric parameter dim (e.g. ``lr``, ``batch_size``,
-      ``k``): peak and final information about the first variable vs that dim, one line per
+      ``k``): peak and final information about the first variable
+      (:func:`~decisionnets.sweep.summary.first_variable`: the task's first declared label) vs that dim, one line per
       value of the next numeric dim, one row per value of the text-valued dim.
     """
     from matplotlib.figure import Figure
@@ -111,7 +119,8 @@ def plot_summary(summary, fig_dir, max_variables: int = 3) -> list[Path]:
     fig_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     dims = [d for d in summary["status"].dims if d != "seed"]
-    variables = [str(v) for v in summary["variable"].values[:max_variables]]
+    first = first_variable(summary)  # the task's first declared label leads
+    variables = [first] + [str(v) for v in summary["variable"].values if str(v) != first][:max_variables - 1]
     row_dim = next((d for d in dims if summary[d].dtype.kind in "OUS"), None)
     numeric = [d for d in dims if summary[d].dtype.kind in "iuf"]
     rows = summary[row_dim].values.tolist() if row_dim else [None]

@@ -37,15 +37,18 @@ def run_information(run_dir, period: str = "decision", layer: str = ""):
     -------
     xr.Dataset
         ``information``, ``information_sd`` and, where present, ``decoding_accuracy`` (bits /
-        fraction) with dims ([layer,] [decoder,] variable, epoch).
+        fraction) with dims ([layer,] [decoder,] variable, epoch); ``ceiling`` (variable), the
+        ideal observer's bits the task declares (``analyze`` writes it), where known; attr
+        ``decode_labels``, the task's declared labels (JSON), where the run has it.
     """
     from decisionnets.io import open_dataset
 
     with open_dataset(Path(run_dir) / "information.nc", "information file") as ds:
         ds = ds.load()
+    declared = dict(ds.attrs)
     if "accuracy" in ds and "decoding_accuracy" not in ds:  # the former lean sweep analysis
         ds = ds.rename(accuracy="decoding_accuracy")
-    ds = ds[[v for v in ("information", "information_sd", "decoding_accuracy") if v in ds]]
+    ds = ds[[v for v in ("information", "information_sd", "decoding_accuracy", "ceiling") if v in ds]]
     if "layer" in ds.dims:
         if layer:
             ds = ds.sel(layer=layer)
@@ -59,19 +62,9 @@ def run_information(run_dir, period: str = "decision", layer: str = ""):
     for d in list(ds.dims):
         if d not in _KEEP:
             ds = ds.isel({d: 0})
-    return ds.drop_vars([c for c in ds.coords if c not in _KEEP], errors="ignore")
-
-
-def _ceiling(config_json: str) -> float:
-    """The ideal observer's information (bits) of a checkerboard run's env; NaN for other envs."""
-    from decisionnets.ideal_observer import ceiling_for_env
-    from decisionnets.trials import make_env
-
-    env = dict(json.loads(config_json)["env"])
-    if env.get("name") not in ("ColorDirection", "ColorDirectionStatic"):
-        return float("nan")
-    name = env.pop("name")
-    return float(ceiling_for_env(make_env(name, env))["information"])
+    ds = ds.drop_vars([c for c in ds.coords if c not in _KEEP], errors="ignore")
+    ds.attrs = {k: v for k, v in declared.items() if k == "decode_labels"}  # the task's declared labels
+    return ds
 
 
 def _steps_and_accuracy(run_dir: Path) -> tuple[dict, float]:
@@ -106,8 +99,10 @@ def gather(sweep_dir, points=None, spec=None):
         ``[sweep.analysis] layer`` is "" and runs recorded several layers; a ``decoder`` dim
         when several decoder families were used); ``step`` (*grid dims, seed, epoch): SGD steps
         by the end of each epoch; ``status`` (str) and ``final_val_accuracy`` with dims
-        (*grid dims, seed); ``ceiling`` (bits, the ideal observer's information about direction
-        and color) with dims (*grid dims). NaN where a run has no such epoch or failed.
+        (*grid dims, seed); ``ceiling`` (bits, the ideal observer's information about each
+        variable, as the task declares it and ``analyze`` wrote it into the runs' information.nc)
+        with dims (*grid dims, variable). NaN where a run has no such epoch or failed, and where
+        the task knows no ceiling.
     """
     import pandas as pd
     import xarray as xr
@@ -118,18 +113,16 @@ def gather(sweep_dir, points=None, spec=None):
     if points is None or spec is None:
         meta = json.loads((sweep_dir / "sweep.json").read_text())
         dims = meta["dims"] + ["seed"]
-        entries = [(r["run_id"], r["coords"], None) for r in meta["runs"]]
+        entries = [(r["run_id"], r["coords"]) for r in meta["runs"]]
         analysis = meta.get("analysis", {})
     else:
         dims = spec.dims + ["seed"]
-        entries = [(p.run_id, p.coords, p.config_json) for p in points]
+        entries = [(p.run_id, p.coords) for p in points]
         analysis = spec.analysis.to_table()
     period, layer = summary_reduction(analysis)
     infos, scalars, index, steps = [], [], [], []
-    for run_id, coords, cfg_json in entries:
+    for run_id, coords in entries:
         run_dir = sweep_dir / "runs" / run_id
-        if cfg_json is None and (run_dir / "config.json").is_file():
-            cfg_json = (run_dir / "config.json").read_text()
         try:
             st = read_status(run_dir).get("status", "missing")
         except UserError:
@@ -137,8 +130,7 @@ def gather(sweep_dir, points=None, spec=None):
         infos.append(run_information(run_dir, period, layer) if (run_dir / "information.nc").is_file() else None)
         step_of, val_acc = _steps_and_accuracy(run_dir)
         steps.append(step_of)
-        scalars.append({"status": st, "final_val_accuracy": val_acc,
-                        "ceiling": _ceiling(cfg_json) if cfg_json else float("nan")})
+        scalars.append({"status": st, "final_val_accuracy": val_acc})
         index.append(tuple(coords[d] for d in dims))
     present = [i for i in infos if i is not None]
     mi = pd.MultiIndex.from_tuples(index, names=dims)
@@ -153,9 +145,12 @@ def gather(sweep_dir, points=None, spec=None):
         inner = tuple(d for d in ("layer", "decoder", "variable", "epoch") if d in inner_coords)
         shape = (len(index),) + tuple(len(inner_coords[d]) for d in inner)
         arrays = {v: np.full(shape, np.nan) for v in ("information", "information_sd", "decoding_accuracy")}
+        ceiling = np.full((len(index), len(variables)), np.nan)
         for k, i in enumerate(infos):
             if i is None or any(d not in i.dims for d in inner):
                 continue
+            if "ceiling" in i:
+                ceiling[k] = i["ceiling"].reindex(variable=variables).values
             i = i.reindex({d: inner_coords[d] for d in inner})
             for v, arr in arrays.items():
                 if v in i:
@@ -168,14 +163,19 @@ def gather(sweep_dir, points=None, spec=None):
         if np.isfinite(arrays["decoding_accuracy"]).any():
             data["decoding_accuracy"] = (("run",) + inner, arrays["decoding_accuracy"],
                                          {"long_name": "held-out decoding accuracy"})
+        data["ceiling"] = (("run", "variable"), ceiling,
+                           {"units": "bits", "long_name": "ideal-observer information (the ceiling)"})
         coords = inner_coords
     data["status"] = (("run",), np.array([s["status"] for s in scalars], dtype=object))
     data["final_val_accuracy"] = (("run",), np.array([s["final_val_accuracy"] for s in scalars]))
-    data["ceiling"] = (("run",), np.array([s["ceiling"] for s in scalars]), {"units": "bits"})
     ds = xr.Dataset(data, coords=coords)
     ds = ds.assign_coords(xr.Coordinates.from_pandas_multiindex(mi, "run")).unstack("run")
     ds["status"] = ds["status"].fillna("missing").astype(str)
-    ds["ceiling"] = ds["ceiling"].max("seed")
+    if "ceiling" in ds:
+        ds["ceiling"] = ds["ceiling"].max("seed").transpose(..., "variable")
+    declared = next((i.attrs["decode_labels"] for i in present if "decode_labels" in i.attrs), None)
+    if declared is not None:  # the task's declared labels (first_variable)
+        ds.attrs["decode_labels"] = str(declared)
     ds.attrs.update(sweep=sweep_dir.name, analysis=json.dumps(analysis, sort_keys=True),
                     reduction=f"information averaged over the '{period}' period for time-resolved runs")
     return ds
@@ -201,8 +201,28 @@ def label(reg: dict) -> str:
     return ", ".join(f"{k}={v}" for k, v in reg.items()) or "all"
 
 
-def peak_final(summary, variable="color", decoder=None):
-    """Per regime: peak and final information about ``variable`` (mean and s.d. over seeds).
+def first_variable(summary) -> str:
+    """The variable figures and tables show by default: the first label the task declares
+    (attr ``decode_labels``, written by the recorder; for the checkerboard, ``color``) among the
+    summary's variables, else the summary's first variable."""
+    variables = [str(v) for v in summary["variable"].values]
+    try:
+        declared = [str(v) for v in json.loads(str(summary.attrs.get("decode_labels", "[]")))]
+    except ValueError:
+        declared = []
+    return next((v for v in declared if v in variables), variables[0])
+
+
+def ceiling(summary, reg: dict, variable: str) -> float:
+    """The ideal observer's bits about ``variable`` in regime ``reg`` (NaN where unknown)."""
+    if "ceiling" not in summary or variable not in summary["ceiling"]["variable"].values:
+        return float("nan")
+    return float(summary["ceiling"].sel(reg).sel(variable=variable))
+
+
+def peak_final(summary, variable=None, decoder=None):
+    """Per regime: peak and final information about ``variable`` (mean and s.d. over seeds;
+    default: :func:`first_variable`).
 
     Returns
     -------
@@ -213,7 +233,7 @@ def peak_final(summary, variable="color", decoder=None):
     import xarray as xr
 
     out = []
-    info = information(summary, variable, decoder)
+    info = information(summary, variable or first_variable(summary), decoder)
     for reg in regimes(summary):
         x = info.sel(reg)  # (seed, epoch)
         ok = x.notnull().any("epoch")
@@ -235,7 +255,8 @@ def peak_final(summary, variable="color", decoder=None):
 
 def describe(summary) -> str:
     """Plain-text table: per regime and variable, information at epoch 0, peak (epoch) and final,
-    mean +- s.d. over seeds (first decoder family and layer), the ceiling, validation accuracy, status."""
+    mean +- s.d. over seeds (first decoder family and layer), the ceiling of each variable (where the
+    task declares one), validation accuracy, status."""
     if "information" not in summary:
         return "no information recorded (every run failed or was not analysed)"
     variables = [str(v) for v in summary["variable"].values]
@@ -249,7 +270,8 @@ def describe(summary) -> str:
             c = stats[v][k]
             parts.append(f"{c['init_mean']:.3f}, {c['peak_mean']:.3f} +- {c['peak_sd']:.3f} ({c['peak_epoch']:.0f}), "
                          f"{c['final_mean']:.3f} +- {c['final_sd']:.3f}" if c["n"] else "-")
-        parts.append(f"{float(summary['ceiling'].sel(reg)):.3f}")
+        ceil = [f"{ceiling(summary, reg, v):.3f}" for v in variables if np.isfinite(ceiling(summary, reg, v))]
+        parts.append(", ".join(ceil) or "-")
         parts.append(f"{float(summary['final_val_accuracy'].sel(reg).mean()):.3f}")
         parts.append(", ".join(f"{st.count(s)} {s}" for s in sorted(set(st))))
         lines.append(" | ".join(parts))

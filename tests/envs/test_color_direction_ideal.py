@@ -4,8 +4,8 @@ import xarray as xr
 
 from decisionnets.decoding import decoding_scores
 from decisionnets.envs import ColorDirection
-from decisionnets.ideal_observer import ceiling_for_env, color_direction_ceiling
-from decisionnets.task import EnvTask
+from decisionnets.envs.color_direction_ideal import ceiling_for_env, color_direction_ceiling
+from decisionnets.build import make_task
 
 
 def test_ceiling_limits_and_monotonic_in_noise():
@@ -38,7 +38,7 @@ def test_color_information_on_the_inputs_reaches_the_ceiling():
     target colors. The linear probe is a logistic model, slightly misspecified for a mixture of
     coherences, and is estimated from 2,800 trials, so it may fall a little short of the ceiling.
     """
-    task = EnvTask("ColorDirection", {}, n_per_condition=100)
+    task = make_task("ColorDirection", {}, n_per_condition=100)
     p = task.probe_set(np.random.default_rng(0))
     board = (p.period == "stimulus") | (p.period == "decision")
     X = np.concatenate([p.inputs[board][:, :, 3:].mean(0), p.inputs[-1][:, 1:3]], axis=1)
@@ -63,12 +63,12 @@ def test_ceiling_of_a_gymnasium_made_env_is_that_of_the_unwrapped_env():
 def test_ceiling_attrs_name_each_label_and_are_empty_for_unknown_envs():
     import json
 
-    from decisionnets.ideal_observer import ceiling_attrs, ceilings_from_attrs
+    from decisionnets.task import ceiling_attrs, ceilings_from_attrs
 
-    attrs = ceiling_attrs(EnvTask("ColorDirection", {}))
+    attrs = ceiling_attrs(make_task("ColorDirection", {}))
     c = json.loads(attrs["ceiling"])
     assert c["color"] == c["direction"] == pytest.approx(0.676, abs=1e-3) and c["target_config"] == 1.0
     assert ceilings_from_attrs(attrs) == c
-    assert ceiling_attrs(EnvTask("PerceptualDecisionMaking", {})) == {}
+    assert ceiling_attrs(make_task("PerceptualDecisionMaking", {})) == {}
     with pytest.raises(TypeError, match="no ideal observer"):
-        ceiling_for_env(EnvTask("PerceptualDecisionMaking", {}).env)
+        ceiling_for_env(make_task("PerceptualDecisionMaking", {}).env)

@@ -1,4 +1,8 @@
-"""The Bayes-optimal (ideal) observer of the color-direction task: the ceiling for accuracy and information.
+"""The Bayes-optimal (ideal) observer of the checkerboard task: the ceiling for accuracy and information.
+
+The checkerboard envs declare it as their task's ceiling
+(:meth:`decisionnets.envs.color_direction.CheckerboardTask.ceiling`), which the recorder writes
+into every activation dataset (attr ``ceiling``) and ``analyze`` into ``information.nc``.
 
 On a non-catch trial the two coherence channels are ``x_red = c + n1`` and
 ``x_green = -c + n2`` with independent Gaussian noise of standard deviation
@@ -107,45 +111,3 @@ def label_ceilings(env) -> dict:
     except TypeError:
         return {}
     return {"color": c["information"], "direction": c["information"], "target_config": 1.0}
-
-
-def ceiling_attrs(task) -> dict:
-    """Dataset attributes with the ceiling of ``task``'s env ({} when unknown, e.g. image tasks).
-
-    ``ceiling``: JSON ``{label: bits}``; ``ceiling_accuracy``: the ideal observer's fraction
-    correct. :mod:`decisionnets.report` reads them back (:func:`ceilings_from_attrs`).
-    """
-    import json
-
-    env = getattr(task, "env", None)
-    labels = label_ceilings(env) if env is not None else {}
-    if not labels:
-        return {}
-    return {"ceiling": json.dumps({k: round(float(v), 6) for k, v in labels.items()}, sort_keys=True),
-            "ceiling_accuracy": float(ceiling_for_env(env)["accuracy"])}
-
-
-def ceilings_from_attrs(attrs) -> dict:
-    """``{label: bits}`` from an activation dataset's attrs: its ``ceiling`` attribute, else (runs
-    recorded before it existed) computed from the run's ``config`` when its env is a checkerboard."""
-    import json
-
-    text = attrs.get("ceiling")
-    if text:
-        try:
-            return {str(k): float(v) for k, v in json.loads(str(text)).items()}
-        except (ValueError, TypeError, AttributeError):
-            return {}
-    try:
-        env = dict(json.loads(str(attrs["config"]))["env"])
-    except (KeyError, ValueError, TypeError):
-        return {}
-    if env.get("name") not in ("ColorDirection", "ColorDirectionStatic", "ColorDirectionRT"):
-        return {}
-    from decisionnets.envs import make_env
-    from decisionnets.errors import UserError
-
-    try:
-        return label_ceilings(make_env(env.pop("name"), env))
-    except (UserError, TypeError, ValueError):
-        return {}
