@@ -2,7 +2,7 @@
 
 :func:`gather` reads every run's information (the layout of ``decisionnets analyze``; files of
 the former lean sweep analysis, without a ``layer`` dim, are read too), reduces time-resolved
-runs to the mean over ``[sweep.analysis] period`` and stacks the runs along the grid's dims.
+runs to the mean over the one period of ``[sweep.analysis] periods`` and stacks the runs along the grid's dims.
 :func:`peak_final` and :func:`describe` turn it into numbers and a text table; figures are in
 :mod:`decisionnets.sweep.figures`.
 """
@@ -96,7 +96,7 @@ def gather(sweep_dir, points=None, spec=None):
     xr.Dataset
         ``information``, ``information_sd`` (bits) and ``decoding_accuracy`` with dims
         (*grid dims, seed, [layer,] [decoder,] variable, epoch) (a ``layer`` dim only when
-        ``[sweep.analysis] layer`` is "" and runs recorded several layers; a ``decoder`` dim
+        ``[sweep.analysis] layers`` does not name exactly one and runs recorded several layers; a ``decoder`` dim
         when several decoder families were used); ``step`` (*grid dims, seed, epoch): SGD steps
         by the end of each epoch; ``status`` (str) and ``final_val_accuracy`` with dims
         (*grid dims, seed); ``ceiling`` (bits, the ideal observer's information about each
