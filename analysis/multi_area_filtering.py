@@ -144,12 +144,12 @@ def decode_areas(run_dir: Path, variables=("color", "direction"), folds=5,
     per = []
     for a in areas:
         act = ds[a].isel(time=keep).load()
-        for standardize in [d == "linear" for d in decoders]:
+        for decoder in decoders:
             sc = dn.decoding_scores(act, labels, feature_dim=f"{a}_unit", folds=folds, seed=0, dtype="float64",
-                                 standardize=standardize)
+                                    decoder=decoder)
             sc = sc[["information", "information_sd", "decoding_accuracy"]]
             sc = sc.drop_vars([c for c in sc.coords if c not in sc.dims], errors="ignore")
-            per.append(sc.expand_dims(area=[a], decoder=["linear" if standardize else "linear-raw"]))
+            per.append(sc.expand_dims(area=[a], decoder=[decoder]))
     out = xr.combine_by_coords(per, combine_attrs="drop")
     out["probe_accuracy"] = ds["accuracy"].load()
     out.attrs.update(config=ds.attrs["config"], period="decision",

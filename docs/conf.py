@@ -49,7 +49,7 @@ _EXTERNAL = (r"(xr|xarray|np|numpy|torch|pathlib|os|typing|collections|sklearn|m
              r"distributed|gymnasium|gym|neurogym|pynwb|pd|pandas|scipy|abc|io)(\..*)?")
 nitpick_ignore_regex = [
     # modules and helpers the docstrings mention that are not part of the public reference
-    (r"py:.*", r"decisionnets\.(locks|analyses|report|io|config|training|rundir|trials|task|envs|models|"
+    (r"py:.*", r"decisionnets\.(locks|analyses|analysis_config|report|io|config|training|rundir|trials|task|envs|models|"
                r"recording|metrics|threads|build|ensemble|errors|sweep|agents|images|"
                r"decoding|seeding|objectives)(\..*)?"),
     # bare names (no module) in docstrings: helpers and constants of the docstring's own module

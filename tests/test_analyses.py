@@ -78,3 +78,66 @@ def test_cross_temporal_reuses_the_time_resolved_fits_and_its_diagonal_is_the_in
     assert float(ct.sel(variable="y", train_time=20.0, test_time=60.0)) < 0.2
     # no reuse for other families: no matrix from information(), the caller computes it
     assert "cross_temporal" not in information(act, labels, folds=4, decoder="linear-raw", cross_temporal_epoch=7)
+
+
+def _timed_run(n=60, epochs=2, steps=4, units=3, seed=0):
+    """A time-resolved dataset with periods (a, b), an encoded direction and 20 % error trials."""
+    rng = np.random.default_rng(seed)
+    direction = np.arange(n) % 2
+    color = (np.arange(n) // 2) % 2
+    hidden = rng.standard_normal((epochs, n, steps, units))
+    hidden[..., 0] += 2 * direction[None, :, None] - 1
+    choice = np.where(rng.random((epochs, n)) < 0.25, 1 - direction, direction)
+    return xr.Dataset({"hidden": (("epoch", "trial", "time", "unit"), hidden),
+                       "choice": (("epoch", "trial"), choice)},
+                      coords={"epoch": np.arange(epochs), "time": np.arange(steps), "direction": ("trial", direction),
+                              "color": ("trial", color), "coherence": ("trial", np.where(color, 0.3, -0.3)),
+                              "period": ("time", ["a", "a", "b", "b"])})
+
+
+@pytest.mark.parametrize("decoder", [["linear"], ["linear", "linear-raw"]])
+def test_each_registered_analysis_reports_exactly_the_problems_it_declares(decoder):
+    """The progress bar's total is the sum of the declared problems: each analysis must report as many."""
+    from decisionnets.analyses import ANALYSES, AnalysisJob, analyses_for, trial_labels
+    from decisionnets.analysis_config import AnalysisConfig
+
+    ds = _timed_run()
+    labels = trial_labels(ds, ["direction", "color", "choice"], exclude_catch=True)
+    job = AnalysisJob(ds, labels, None, AnalysisConfig(folds=3, decoder=decoder), cross_temporal_epoch=1)
+    assert [a.name for a in analyses_for(ds)] == list(ANALYSES)  # an undeclared dataset holding every input
+    act = ds["hidden"]
+    for a in ANALYSES.values():
+        done = []
+        job.progress = done.append
+        out = a.run(job, act) if a.per_layer else a.run(job)
+        declared = a.problems(job, act) if a.per_layer else a.problems(job)
+        assert sum(done) == declared, a.name
+        assert out is None or isinstance(out, xr.Dataset)
+    reused = len(decoder) == 1  # the linear fits of `information` give the cross-temporal matrix
+    assert ANALYSES["cross_temporal"].problems(job, act) == (0 if reused else 4 * 3)
+    assert ANALYSES["information"].problems(job, act) == 2 * 4 * 3 * len(decoder)
+
+
+def test_a_registered_analysis_runs_in_analyze_run_without_naming_it_there(tmp_path):
+    """A new analysis is one register_analysis call: analyze_run runs it and counts its problems."""
+    from decisionnets import analyses
+    from decisionnets.analyses import ANALYSES, Analysis, register_analysis
+    from decisionnets.report import analyze_run
+
+    from decisionnets.io import FORMAT_VERSION
+
+    run = tmp_path / "run.nc"
+    _timed_run().assign_attrs(format_version=FORMAT_VERSION).to_netcdf(run)
+    mean = Analysis("mean_activity", lambda job, act: xr.Dataset({"mean_activity": act.mean(("trial", "unit"))}),
+                    lambda job, act: 0)
+    register_analysis(mean)
+    try:
+        with pytest.raises(UserError, match="already registered"):
+            register_analysis(mean)
+        analyze_run(run, folds=3, progress=False, figures=False)
+    finally:
+        ANALYSES.pop("mean_activity")
+    info = xr.load_dataset(tmp_path / "run" / "information.nc")
+    assert info["mean_activity"].dims == ("layer", "epoch", "time")
+    assert "p_right" in info and "error_information" in info  # the undeclared dataset's task analyses
+    assert "mean_activity" not in analyses.ANALYSES

@@ -64,7 +64,10 @@ def _snapshot(folder):
 
 @pytest.mark.parametrize("extra,match", [
     (["--folds", "15"], "folds=15 leaves 'color' fewer than two classes to decode"),
-    (["--folds", "1"], "--folds must be >= 2"),
+    (["--folds", "2"], "--folds must be an integer >= 3; got 2"),
+    (["--time-stride", "0"], "--time-stride must be an integer >= 1; got 0"),
+    (["--decoder", "svm"], "--decoder must name decoder families"),
+    (["--bins", "x=1"], "--bins takes VAR=K with an integer K >= 2"),
     (["--cross-temporal-epoch", "7"], "cross_temporal_epoch 7 was not recorded"),
     (["--variables", "colour"], "variable 'colour' is not in the activation dataset"),
 ])

@@ -331,7 +331,7 @@ def test_sweep_groups_compatible_runs_and_spreads_them_over_workers(tmp_path):
 
 def test_sweep_ensemble_runs_equal_solo_runs_and_are_analysed(tmp_path):
     sweep, points, sp = _sweep_points(tmp_path / "ens")
-    analysis = {**sp.analysis, "folds": 3}
+    analysis = sp.analysis.replace(folds=3)
     group = [p for p in points if json.loads(p.config_json)["train"]["batch_size"] == 16]
     results = sweep.run_ensemble(group, analysis)
     assert [r["status"] for r in results] == ["completed"] * 4

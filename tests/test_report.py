@@ -348,20 +348,31 @@ def test_a_full_disk_while_saving_a_figure_exits_4_without_a_half_image(static_r
 
 
 def test_analyze_announces_its_problems_and_suggests_fewer_for_a_large_run(tmp_path, capsys):
+    """Each analysis of the registry declares its decoding problems; analyze prints them and their total."""
+    from decisionnets.analyses import ANALYSES, AnalysisJob, count_problems
+    from decisionnets.analysis_config import AnalysisConfig
     from decisionnets.io import open_activations
     from decisionnets.report import LARGE_RUN, _announce
 
     run = write_run(tmp_path / "run", epochs=tuple(range(0, 12, 2)))
     ds = open_activations(run)
     labels = {"color": None, "direction": None, "target_config": None, "choice": None}
-    todo = ["choice_vs_direction"]
-    total = _announce(ds, ["hidden"], labels, todo, ["linear"], run, 1)
+    todo = [ANALYSES[n] for n in ("information", "cross_temporal", "choice_vs_direction", "psychometric")]
+    job = AnalysisJob(ds, labels, None, AnalysisConfig(), cross_temporal_epoch=10)
+    counts = count_problems(job, ["hidden"], todo)
+    # 6 epochs x 6 steps x 4 variables; the cross-temporal matrix reuses the linear fits; 2 variables x
+    # 6 epochs x 4 period ends on error trials; the psychometric curve fits nothing
+    assert counts == {"information": 6 * 6 * 4, "cross_temporal": 0, "choice_vs_direction": 2 * 6 * 4,
+                      "psychometric": 0}
+    total = _announce(run, ds, ["hidden"], labels, job.config, counts)
     err = capsys.readouterr().err
-    # 6 epochs x 6 steps x 4 variables, + 2 variables x 6 epochs x 4 period ends on error trials
     assert total == 6 * 6 * 4 + 2 * 6 * 4
-    assert f"{total} decoding problems to fit" in err and "reuses the time-resolved fits" in err
+    assert f"{total} decoding problems to fit" in err and "choice_vs_direction 48" in err
     assert "--time-stride" not in err  # small
-    big = _announce(ds, ["hidden"], labels, todo, ["linear", "mlp", "linear-raw"], run, 1)
+    job.config = AnalysisConfig(decoder=["linear", "mlp", "linear-raw"])
+    counts = count_problems(job, ["hidden"], todo)
+    assert counts["cross_temporal"] == 6 * 4  # several decoders: the matrix is fitted on its own
+    big = _announce(run, ds, ["hidden"], labels, job.config, counts)
     err = capsys.readouterr().err
     assert big == 3 * (6 * 6 * 4 + 2 * 6 * 4) + 6 * 4 and big > LARGE_RUN
     assert "--time-stride 2" in err and "--epochs 0 6 10" in err

@@ -248,7 +248,7 @@ def test_edited_spec_is_refused_before_running(tmp_path):
 def test_raw_linear_decoder_writes_information(tmp_path):
     sp = _spec(seeds=[0], set={**TINY, "train.n_trials": 100})
     (p,) = sweep.plan(sp, tmp_path)
-    analysis = {**sweep.ANALYSIS_DEFAULTS, "decoder": "linear-raw", "folds": 3}
+    analysis = sweep.parse_spec({"sweep": {"base": "x", "analysis": {"decoder": "linear-raw", "folds": 3}}}).analysis
     assert sweep.run_point(p, analysis)["status"] == "completed"
     import xarray as xr
 
@@ -327,7 +327,7 @@ def test_new_analysis_options_reanalyse_without_retraining_and_summary_only(tmp_
     assert sweep.run_point(p, sp.analysis)["action"] == "trained+analyzed"
     run = Path(p.run_dir)
     trained = {f: f.stat().st_mtime_ns for f in [run / "log.csv", *run.glob("checkpoints/*"), *run.glob("activations/*")]}
-    two = sweep.parse_spec({"sweep": {"base": "x", "analysis": {**sp.analysis, "decoder": ["linear", "linear-raw"]}}}).analysis
+    two = sp.analysis.replace(decoder=["linear", "linear-raw"])
     assert is_analyzed(run, sp.analysis) and not is_analyzed(run, two)
     assert sweep.run_point(p, two)["action"] == "analyzed"  # decoded again, not retrained
     assert trained == {f: f.stat().st_mtime_ns for f in trained}

@@ -27,6 +27,7 @@ _API = {
     "cross_temporal_information": "decisionnets.decoding",
     "UsableInformation": "decisionnets.decoding",
     "analyze_run": "decisionnets.report",
+    "AnalysisConfig": "decisionnets.analysis_config",
     "run_representation": "decisionnets.representation",
     # a run directory: its config, activations, information, model; re-recording
     "open_run": "decisionnets.runs",

@@ -20,23 +20,32 @@ task-specific ones, from :data:`TASK_ANALYSES`:
 * ``psychometric`` -> :func:`psychometric_curve` (epoch, evidence): fraction of "right" choices
   vs the signed coherence toward the right target.
 
-Adding an analysis: a function here returning a Dataset (and, if it is task-specific, its name in
-:data:`TASK_ANALYSES` and in the declaring task's ``analyses``), a call in
-:func:`decisionnets.report.analyze_run`, a figure in :mod:`decisionnets.plots`.
+Every analysis of ``information.nc`` is an entry of the registry :data:`ANALYSES` (an
+:class:`Analysis`: its function, the number of decoding problems it fits — the progress bar's
+total — the variables it needs, whether it runs per layer and whether a task must declare it);
+:func:`decisionnets.report.analyze_run` runs the registry's entries and knows none by name.
+
+Adding an analysis: a function here returning a Dataset, one :func:`register_analysis` call (a
+task-specific one: ``declared=True`` and its name in the declaring task's ``analyses``), a figure
+in :mod:`decisionnets.plots`.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 import xarray as xr
 
+from decisionnets.analysis_config import AnalysisConfig
 from decisionnets.decoding import cross_temporal_information, decoding_scores
 from decisionnets.errors import UserError
 
 __all__ = [
+    "ANALYSES", "Analysis", "AnalysisJob", "register_analysis", "analyses_for", "count_problems",
     "TASK_ANALYSES", "activity_layers", "label_variables", "task_analyses", "trial_labels", "period_ends",
     "unit_dim", "declared_bins", "bin_label", "information", "cross_temporal", "choice_vs_stimulus", "choice_vs_direction", "balanced_error_labels",
     "psychometric", "psychometric_curve",
@@ -423,8 +432,165 @@ def psychometric_curve(ds: xr.Dataset, *, valid: np.ndarray | None = None) -> xr
     return xr.Dataset({"p_right": psychometric(ds["choice"].load(), ds["coherence"].load(), tc, valid=valid)})
 
 
+# --------------------------------------------------------------------------------- the registry
+@dataclass
+class AnalysisJob:
+    """What the analyses of one run share (built by :func:`decisionnets.report.analyze_run`).
+
+    Attributes
+    ----------
+    ds : xr.Dataset
+        The activation dataset, restricted to the decoded epochs, time steps and periods.
+    labels : dict of str to DataArray (trial) or (epoch, trial)
+        The decoded labels (:func:`trial_labels`).
+    valid : bool ndarray (trial) or None
+        Trials allowed (not catch).
+    config : AnalysisConfig
+        The analysis options (:class:`decisionnets.AnalysisConfig`).
+    cross_temporal_epoch : int
+        The epoch of the cross-temporal matrix.
+    progress : callable
+        Called with the number of decoding problems finished (a tqdm's ``update``).
+    """
+
+    ds: xr.Dataset
+    labels: dict
+    valid: np.ndarray | None
+    config: AnalysisConfig
+    cross_temporal_epoch: int
+    progress: Callable[[int], object] = lambda k: None
+
+    @property
+    def decoder(self):
+        """The decoder argument of :func:`information`: one family, or a list of them."""
+        d = self.config.decoder
+        return list(d) if len(d) > 1 else d[0]
+
+    def decoding(self) -> dict:
+        """The keyword arguments every decoding analysis passes to :func:`decisionnets.decoding.decoding_scores`."""
+        c = self.config
+        return dict(decoder=self.decoder, folds=c.folds, seed=c.seed, device=c.device, dtype=c.dtype)
+
+    def reuses_fits(self, act: xr.DataArray) -> bool:
+        """Whether :func:`information` also gives the cross-temporal matrix of ``act`` (from its own linear fits)."""
+        return "time" in act.dims and _is_linear(self.decoder)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One entry of :data:`ANALYSES`.
+
+    Parameters
+    ----------
+    name : str
+    run : callable
+        ``run(job, act) -> xr.Dataset or None`` for a per-layer analysis (``act``: one recorded
+        layer, DataArray (epoch, trial[, time], unit)); ``run(job) -> xr.Dataset`` for a per-run
+        one. Its data variables go into ``information.nc``; it reports its finished decoding
+        problems through ``job.progress``.
+    problems : callable
+        ``problems(job, act) -> int`` (per layer) or ``problems(job) -> int``: the decoding
+        problems ``run`` fits (the progress bar's total; 0 for an analysis that fits none).
+    needs : tuple of str
+        Variables the dataset must hold.
+    per_layer : bool
+    declared : bool
+        True: run only when the task declares it (dataset attr ``analyses``, :func:`task_analyses`);
+        False: run on every run that holds ``needs``.
+    """
+
+    name: str
+    run: Callable[..., xr.Dataset | None]
+    problems: Callable[..., int]
+    needs: tuple[str, ...] = ()
+    per_layer: bool = True
+    declared: bool = False
+
+
+#: The analyses of ``information.nc``, by name, in the order they run.
+ANALYSES: dict[str, Analysis] = {}
+
+
+def register_analysis(analysis: Analysis, *, overwrite: bool = False) -> None:
+    """Add an analysis to :data:`ANALYSES` (``overwrite=True`` replaces one of that name)."""
+    if not isinstance(analysis, Analysis):
+        raise UserError(f"register_analysis takes an Analysis; got {type(analysis).__name__}")
+    if analysis.name in ANALYSES and not overwrite:
+        raise UserError(f"analysis {analysis.name!r} is already registered; pass overwrite=True to replace it")
+    ANALYSES[analysis.name] = analysis
+
+
+def analyses_for(ds: xr.Dataset) -> list[Analysis]:
+    """The analyses to run on ``ds``: every undeclared one whose inputs it holds, then those the task declared."""
+    always = [a for a in ANALYSES.values() if not a.declared and all(v in ds.variables for v in a.needs)]
+    return always + [ANALYSES[n] for n in task_analyses(ds)]
+
+
+def count_problems(job: AnalysisJob, layers: Sequence[str], todo: Sequence[Analysis]) -> dict[str, int]:
+    """The decoding problems each analysis of ``todo`` fits on ``layers`` of ``job.ds``, by name."""
+    out = {}
+    for a in todo:
+        out[a.name] = sum(a.problems(job, job.ds[layer]) for layer in layers) if a.per_layer else a.problems(job)
+    return out
+
+
+def _time_points(act: xr.DataArray) -> int:
+    return int(np.prod([act.sizes[d] for d in act.dims if d in ("epoch", "time")]))
+
+
+def _run_information(job: AnalysisJob, act: xr.DataArray) -> xr.Dataset:
+    n = len(job.labels)
+    return information(act, job.labels, progress=lambda k: job.progress(k * n),
+                       cross_temporal_epoch=job.cross_temporal_epoch, **job.decoding())
+
+
+def _run_cross_temporal(job: AnalysisJob, act: xr.DataArray) -> xr.Dataset | None:
+    if "time" not in act.dims or job.reuses_fits(act):  # static, or information already holds it
+        return None
+    c = job.config
+    return cross_temporal(act, job.labels, epoch=job.cross_temporal_epoch, folds=c.folds, seed=c.seed,
+                          device=c.device, progress=job.progress)
+
+
+def _cross_temporal_problems(job: AnalysisJob, act: xr.DataArray) -> int:
+    return 0 if "time" not in act.dims or job.reuses_fits(act) else act.sizes["time"] * len(job.labels)
+
+
+def _run_choice_vs_direction(job: AnalysisJob, act: xr.DataArray) -> xr.Dataset:
+    return choice_vs_direction(act, job.ds, valid=job.valid, progress=lambda k: job.progress(2 * k), **job.decoding())
+
+
+def _choice_vs_direction_problems(job: AnalysisJob, act: xr.DataArray) -> int:
+    steps = len(period_ends(job.ds)) if "time" in act.dims else 1
+    return act.sizes["epoch"] * steps * 2 * len(job.config.decoder)
+
+
+register_analysis(Analysis(
+    "information", _run_information,
+    lambda job, act: _time_points(act) * len(job.labels) * len(job.config.decoder)))
+register_analysis(Analysis("cross_temporal", _run_cross_temporal, _cross_temporal_problems))
+register_analysis(Analysis("choice_vs_direction", _run_choice_vs_direction, _choice_vs_direction_problems,
+                           needs=("choice", "direction"), declared=True))
+register_analysis(Analysis("psychometric", lambda job: psychometric_curve(job.ds, valid=job.valid),
+                           lambda job: 0, needs=("choice", "coherence"), per_layer=False, declared=True))
+
+
+class _TaskAnalyses(Mapping):
+    """The analyses a task may declare (those of :data:`ANALYSES` with ``declared=True``), as
+    name -> (function, variables the dataset must hold); a live view of the registry."""
+
+    def _entries(self) -> dict:
+        return {n: (a.run, a.needs) for n, a in ANALYSES.items() if a.declared}
+
+    def __getitem__(self, name):
+        return self._entries()[name]
+
+    def __iter__(self):
+        return iter(self._entries())
+
+    def __len__(self):
+        return len(self._entries())
+
+
 #: Task-specific analyses a task may declare: name -> (function, variables the dataset must hold).
-TASK_ANALYSES = {
-    "choice_vs_direction": (choice_vs_direction, ("choice", "direction")),
-    "psychometric": (psychometric_curve, ("choice", "coherence")),
-}
+TASK_ANALYSES: Mapping[str, tuple] = _TaskAnalyses()

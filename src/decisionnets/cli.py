@@ -8,6 +8,7 @@
     decisionnets analyze RUN_DIR [--variables ...] [--decoder NAME [NAME ...]] [--epochs E ...] [--folds K] [--device cpu|cuda]
                          [--analyses information selectivity geometry similarity fixed-points]
                          [--time-stride K] [--dtype float32|float64] [--out DIR] [--bins VAR=K ...]
+                         (one flag per option of decisionnets.analysis_config.AnalysisConfig)
     decisionnets demo [--out DIR]          train the color-direction demo, then analyze it
     decisionnets rollout RUN_DIR [--env NAME] [--trials N] [--seed S] [--policy greedy|sample]
                          [--align onset|response] [--out FILE]     closed-loop behaviour -> rollout.nc
@@ -99,24 +100,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _analyze_args(a):
+    from decisionnets.analysis_config import add_cli_arguments
+
     a.add_argument("run_dir")
-    a.add_argument("--variables", nargs="+", help="labels to decode (default: all the task's)")
-    a.add_argument("--decoder", nargs="+", default=["linear"], metavar="NAME",
-                   help="decoder families (several: a `decoder` dim): linear (scale-invariant), linear-raw, "
-                        "mlp, sgd-mlp, sgd-linear (the authors' decoders, slow on CPU)")
-    a.add_argument("--epochs", nargs="+", type=int, metavar="E", help="decode only these recorded epochs")
-    a.add_argument("--folds", type=int, default=5)
-    a.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    a.add_argument("--time-stride", type=int, default=1, help="decode every k-th recorded time step")
-    a.add_argument("--cross-temporal-epoch", type=int, help="epoch of the cross-temporal matrix (default: last)")
-    a.add_argument("--seed", type=int, default=0, help="seed of the folds")
-    a.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="decoder precision")
-    a.add_argument("--bins", action="append", default=[], metavar="VAR=K",
-                   help="decode the continuous label VAR through K equal-count bins (repeatable)")
+    add_cli_arguments(a)  # one flag per AnalysisConfig option (--folds, --decoder, --time-stride, ...)
     a.add_argument("--no-progress", action="store_true")
-    a.add_argument("--analyses", nargs="+", metavar="NAME",
-                   help="run exactly these analyses: information (the decoding, the default), selectivity, geometry, "
-                        "similarity, fixed-points; each writes RUN_DIR/analyses/NAME.nc and RUN_DIR/figures/NAME.png")
     a.add_argument("--out", metavar="DIR", help="write information.nc and figures/ here (default: the run directory)")
     _threads_arg(a)
 
@@ -202,37 +190,14 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_analyze(args) -> int:
+    from decisionnets.analysis_config import AnalysisConfig
     from decisionnets.report import analyze_run
     from decisionnets.threads import use_threads
 
-    if args.folds < 2:
-        raise UserError(f"--folds must be >= 2; got {args.folds}")
-    check_device(args.device)
+    config = AnalysisConfig.from_cli(args)  # every option checked before any work
+    check_device(config.device)
     use_threads("large", args.threads)
-    from decisionnets.decoding import decoder_names
-
-    bad = [d for d in args.decoder if d not in decoder_names()]
-    if bad:
-        raise UserError(f"--decoder {bad[0]!r} is not a decoder family; choose from {', '.join(decoder_names())}")
-    analyses = getattr(args, "analyses", None)
-    if analyses:
-        from decisionnets.representation import DECODING_NAME, REPRESENTATION_ANALYSES
-
-        known = [DECODING_NAME, *REPRESENTATION_ANALYSES]
-        bad = [n for n in analyses if n not in known]
-        if bad:
-            raise UserError(f"--analyses {bad[0]!r} is not an analysis; choose from {', '.join(known)}")
-    bins = {}
-    for b in args.bins:
-        var, _, k = b.partition("=")
-        if not var.strip() or not k.strip().isdigit() or int(k) < 2:
-            raise UserError(f"--bins takes VAR=K with an integer K >= 2; got {b!r}")
-        bins[var.strip()] = int(k)
-    paths = analyze_run(args.run_dir, variables=args.variables, decoder=args.decoder, folds=args.folds,
-                        epochs=args.epochs, bins=bins or None,
-                        device=args.device, progress=not args.no_progress, time_stride=args.time_stride,
-                        cross_temporal_epoch=args.cross_temporal_epoch, seed=args.seed,
-                        dtype=args.dtype, analyses=analyses, out=args.out)
+    paths = analyze_run(args.run_dir, config, progress=not args.no_progress, out=args.out)
     for p in paths:
         print(p)
     return 0

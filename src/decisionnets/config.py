@@ -212,9 +212,6 @@ def read_toml(text: str, where: str) -> dict:
         raise ConfigError(f"{where} is not valid TOML: {e}") from None
 
 
-_read_toml = read_toml  # the name used before read_toml was public
-
-
 def preset_names(kind: str = "task") -> list[str]:
     """Names of the installed presets; ``kind="sweep"`` lists sweep specs instead."""
     out = []

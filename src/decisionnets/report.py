@@ -37,13 +37,13 @@ from typing import Sequence
 import numpy as np
 import xarray as xr
 
-from decisionnets import analyses
-from decisionnets.analyses import (activity_layers, balanced_error_labels, declared_bins, label_variables,
-                                   period_ends, psychometric, trial_labels, valid_trials)
+from decisionnets.analyses import (AnalysisJob, activity_layers, analyses_for, balanced_error_labels, count_problems,
+                                   declared_bins, label_variables, psychometric, trial_labels, valid_trials)
+from decisionnets.analysis_config import AnalysisConfig
 from decisionnets.errors import DataFileError, UserError
 from decisionnets.io import atomic_path, open_activations, write_netcdf
 
-__all__ = ["analyze_run", "psychometric", "balanced_error_labels", "label_variables", "activity_layers",
+__all__ = ["analyze_run", "AnalysisConfig", "psychometric", "balanced_error_labels", "label_variables", "activity_layers",
            "make_figures", "demo_figure", "load_information"]
 
 #: Order of the data variables of information.nc (those present).
@@ -51,75 +51,42 @@ _ORDER = ("information", "information_sd", "decoding_accuracy", "converged", "un
           "error_information_sd", "cross_temporal", "period_information")
 
 
-def analyze_run(
-    run_dir,
-    *,
-    variables: Sequence[str] | None = None,
-    decoder="linear",
-    folds: int = 5,
-    device: str = "cpu",
-    progress: bool = True,
-    cross_temporal_epoch: int | None = None,
-    seed: int = 0,
-    exclude_catch: bool = True,
-    time_stride: int = 1,
-    dtype: str = "float32",
-    standardize: bool = True,
-    epochs: Sequence[int] | None = None,
-    layers: Sequence[str] | None = None,
-    periods: Sequence[str] | None = None,
-    figures: bool = True,
-    analyses: Sequence[str] | None = None,
-    out=None,
-    bins: dict | None = None,
-) -> list[Path]:
+def analyze_run(run_dir, config: AnalysisConfig | None = None, *, progress: bool = True, out=None,
+                **options) -> list[Path]:
     """Usable information of every recorded layer about the run's label variables, with figures.
 
     Parameters
     ----------
     run_dir : path
-        A run directory with ``activations/*.nc``.
-    variables : list of str, optional
-        Label variables (trial coords or (epoch, trial) data vars such as ``choice``); default:
-        :func:`label_variables` (the task's declared ``decode_labels``, then ``choice``).
-    decoder : str, Decoder, or a list of them
-        Decoder family (:func:`decisionnets.decoding.decoder_names`: ``linear``, ``linear-raw``,
-        ``mlp``, ``sgd-mlp``, ``sgd-linear``); several give ``information`` (and the error
-        analysis) a ``decoder`` dim and the information figure one row per decoder. The
-        cross-temporal matrix always uses ``linear``.
-    folds : int
-    device : str — torch device of the decoders.
-    progress : bool — show a tqdm progress bar.
-    cross_temporal_epoch : int, optional — epoch of the cross-temporal matrix (default: last).
-    seed : int — fold and subset seed.
-    exclude_catch : bool — drop catch trials (coord ``catch`` == 1).
-    time_stride : int — decode every ``time_stride``-th recorded time step, counted back from the
-        last (which is always kept); fewer problems, proportionally faster.
-    dtype : {"float32", "float64"} — precision of the decoders' matmuls.
-    standardize : bool — kept for compatibility: ``decoder="linear", standardize=False`` is
-        ``decoder="linear-raw"``.
-    epochs : list of int, optional — decode only these recorded epochs (default: all); e.g. to
-        afford the SGD decoders. The cross-temporal epoch must be among them.
-    layers : list of str, optional — decode only these recorded layers (default: every one).
-    periods : list of str, optional — time-resolved runs: decode only the time steps of these task
-        periods (default: every step); e.g. ``["decision"]`` for a sweep.
-    figures : bool — draw the figures (False: only ``information.nc``).
-    analyses : list of str, optional — what to run. None (default): the decoding alone. Otherwise
-        exactly the named analyses: ``"information"`` is the decoding, any other name a
-        representation analysis of ``decisionnets.representation.REPRESENTATION_ANALYSES``
-        (``selectivity``, ``geometry``, ``similarity``, ``fixed-points``), run on the selected
-        epochs, layers and time steps (not ``periods``), with ``seed`` and, when given,
-        ``variables``; each writes ``RUN_DIR/analyses/NAME.nc`` and ``RUN_DIR/figures/NAME.png``.
-    out : path, optional — write ``information.nc`` and ``figures/`` here instead of the run
-        directory (e.g. for a read-only run directory, or to keep two analyses apart).
-    bins : dict of str to int, optional — continuous labels decoded through K equal-count bins
-        (:func:`decisionnets.analyses.bin_label`), on top of (and overriding) the bins the task
-        declared (dataset attr ``label_bins``); e.g. ``{"sample_theta": 4}``.
+        A run directory with ``activations/*.nc`` (or one dataset file, e.g. ``RUN_DIR/rollout.nc``:
+        the results then go to a folder of its name, ``rollout/information.nc``).
+    config : AnalysisConfig, optional
+        The analysis options (:class:`decisionnets.AnalysisConfig`); default: its defaults.
+    progress : bool
+        Show a tqdm progress bar over every decoding problem (and print how many there are).
+    out : path, optional
+        Write ``information.nc`` and ``figures/`` here instead of the run directory (e.g. for a
+        read-only run directory, or to keep two analyses apart).
+    **options
+        Any option of :class:`~decisionnets.AnalysisConfig` (over ``config``):
+        ``variables``, ``decoder``, ``folds``, ``seed``, ``device``, ``dtype``, ``epochs``,
+        ``epoch_stride``, ``time_stride``, ``layers``, ``periods``, ``cross_temporal_epoch``,
+        ``exclude_catch``, ``bins``, ``analyses``, ``figures``; their meaning and defaults are in
+        the user guide's table of analysis options. In short: ``decoder`` a family or a list of
+        them (several give ``information`` a ``decoder`` dim; the cross-temporal matrix always
+        uses ``linear``); ``analyses`` None runs the decoding alone, a list exactly the named
+        analyses, ``"information"`` being the decoding and any other name a representation
+        analysis of ``decisionnets.representation.REPRESENTATION_ANALYSES``, run on the
+        selected epochs, layers and time steps (not ``periods``), each writing
+        ``RUN_DIR/analyses/NAME.nc`` and ``RUN_DIR/figures/NAME.png``.
 
-    Problems whose estimate is not to be trusted (fewer than 2 classes: NaN; classes left out; a
-    fit that did not converge; a large fold-to-fold spread) are flagged in the ``unreliable`` bit
-    mask of ``information.nc`` (:data:`decisionnets.decoding.UNRELIABLE_FLAGS`), drawn hollow on
-    the figures, and every warning of the analysis is kept in its attr ``warnings`` (a JSON list).
+    The analyses of ``information.nc`` are those of the registry
+    :data:`decisionnets.analyses.ANALYSES` that apply to the run (the task-specific ones when the
+    task declared them). Problems whose estimate is not to be trusted (fewer than 2 classes: NaN;
+    classes left out; a fit that did not converge; a large fold-to-fold spread) are flagged in
+    the ``unreliable`` bit mask of ``information.nc`` (:data:`decisionnets.decoding.UNRELIABLE_FLAGS`),
+    drawn hollow on the figures, and every warning of the analysis is kept in its attr
+    ``warnings`` (a JSON list).
 
     Returns
     -------
@@ -129,10 +96,10 @@ def analyze_run(
     Raises
     ------
     UserError
-        Before any decoding: the output folder is not writable; another ``analyze`` (or
-        ``rollout``) writes there now (its analysis lock, :data:`decisionnets.locks.ANALYSIS_LOCK`);
-        a recorded epoch's file is missing from the middle of the run and ``epochs`` does not
-        say which epochs to use.
+        Before any decoding: an option breaks its rule (:class:`~decisionnets.errors.ConfigError`);
+        the output folder is not writable; another ``analyze`` (or ``rollout``) writes there now
+        (its analysis lock, :data:`decisionnets.locks.ANALYSIS_LOCK`); a recorded epoch's file is
+        missing from the middle of the run and ``epochs`` does not say which epochs to use.
     WriteFailed
         Writing ``information.nc`` or a figure failed (e.g. disk full); nothing half-written.
 
@@ -141,10 +108,15 @@ def analyze_run(
     ``information.nc`` records what it covers (attrs): ``analysis_epochs`` (the decoded epochs),
     ``run_epochs_recorded``, ``run_epochs_planned`` (the record schedule), ``run_status``
     (status.json's, e.g. ``running``) and ``run_complete`` (1 when the run completed and every
-    planned epoch was recorded). An incomplete run is analysed with a warning line on stderr.
+    planned epoch was recorded), and the options it was computed with (``analysis_config``, JSON).
+    An incomplete run is analysed with a warning line on stderr.
     """
     from decisionnets.locks import ANALYSIS_LOCK, run_lock
 
+    config = config if config is not None else AnalysisConfig()
+    if not isinstance(config, AnalysisConfig):
+        raise UserError(f"config must be an AnalysisConfig; got {type(config).__name__}")
+    config = config.replace(**options) if options else config
     run_dir = Path(run_dir)
     # a single dataset file (e.g. a closed-loop rollout, RUN_DIR/rollout.nc): results next to it,
     # in a folder of the same name (rollout.nc -> rollout/information.nc, rollout/figures/)
@@ -155,11 +127,145 @@ def analyze_run(
         out_dir = Path(out)
     check_writable(out_dir)
     with run_lock(out_dir, what="analysis output folder", name=ANALYSIS_LOCK):
-        return _analyze_run(run_dir, out_dir, variables=variables, decoder=decoder, folds=folds, device=device,
-                            progress=progress, cross_temporal_epoch=cross_temporal_epoch, seed=seed,
-                            exclude_catch=exclude_catch, time_stride=time_stride, dtype=dtype,
-                            standardize=standardize, epochs=epochs, layers=layers, periods=periods, figures=figures,
-                            analyses=analyses, bins=bins)
+        full = open_activations(run_dir)
+        cov = run_coverage(run_dir, full)
+        _check_coverage(run_dir, cov, config)
+        recorded = np.atleast_1d(full["epoch"].values) if "epoch" in full.coords else []
+        ds = _select(full, config.select_epochs(recorded), config.time_stride)
+        decode, representation = _split_analyses(config.analyses)
+        paths = _decode(run_dir, out_dir, ds, cov, config, progress) if decode else []
+        return paths + _representation(representation, ds, run_dir, out_dir, config, progress)
+
+
+def _check_coverage(run_dir: Path, cov: dict, config: AnalysisConfig) -> None:
+    """Refuse a run with missing epoch files unless ``epochs`` names the ones to use; warn on an incomplete run."""
+    import sys
+
+    if cov["missing"] and config.epochs is None:
+        from decisionnets.io import epoch_path
+
+        have = " ".join(str(e) for e in cov["recorded"])
+        many = len(cov["missing"]) > 1
+        raise UserError(f"{run_dir} lacks the activation file of recorded epoch{'s' if many else ''} "
+                        f"{', '.join(map(str, cov['missing']))} ({epoch_path(run_dir, cov['missing'][0]).name}"
+                        f"{' and others' if many else ''}): name the epochs to use, e.g. --epochs {have}")
+    if run_dir.is_dir() and not cov["complete"] and cov["status"] != "unknown":
+        left = sorted(set(cov["planned"]) - set(cov["recorded"]) - set(cov["missing"]))
+        print(f"decisionnets: warning: run {run_dir} is not complete (status {cov['status']}; "
+              f"recorded epochs {_span(cov['recorded'])}"
+              + (f", missing {_span(cov['missing'])}" if cov["missing"] else "")
+              + (f", not yet {_span(left)}" if left else "") + "): information.nc says so (attr run_complete = 0)",
+              file=sys.stderr, flush=True)
+
+
+def _decode(run_dir: Path, out_dir: Path, ds: xr.Dataset, cov: dict, config: AnalysisConfig,
+            progress: bool) -> list[Path]:
+    """Run the registry's analyses (:data:`decisionnets.analyses.ANALYSES`) on every selected layer;
+    write ``information.nc`` and its figures."""
+    ds = _select_periods(ds, config.periods)
+    layers = _layers(run_dir, ds, config.layers)
+    names = list(config.variables) if config.variables is not None else label_variables(ds)
+    if not names:
+        raise UserError(f"no label variable to decode in {run_dir}; pass variables=[...]")
+    # the task's declared bins for the decoded labels, then the caller's (every one must be decoded)
+    label_bins = {**{k: v for k, v in declared_bins(ds).items() if k in names}, **config.label_bins}
+    labels = trial_labels(ds, names, config.exclude_catch, bins=label_bins)
+    _check_folds(labels, config.folds)
+    job = AnalysisJob(ds, labels, valid_trials(ds, config.exclude_catch), config,
+                      _cross_temporal_epoch(ds, config.cross_temporal_epoch))
+    todo = analyses_for(ds)
+    counts = count_problems(job, layers, todo)
+    if progress:
+        _announce(run_dir, ds, layers, labels, config, counts)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=sum(counts.values()), desc=f"analyze {run_dir.name}", unit="problem", disable=not progress)
+    job.progress = bar.update
+    per_layer, whole = [], []
+    with warnings.catch_warnings(record=True) as caught:  # kept in information.nc, and shown
+        warnings.simplefilter("always")
+        for layer in layers:
+            act = ds[layer].load()
+            parts = [p for a in todo if a.per_layer for p in [a.run(job, act)] if p is not None]
+            out = xr.merge(parts, compat="no_conflicts", join="outer")
+            per_layer.append(out.expand_dims(layer=[layer]))
+        whole = [a.run(job) for a in todo if not a.per_layer]
+    bar.close()
+    messages = []
+    for w in caught:
+        text = (f"layer {layers[0]!r}: " if len(layers) == 1 else "") + str(w.message)
+        if text not in messages:
+            messages.append(text)
+        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+    result = _combine(per_layer, ds, job.cross_temporal_epoch)
+    for part in whole:
+        result.update(part)
+    result.attrs = _analysis_attrs(ds.attrs, config)
+    result.attrs.update(_coverage_attrs(cov, [int(e) for e in np.atleast_1d(ds["epoch"].values)]))
+    _add_ceiling(result, ds.attrs)
+    result.attrs["warnings"] = json.dumps(messages)
+    result.attrs["n_warnings"] = len(messages)
+    if any(k in names for k in label_bins):
+        result.attrs["analysis_label_bins"] = json.dumps({k: int(v) for k, v in label_bins.items() if k in names})
+
+    info_path = out_dir / "information.nc"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_netcdf(result, info_path)
+    figs = make_figures(result, out_dir / "figures") if config.figures else []
+    return [info_path, *figs]
+
+
+def _select_periods(ds: xr.Dataset, periods) -> xr.Dataset:
+    """Time-resolved runs: only the time steps of ``periods`` (all when None)."""
+    if not periods or "time" not in ds.dims or "period" not in ds.coords:
+        return ds
+    keep = np.isin(np.asarray(ds["period"].values).astype(str), list(periods))
+    if not keep.any():
+        raise UserError(f"periods {list(periods)} match no recorded time step; periods: "
+                        f"{sorted(set(np.asarray(ds['period'].values).astype(str)))}")
+    return ds.isel(time=np.flatnonzero(keep))
+
+
+def _layers(run_dir: Path, ds: xr.Dataset, wanted) -> list[str]:
+    """The recorded layers to decode: ``wanted`` (each must be recorded), or every one."""
+    recorded = activity_layers(ds)
+    if not recorded:
+        raise DataFileError(f"no activation variable (dims with 'unit') in {run_dir}; data vars: {list(ds.data_vars)}")
+    if wanted and set(wanted) - set(recorded):
+        raise UserError(f"layer {sorted(set(wanted) - set(recorded))[0]!r} was not recorded in {run_dir}; "
+                        f"recorded: {', '.join(recorded)}")
+    return list(wanted) if wanted else recorded
+
+
+def _representation(names: Sequence[str], ds: xr.Dataset, run_dir: Path, out_dir: Path, config: AnalysisConfig,
+                    progress: bool) -> list[Path]:
+    """Run the representation analyses ``names`` on ``ds`` (only ``config.layers`` when given); their paths."""
+    if not names:
+        return []
+    from decisionnets.representation import run_representation
+
+    layers, variables = config.layers, config.variables
+    rep_ds = ds if not layers else ds.drop_vars([v for v in activity_layers(ds) if v not in set(layers)])
+    paths: list[Path] = []
+    for name in names:
+        paths += run_representation(name, rep_ds, run_dir=run_dir if run_dir.is_dir() else None, out_dir=out_dir,
+                                    seed=config.seed, progress=progress, figure=config.figures,
+                                    layers=list(layers) if layers else None,
+                                    variables=list(variables) if variables else None)
+    return paths
+
+
+def _split_analyses(analyses: Sequence[str] | None) -> tuple[bool, list[str]]:
+    """(run the decoding?, representation analyses to run) for ``analyses`` (checked by AnalysisConfig).
+
+    None: the decoding alone. A list: exactly those named, ``"information"`` being the decoding.
+    """
+    from decisionnets.representation import DECODING_NAME
+
+    if analyses is None:
+        return True, []
+    return DECODING_NAME in analyses, [n for n in dict.fromkeys(analyses) if n != DECODING_NAME]
 
 
 def check_writable(folder) -> None:
@@ -217,152 +323,6 @@ def _coverage_attrs(cov: dict, decoded) -> dict:
     if cov["missing"]:
         out["run_epochs_missing"] = ints(cov["missing"])
     return out
-
-
-def _analyze_run(run_dir, out_dir, *, variables, decoder, folds, device, progress, cross_temporal_epoch, seed,
-                 exclude_catch, time_stride, dtype, standardize, epochs, layers, periods, figures,
-                 analyses, bins) -> list[Path]:
-    """The body of :func:`analyze_run`, run while holding the output folder's analysis lock."""
-    import sys
-    if not (isinstance(time_stride, int) and time_stride >= 1):
-        raise UserError(f"time_stride must be an integer >= 1; got {time_stride!r}")
-    if not (isinstance(folds, int) and folds >= 2):
-        raise UserError(f"folds must be an integer >= 2; got {folds!r}")
-    decoders = list(decoder) if isinstance(decoder, (list, tuple)) else [decoder]
-    if not standardize:
-        decoders = ["linear-raw" if dd == "linear" else dd for dd in decoders]
-    full = open_activations(run_dir)
-    cov = run_coverage(run_dir, full)
-    if cov["missing"] and epochs is None:
-        from decisionnets.io import epoch_path
-
-        have = " ".join(str(e) for e in cov["recorded"])
-        many = len(cov["missing"]) > 1
-        raise UserError(f"{run_dir} lacks the activation file of recorded epoch{'s' if many else ''} "
-                        f"{', '.join(map(str, cov['missing']))} ({epoch_path(run_dir, cov['missing'][0]).name}"
-                        f"{' and others' if many else ''}): name the epochs to use, e.g. --epochs {have}")
-    if run_dir.is_dir() and not cov["complete"] and cov["status"] != "unknown":
-        left = sorted(set(cov["planned"]) - set(cov["recorded"]) - set(cov["missing"]))
-        print(f"decisionnets: warning: run {run_dir} is not complete (status {cov['status']}; "
-              f"recorded epochs {_span(cov['recorded'])}"
-              + (f", missing {_span(cov['missing'])}" if cov["missing"] else "")
-              + (f", not yet {_span(left)}" if left else "") + "): information.nc says so (attr run_complete = 0)",
-              file=sys.stderr, flush=True)
-    decode, representation = _split_analyses(analyses)
-    from decisionnets import analyses  # the module again: the argument of that name was read just above
-    ds = _select(full, epochs, time_stride)
-    rep_ds = ds  # the representation analyses see every period
-    if not decode:
-        return _representation(representation, ds, run_dir, out_dir, seed=seed, progress=progress,
-                               figures=figures, layers=layers, variables=variables)
-    if periods and "time" in ds.dims and "period" in ds.coords:
-        keep = np.isin(np.asarray(ds["period"].values).astype(str), list(periods))
-        if not keep.any():
-            raise UserError(f"periods {list(periods)} match no recorded time step; periods: "
-                            f"{sorted(set(np.asarray(ds['period'].values).astype(str)))}")
-        ds = ds.isel(time=np.flatnonzero(keep))
-    recorded = activity_layers(ds)
-    if not recorded:
-        raise DataFileError(f"no activation variable (dims with 'unit') in {run_dir}; data vars: {list(ds.data_vars)}")
-    layers = recorded if not layers else list(layers)
-    if set(layers) - set(recorded):
-        raise UserError(f"layer {sorted(set(layers) - set(recorded))[0]!r} was not recorded in {run_dir}; "
-                        f"recorded: {', '.join(recorded)}")
-    names = list(variables) if variables is not None else label_variables(ds)
-    if not names:
-        raise UserError(f"no label variable to decode in {run_dir}; pass variables=[...]")
-    # the task's declared bins for the decoded labels, then the caller's (every one must be decoded)
-    label_bins = {**{k: v for k, v in declared_bins(ds).items() if k in names}, **dict(bins or {})}
-    labels = trial_labels(ds, names, exclude_catch, bins=label_bins)
-    _check_folds(labels, folds)
-    valid = valid_trials(ds, exclude_catch)
-    ct_epoch = _cross_temporal_epoch(ds, cross_temporal_epoch)
-    todo = analyses.task_analyses(ds)
-
-    kw = dict(decoder=decoders if len(decoders) > 1 else decoders[0], folds=folds, seed=seed, device=device,
-              dtype=dtype)
-    if progress:
-        _announce(ds, layers, labels, todo, decoders, run_dir, time_stride)
-    bar = _progress_bar(ds, layers, labels, todo, len(decoders), f"analyze {run_dir.name}", progress)
-    per_layer = []
-    with warnings.catch_warnings(record=True) as caught:  # kept in information.nc, and shown
-        warnings.simplefilter("always")
-        for layer in layers:
-            act = ds[layer].load()
-            # the cross-temporal matrix reuses the linear decoders the time-resolved information fits
-            # at that epoch (fitted once per training time and fold, evaluated at every test time)
-            info = analyses.information(act, labels, progress=bar.update, cross_temporal_epoch=ct_epoch, **kw)
-            parts = [info]
-            if "choice_vs_direction" in todo:
-                parts.append(analyses.choice_vs_direction(act, ds, valid=valid, progress=bar.update, **kw))
-            if "time" in act.dims and "cross_temporal" in info:
-                bar.update(act.sizes["time"] * len(labels) * len(decoders))
-            elif "time" in act.dims:
-                parts.append(analyses.cross_temporal(act, labels, epoch=ct_epoch, folds=folds, seed=seed, device=device,
-                                                     progress=lambda k: bar.update(k * len(decoders))))
-            out = xr.merge(parts, compat="no_conflicts", join="outer")
-            per_layer.append(out.expand_dims(layer=[layer]))
-    bar.close()
-    messages = []
-    for w in caught:
-        text = (f"layer {layers[0]!r}: " if len(layers) == 1 else "") + str(w.message)
-        if text not in messages:
-            messages.append(text)
-        warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-
-    result = _combine(per_layer, ds, ct_epoch)
-    if "psychometric" in todo:
-        result["p_right"] = analyses.psychometric_curve(ds, valid=valid)["p_right"]
-    result.attrs = _analysis_attrs(ds.attrs, decoders, folds, seed, dtype, exclude_catch)
-    result.attrs.update(_coverage_attrs(cov, [int(e) for e in np.atleast_1d(ds["epoch"].values)]))
-    _add_ceiling(result, ds.attrs)
-    result.attrs["warnings"] = json.dumps(messages)
-    result.attrs["n_warnings"] = len(messages)
-    if any(k in names for k in label_bins):
-        result.attrs["analysis_label_bins"] = json.dumps({k: int(v) for k, v in label_bins.items() if k in names})
-
-    info_path = out_dir / "information.nc"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_netcdf(result, info_path)
-    figs = make_figures(result, out_dir / "figures") if figures else []
-    rep_paths = _representation(representation, rep_ds, run_dir, out_dir, seed=seed, progress=progress,
-                                figures=figures, layers=layers, variables=variables)
-    return [info_path, *figs, *rep_paths]
-
-
-def _representation(names: Sequence[str], ds: xr.Dataset, run_dir: Path, out_dir: Path, *, seed: int,
-                    progress: bool, figures: bool, layers, variables) -> list[Path]:
-    """Run the representation analyses ``names`` on ``ds`` (only ``layers`` when given); their paths."""
-    if not names:
-        return []
-    from decisionnets.representation import run_representation
-
-    rep_ds = ds if not layers else ds.drop_vars([v for v in activity_layers(ds) if v not in set(layers)])
-    paths: list[Path] = []
-    for name in names:
-        paths += run_representation(name, rep_ds, run_dir=run_dir if run_dir.is_dir() else None, out_dir=out_dir,
-                                    seed=seed, progress=progress, figure=figures,
-                                    layers=list(layers) if layers else None,
-                                    variables=list(variables) if variables else None)
-    return paths
-
-
-def _split_analyses(analyses: Sequence[str] | None) -> tuple[bool, list[str]]:
-    """(run the decoding?, representation analyses to run) for ``analyze_run(analyses=...)``.
-
-    None: the decoding alone. A list: exactly those named, ``"information"`` being the decoding.
-    """
-    from decisionnets.representation import DECODING_NAME, REPRESENTATION_ANALYSES
-
-    if analyses is None:
-        return True, []
-    names = [analyses] if isinstance(analyses, str) else list(analyses)
-    known = [DECODING_NAME, *REPRESENTATION_ANALYSES]
-    bad = [n for n in names if n not in known]
-    if bad or not names:
-        raise UserError(f"unknown analysis {bad[0]!r}; known: {', '.join(known)}" if bad
-                        else f"analyses must name at least one of: {', '.join(known)}")
-    return DECODING_NAME in names, [n for n in dict.fromkeys(names) if n != DECODING_NAME]
 
 
 def _combine(per_layer: list, ds: xr.Dataset, ct_epoch: int) -> xr.Dataset:
@@ -455,35 +415,23 @@ def _cross_temporal_epoch(ds: xr.Dataset, epoch: int | None) -> int:
 LARGE_RUN = 500
 
 
-def _announce(ds, layers, labels, todo, decoders, run_dir, time_stride: int) -> int:
-    """Print (stderr) how many decoding problems are about to be fitted; for a large run, how to fit fewer."""
+def _announce(run_dir: Path, ds: xr.Dataset, layers, labels, config: AnalysisConfig, counts: dict) -> int:
+    """Print (stderr) how many decoding problems each analysis is about to fit; for a large run, how to fit fewer."""
     import sys
 
-    n_info = n_err = n_ct = 0
-    reused = len(decoders) == 1 and analyses._is_linear(decoders[0])
-    for layer in layers:
-        a = ds[layer]
-        timed = "time" in a.dims
-        n = int(np.prod([a.sizes[d] for d in a.dims if d in ("epoch", "time")])) * len(labels)
-        n_info += n * len(decoders)
-        if "choice_vs_direction" in todo:
-            n_err += (a.sizes["epoch"] * (len(period_ends(ds)) if timed else 1) * 2) * len(decoders)
-        if timed and not reused:
-            n_ct += a.sizes["time"] * len(labels)
-    total = n_info + n_err + n_ct
+    total = sum(counts.values())
     shape = f"{len(layers)} layer(s) x {len(labels)} variable(s) x {ds.sizes['epoch']} epoch(s)"
     if "time" in ds.dims:
         shape += f" x {ds.sizes['time']} time step(s)"
-    msg = f"analyze {run_dir.name}: {total} decoding problems to fit ({shape}"
-    msg += f" x {len(decoders)} decoders" if len(decoders) > 1 else ""
-    msg += f"; {n_err} on error trials" if n_err else ""
-    msg += f"; {n_ct} for the cross-temporal matrix" if n_ct else "; the cross-temporal matrix reuses the time-resolved fits" \
-        if "time" in ds.dims else ""
-    print(msg + ")", file=sys.stderr, flush=True)
+    n_dec = len(config.decoder)
+    shape += f" x {n_dec} decoders" if n_dec > 1 else ""
+    each = ", ".join(f"{name} {n}" for name, n in counts.items() if n)
+    print(f"analyze {run_dir.name}: {total} decoding problems to fit ({shape}; {each})", file=sys.stderr, flush=True)
     if total > LARGE_RUN:
         tips = []
         if "time" in ds.dims and ds.sizes["time"] > 4:
-            tips.append(f"--time-stride {2 * time_stride} (one recorded step in {2 * time_stride}; the last is kept)")
+            k = 2 * config.time_stride
+            tips.append(f"--time-stride {k} (one recorded step in {k}; the last is kept)")
         if ds.sizes["epoch"] > 4:
             ep = [int(e) for e in ds["epoch"].values]
             tips.append(f"--epochs {' '.join(map(str, sorted({ep[0], ep[len(ep) // 2], ep[-1]})))} (some of {len(ep)})")
@@ -493,30 +441,13 @@ def _announce(ds, layers, labels, todo, decoders, run_dir, time_stride: int) -> 
     return total
 
 
-def _progress_bar(ds, layers, labels, todo, n_decoders: int, desc: str, progress: bool):
-    """A tqdm bar over every decoding problem of the analysis."""
-    from tqdm.auto import tqdm
-
-    def n_problems(layer):
-        a = ds[layer]
-        return int(np.prod([a.sizes[d] for d in a.dims if d not in ("trial",) and not (d == "unit" or d.endswith("_unit"))]))
-
-    total = 0
-    for layer in layers:
-        total += n_problems(layer)
-        if "choice_vs_direction" in todo:
-            total += n_problems(layer) // ds.sizes["time"] * len(period_ends(ds)) if "time" in ds[layer].dims \
-                else n_problems(layer)
-        if "time" in ds[layer].dims:
-            total += ds.sizes["time"] * len(labels)
-    return tqdm(total=total * n_decoders, desc=desc, unit="problem", disable=not progress)
-
-
-def _analysis_attrs(attrs: dict, decoders, folds, seed, dtype, exclude_catch) -> dict:
+def _analysis_attrs(attrs: dict, config: AnalysisConfig) -> dict:
     """The run's attrs (strings and numbers) and the analysis settings."""
     out = {k: v for k, v in attrs.items() if isinstance(v, (str, int, float, np.integer, np.floating))}
-    out.update(analysis_decoder=",".join(str(getattr(dd, "name", dd)) for dd in decoders), analysis_folds=int(folds),
-               analysis_seed=int(seed), analysis_dtype=dtype, analysis_exclude_catch=int(exclude_catch),
+    out.update(analysis_decoder=",".join(config.decoder_names), analysis_folds=int(config.folds),
+               analysis_seed=int(config.seed), analysis_dtype=config.dtype,
+               analysis_exclude_catch=int(config.exclude_catch),
+               analysis_config=json.dumps(config.to_table(), sort_keys=True),
                analysis_estimator="usable information, stratified K-fold, nested CV for L2 (decisionnets.decoding)")
     return out
 

@@ -36,3 +36,30 @@ def test_a_decoder_object_passes_through_and_names_are_not_replaced_silently():
         register_decoder("linear", LogisticDecoder)
     with pytest.raises(UserError, match="non-empty string"):
         register_decoder("", LogisticDecoder)
+
+
+def test_the_registry_declares_each_familys_parameters_and_refuses_others_by_name():
+    from decisionnets.decoding import decoder_params
+
+    assert {"l2_grid", "tol", "standardize"} <= set(decoder_params("linear"))
+    assert set(decoder_params("mlp")) == {"hidden", "max_iter", "l2_grid"}
+    assert "l2_grid" not in decoder_params("sgd-mlp")
+    with pytest.raises(UserError, match=r"'sgd-mlp' cannot be configured with \['l2_grid'\]: it takes .*lr"):
+        get_decoder("sgd-mlp", l2_grid=[1.0])
+    with pytest.raises(UserError, match="carries its own parameters"):
+        get_decoder(get_decoder("mlp"), hidden=3)
+
+
+def test_standardize_false_is_the_linear_raw_family_in_one_place():
+    """The logistic decoder names itself from ``standardize``; the estimator passes it on, nothing else maps it."""
+    import numpy as np
+
+    from decisionnets.decoding import UsableInformation
+
+    assert get_decoder("linear", standardize=False).name == "linear-raw"
+    X = np.random.default_rng(0).standard_normal((40, 2))
+    y = (X[:, 0] > 0).astype(float)
+    assert UsableInformation(folds=3, standardize=False, l2_grid=[1.0]).fit(X, y).decoder_.name == "linear-raw"
+    assert UsableInformation(folds=3, l2_grid=[1.0]).fit(X, y).decoder_.name == "linear"
+    with pytest.raises(UserError, match="'mlp' cannot be configured with \\['standardize'\\]"):
+        UsableInformation(decoder="mlp", folds=3, standardize=False).fit(X, y)

@@ -180,7 +180,7 @@ def test_sweep_preset_plans_seeds_x_dale_x_ff_and_a_point_runs(tmp_path):
                            "env.timing": {"fixation": 40, "targets": ["uniform", [100, 200]], "stimulus": 100,
                                           "decision": 60}}
     raw["sweep"]["grid"] = {"model.ff": [1.0]}
-    raw["sweep"]["analysis"] = {"layer": "area3", "folds": 3, "variables": ["color", "direction"]}  # as the preset
+    raw["sweep"]["analysis"] = {"layers": ["area3"], "folds": 3, "variables": ["color", "direction"]}  # as the preset
     small = sweep.parse_spec(raw)
     (point,) = sweep.plan(small, tmp_path / "small")
     result = sweep.run_point(point, small.analysis)

@@ -76,7 +76,7 @@ def test_analyze_runs_exactly_the_named_analyses(run):
 def test_analyze_unknown_analysis_is_one_line_exit_2(run, capsys):
     assert _analyze(str(run), "--analyses", "geometry", "dpca") == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "--analyses 'dpca' is not an analysis; choose from information, selectivity" in err
+    assert err.count("\n") == 1 and "--analyses must name analyses (information, selectivity" in err and "'dpca'" in err
     assert not (run / "analyses").exists()
 
 
@@ -84,13 +84,13 @@ def test_sweep_analysis_table_takes_analyses(run):
     from decisionnets import sweep
     from decisionnets.sweep.analysis import analyze, analyze_kwargs, is_analyzed
 
-    with pytest.raises(ConfigError, match="sweep.analysis.analyses must be a list of analysis names"):
+    with pytest.raises(ConfigError, match="sweep.analysis.analyses must name analyses .*got 'pca'"):
         sweep.parse_spec({"sweep": {"base": "x", "analysis": {"analyses": ["pca"]}}})
-    analysis = sweep.parse_spec({"sweep": {"base": "x", "analysis": {"folds": 3, "period": "b", "epochs": [2],
+    analysis = sweep.parse_spec({"sweep": {"base": "x", "analysis": {"folds": 3, "periods": ["b"], "epochs": [2],
                                                                      "analyses": ["geometry"]}}}).analysis
-    assert analyze_kwargs(run, analysis)["analyses"] == ["information", "geometry"]
-    no_rep = {**analysis, "analyses": []}
-    assert analyze_kwargs(run, no_rep)["analyses"] is None
+    assert analyze_kwargs(run, analysis)["config"].analyses == ("information", "geometry")
+    no_rep = analysis.replace(analyses=[])
+    assert analyze_kwargs(run, no_rep)["config"].analyses is None
     analyze(run, no_rep)
     assert is_analyzed(run, no_rep) and not is_analyzed(run, analysis)
     analyze(run, analysis)

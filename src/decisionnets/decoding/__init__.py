@@ -27,7 +27,7 @@ from decisionnets.decoding.estimator import LN2, UNRELIABLE_FLAGS, UNSTABLE_SD, 
 from decisionnets.decoding.frontend import decoding_scores, usable_information
 from decisionnets.decoding.logistic import LogisticDecoder
 from decisionnets.decoding.mlp import MLPDecoder
-from decisionnets.decoding.registry import decoder_names, get_decoder, register_decoder
+from decisionnets.decoding.registry import decoder_names, decoder_params, get_decoder, register_decoder
 from decisionnets.decoding.sgd import SGDDecoder
 from decisionnets.decoding.temporal import cross_temporal_information
 
@@ -48,4 +48,5 @@ __all__ = [
     "get_decoder",
     "register_decoder",
     "decoder_names",
+    "decoder_params",
 ]

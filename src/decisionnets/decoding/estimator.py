@@ -62,7 +62,6 @@ import copy
 import math
 import warnings
 from collections.abc import Sequence
-from typing import Any
 
 import numpy as np
 
@@ -123,12 +122,17 @@ class UsableInformation:
         of unconverged fits; mlp: Adam steps); None: the family's default.
     tol : float, optional
         Convergence threshold of the linear families (RMS change of a training logit per iteration).
-    hidden : int
-        Hidden units of the ``mlp`` decoder.
+    hidden : int, optional
+        Hidden units of the ``mlp`` decoder; None: the family's default.
     max_chunk_bytes : int
         Memory budget per chunk of problems.
-    standardize : bool
-        Kept for compatibility: ``decoder="linear", standardize=False`` is ``decoder="linear-raw"``.
+    standardize : bool, optional
+        A parameter of the logistic families: ``decoder="linear", standardize=False`` is
+        ``decoder="linear-raw"``; None: the family's own.
+
+    ``l2_grid``, ``max_iter``, ``tol``, ``hidden`` and ``standardize`` are the decoder family's
+    parameters, passed to :func:`decisionnets.decoding.get_decoder` when given (not None), which
+    refuses one the family does not take; a Decoder object carries its own.
     split : {"kfold", "holdout"}
         ``"kfold"`` (default): every trial is predicted once by a decoder trained on the other K-1
         folds. ``"holdout"``: one stratified split, a fraction ``train_fraction`` of the trials for
@@ -176,9 +180,9 @@ class UsableInformation:
         dtype: str = "float32",
         max_iter: int | None = None,
         tol: float | None = None,
-        hidden: int = 32,
+        hidden: int | None = None,
         max_chunk_bytes: int = 2**28,
-        standardize: bool = True,
+        standardize: bool | None = None,
         split: str = "kfold",
         train_fraction: float = 0.25,
     ):
@@ -335,22 +339,10 @@ class UsableInformation:
 
     # ---------------------------------------------------------------- private
     def _make_decoder(self):
-        if isinstance(self.decoder, Decoder):
-            return self.decoder
-        name = self.decoder
-        if name == "linear" and not self.standardize:
-            name = "linear-raw"
-        kw: dict[str, Any] = {}
-        if name in ("linear", "linear-raw", "mlp"):
-            if self.l2_grid is not None:
-                kw["l2_grid"] = self.l2_grid
-            if self.max_iter is not None:
-                kw["max_iter"] = self.max_iter
-        if name in ("linear", "linear-raw") and self.tol is not None:
-            kw["tol"] = self.tol
-        if name == "mlp":
-            kw["hidden"] = self.hidden
-        return get_decoder(name, **kw)
+        """The decoder object: :func:`get_decoder` resolves the name and checks the parameters given here."""
+        given = {"l2_grid": self.l2_grid, "max_iter": self.max_iter, "tol": self.tol, "hidden": self.hidden,
+                 "standardize": self.standardize}
+        return get_decoder(self.decoder, **{k: v for k, v in given.items() if v is not None})
 
     def _refit_diverged(self, torch, res, X, labels, fold, K, dec, holdout) -> None:
         """Refit in float64 the problems whose float32 fit diverged, in place in ``res``.
@@ -381,7 +373,8 @@ class UsableInformation:
             raise UserError(f"decoder must be one of {decoder_names()} or a Decoder object; got {self.decoder!r}")
         if not isinstance(self.folds, (int, np.integer)) or self.folds < 3:
             raise UserError(f"folds must be an integer >= 3 (nested CV uses K-1 inner folds); got {self.folds!r}")
-        if not isinstance(self.hidden, (int, np.integer)) or isinstance(self.hidden, bool) or self.hidden < 1:
+        if self.hidden is not None and (not isinstance(self.hidden, (int, np.integer)) or isinstance(self.hidden, bool)
+                                        or self.hidden < 1):
             raise UserError(f"hidden must be an integer >= 1 (units of the mlp decoder); got {self.hidden!r}")
         if self.max_iter is not None and (not isinstance(self.max_iter, (int, np.integer))
                                           or isinstance(self.max_iter, bool) or self.max_iter < 1):

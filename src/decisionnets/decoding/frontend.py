@@ -92,7 +92,7 @@ def decoding_scores(
     dtype: str = "float32",
     max_iter: int | None = None,
     progress=None,
-    standardize: bool = True,
+    standardize: bool | None = None,
     split: str = "kfold",
     train_fraction: float = 0.25,
     return_decoders: bool = False,
@@ -112,8 +112,11 @@ def decoding_scores(
         dim (first), one family after another.
     folds : int
     seed : int
-    l2_grid, device, dtype, max_iter, standardize, split, train_fraction
+    device, dtype, split, train_fraction
         See :class:`UsableInformation`.
+    l2_grid, max_iter, standardize
+        Parameters of a named decoder family, given to :func:`decisionnets.decoding.get_decoder`
+        when not None (it refuses one the family does not take; None: the family's default).
     progress : callable, optional
         Called with the number of activity problems finished after each chunk (e.g. a tqdm's
         ``update``); the total is the product of activity's dims other than sample/feature (times

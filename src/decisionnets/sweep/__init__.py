@@ -35,18 +35,19 @@ A *sweep spec* is a TOML file (or a preset in ``tasks/`` with a top-level ``[swe
     # pretrain = { set = {...}, epochs = 10 }   -> a pretraining run (same seed) whose final
     #                                              weights initialize this run (train.init_from)
 
-    [sweep.analysis]                    # the arguments of `decisionnets analyze` for every run
+    [sweep.analysis]                    # the options of `decisionnets analyze` for every run (AnalysisConfig)
     variables = ["color", "direction"]  # labels decoded ([]: analyze's defaults)
-    layer = "hidden"                    # recorded layer decoded and summarized ("": every layer)
+    layers = ["hidden"]                 # recorded layers decoded ([]: every one); the summary keeps one named alone
     decoder = "linear"                  # a family or a list (a `decoder` dim): linear, linear-raw, mlp,
                                         # sgd-mlp, sgd-linear (decisionnets.decoding)
     folds = 5
     epochs = []                         # decode only these recorded epochs ([]: all), e.g. for sgd-*
     epoch_stride = 1                    # decode every k-th of them (and the last): k x less decoding
-    period = "decision"                 # time-resolved runs: decode this period only; summary = its mean
+    periods = ["decision"]              # time-resolved runs: decode these periods only (the sweep's default)
     time_stride = 1                     # decode every k-th time step
-    dtype = "float64"                   # decoder precision
-    figures = false                     # also draw each run's figures (RUN_DIR/figures)
+    dtype = "float32"                   # decoder precision
+    figures = false                     # also draw each run's figures (the sweep's default: false)
+    # every option: the user guide's table of analysis options (decisionnets.analysis_config)
 
 The sweep directory ``OUT/NAME/`` holds ``runs/<run id>/`` (ordinary run directories: train,
 record and analyse there), ``pretrain/`` (pretraining runs), ``summary.nc`` (one
@@ -84,11 +85,11 @@ from decisionnets.sweep.execute import _client  # noqa: F401 (tests use it)
 from decisionnets.sweep.execute import check_same_config, is_done, run_ensemble, run_point, run_sweep
 from decisionnets.sweep.figures import plot_final_vs, plot_information_vs_epoch, plot_summary
 from decisionnets.sweep.plan import MAX_ENSEMBLE, RunPoint, ensemble_units, plan
-from decisionnets.sweep.spec import ANALYSIS_DEFAULTS, SweepSpec, load_spec, parse_spec
+from decisionnets.sweep.spec import ANALYSIS_DEFAULTS, SWEEP_ANALYSIS, SweepSpec, load_spec, parse_spec
 from decisionnets.sweep.summary import describe, gather, peak_final, regimes, run_information
 
 
 __all__ = ["run_sweep", "load_spec", "parse_spec", "plan", "run_point", "run_ensemble", "SweepSpec", "RunPoint",
-           "ANALYSIS_DEFAULTS", "MAX_ENSEMBLE", "gather", "describe", "peak_final", "regimes", "run_information",
+           "ANALYSIS_DEFAULTS", "SWEEP_ANALYSIS", "MAX_ENSEMBLE", "gather", "describe", "peak_final", "regimes", "run_information",
            "plot_information_vs_epoch", "plot_final_vs", "plot_summary", "analyze_point", "analyze_kwargs",
            "is_analyzed", "is_done", "check_same_config", "ensemble_units"]

@@ -419,9 +419,7 @@ def run_sweep(spec, out="sweeps", scheduler=None, n_workers=None, analyze=True, 
     if analysis:
         from dataclasses import replace
 
-        table = {k: v for k, v in sp.analysis.items()}
-        table.update(analysis)
-        sp = replace(sp, analysis=parse_analysis(table))
+        sp = replace(sp, analysis=parse_analysis(analysis, base=sp.analysis))
     sweep_dir = (Path(out) / sp.name).resolve()
     points = plan(sp, sweep_dir)
     if summary_only:
@@ -462,9 +460,9 @@ def _run_sweep(sp, sweep_dir, points, scheduler, n_workers, analyze, progress, f
 
     sweep_dir.mkdir(parents=True, exist_ok=True)
     write_json(sweep_dir / "sweep.json", {"name": sp.name, "description": sp.description, "dims": sp.dims,
-                                          "seeds": list(sp.seeds), "analysis": sp.analysis,
+                                          "seeds": list(sp.seeds), "analysis": sp.analysis.to_table(),
                                           "runs": [{"run_id": p.run_id, "coords": p.coords} for p in points]})
-    analysis = dict(sp.analysis) if analyze else None
+    analysis = sp.analysis if analyze else None
     results = {}
     todo = []
     for p in points:

@@ -11,25 +11,20 @@ import dataclasses
 import re
 from pathlib import Path
 
+from decisionnets.analysis_config import AnalysisConfig
 from decisionnets.errors import ConfigError
 
 SPEC_KEYS = ("base", "seeds", "set", "grid", "axes", "analysis", "name")
 POINT_KEYS = ("value", "base", "set", "phases", "init_from", "pretrain")
-#: ``[sweep.analysis]`` options: the arguments of ``decisionnets analyze`` (report.analyze_run) for
-#: every run, and which layer and period the summary reads ("" / []: analyze's defaults)
-ANALYSIS_DEFAULTS = {
-    "variables": [],          # labels decoded ([]: the run's default label variables, as `analyze`)
-    "layer": "",              # recorded layer decoded and summarized ("": every layer; the summary keeps a layer dim)
-    "decoder": "linear",      # a decoder family or a list of them (a `decoder` dim)
-    "folds": 5,
-    "epochs": [],             # decode only these recorded epochs ([]: all)
-    "epoch_stride": 1,        # decode every k-th recorded epoch (always the first and the last)
-    "period": "decision",     # time-resolved runs: decode only this period's steps, summary = their mean ("": all)
-    "time_stride": 1,         # decode every k-th recorded time step (counted back from the last)
-    "dtype": "float64",       # precision of the decoders' matmuls
-    "figures": False,         # also draw each run's figures (RUN_DIR/figures), as `decisionnets analyze`
-    "analyses": [],           # representation analyses run after the decoding (RUN_DIR/analyses/NAME.nc), e.g. ["selectivity"]
-}
+#: The analysis of every run of a sweep when ``[sweep.analysis]`` says nothing: the defaults of
+#: ``decisionnets analyze`` (:class:`~decisionnets.analysis_config.AnalysisConfig`) but for two
+#: options: time-resolved runs decode only the ``decision`` period (the summary is its mean; the
+#: other steps would cost the most and are not summarized), and no per-run figures (a sweep draws
+#: its own). Every other option, its check and its default are AnalysisConfig's.
+SWEEP_ANALYSIS = AnalysisConfig(periods=("decision",), figures=False)
+
+#: :data:`SWEEP_ANALYSIS` as a table (the keys ``[sweep.analysis]`` takes, with their defaults); derived, not declared.
+ANALYSIS_DEFAULTS = SWEEP_ANALYSIS.to_table()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +38,7 @@ class SweepSpec:
     common: dict  #: dotted key -> value, applied to every run
     grid: dict  #: dotted key -> tuple of values
     axes: dict  #: dim name -> tuple of point dicts
-    analysis: dict  #: ``[sweep.analysis]`` merged over :data:`ANALYSIS_DEFAULTS`
+    analysis: AnalysisConfig  #: ``[sweep.analysis]`` over :data:`SWEEP_ANALYSIS`
     root: Path | None  #: folder of the spec file (relative paths in it are relative to this)
 
     @property
@@ -102,48 +97,11 @@ def _int_at_least(value, lo: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= lo
 
 
-def parse_analysis(table: dict | None) -> dict:
-    """``[sweep.analysis]`` validated and merged over :data:`ANALYSIS_DEFAULTS`."""
-    from decisionnets.decoding import decoder_names
-
-    table = table or {}
-    if not isinstance(table, dict):
-        raise ConfigError(f"sweep.analysis must be a table; got {table!r}")
-    if "method" in table:
-        raise ConfigError("sweep.analysis.method was removed: every sweep runs the analysis of `decisionnets analyze` "
-                          f"(report.analyze_run); delete the key (got method = {table['method']!r})")
-    a = {**ANALYSIS_DEFAULTS, **table}
-    bad = sorted(set(a) - set(ANALYSIS_DEFAULTS))
-    if bad:
-        raise ConfigError(f"unknown key sweep.analysis.{bad[0]}; valid: {', '.join(ANALYSIS_DEFAULTS)}")
-    for key in ("epoch_stride", "time_stride"):
-        if not _int_at_least(a[key], 1):
-            raise ConfigError(f"sweep.analysis.{key} must be an integer >= 1; got {a[key]!r}")
-    if not _int_at_least(a["folds"], 3):
-        raise ConfigError(f"sweep.analysis.folds must be an integer >= 3; got {a['folds']!r}")
-    decs = a["decoder"] if isinstance(a["decoder"], list) else [a["decoder"]]
-    if not decs or [d for d in decs if d not in decoder_names()]:
-        raise ConfigError(f"sweep.analysis.decoder must be a decoder family or a list of them "
-                          f"({', '.join(decoder_names())}); got {a['decoder']!r}")
-    if not (isinstance(a["epochs"], list) and all(_int_at_least(e, 0) for e in a["epochs"])):
-        raise ConfigError(f"sweep.analysis.epochs must be a list of integers >= 0 ([] = all); got {a['epochs']!r}")
-    if not (isinstance(a["variables"], list) and all(isinstance(v, str) and v for v in a["variables"])):
-        raise ConfigError(f"sweep.analysis.variables must be a list of label names ([] = analyze's defaults); "
-                          f"got {a['variables']!r}")
-    for key in ("layer", "period"):
-        if not isinstance(a[key], str):
-            raise ConfigError(f"sweep.analysis.{key} must be a string (\"\" = all); got {a[key]!r}")
-    if a["dtype"] not in ("float32", "float64"):
-        raise ConfigError(f"sweep.analysis.dtype must be float32 or float64; got {a['dtype']!r}")
-    if not isinstance(a["figures"], bool):
-        raise ConfigError(f"sweep.analysis.figures must be true or false; got {a['figures']!r}")
-    from decisionnets.representation import DECODING_NAME, REPRESENTATION_ANALYSES
-
-    known = [DECODING_NAME, *REPRESENTATION_ANALYSES]
-    if not (isinstance(a["analyses"], list) and all(isinstance(n, str) and n in known for n in a["analyses"])):
-        raise ConfigError(f"sweep.analysis.analyses must be a list of analysis names ({', '.join(known)}); "
-                          f"got {a['analyses']!r}")
-    return a
+def parse_analysis(table: dict | None, base: AnalysisConfig | None = None) -> AnalysisConfig:
+    """``[sweep.analysis]`` read over ``base`` (default :data:`SWEEP_ANALYSIS`) into an
+    :class:`~decisionnets.analysis_config.AnalysisConfig`; a rule broken is a ConfigError that
+    names ``sweep.analysis.KEY``."""
+    return AnalysisConfig.from_table(table, where="sweep.analysis", base=base or SWEEP_ANALYSIS)
 
 
 def parse_spec(raw: dict, name: str = "sweep", root: Path | None = None) -> SweepSpec:

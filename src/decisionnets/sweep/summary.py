@@ -2,7 +2,7 @@
 
 :func:`gather` reads every run's information (the layout of ``decisionnets analyze``; files of
 the former lean sweep analysis, without a ``layer`` dim, are read too), reduces time-resolved
-runs to the mean over ``[sweep.analysis] period`` and stacks the runs along the grid's dims.
+runs to the mean over the one period of ``[sweep.analysis] periods`` and stacks the runs along the grid's dims.
 :func:`peak_final` and :func:`describe` turn it into numbers and a text table; figures are in
 :mod:`decisionnets.sweep.figures`.
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from decisionnets.errors import UserError
+from decisionnets.sweep.analysis import summary_reduction
 
 _KEEP = ("layer", "decoder", "variable", "epoch")
 
@@ -95,7 +96,7 @@ def gather(sweep_dir, points=None, spec=None):
     xr.Dataset
         ``information``, ``information_sd`` (bits) and ``decoding_accuracy`` with dims
         (*grid dims, seed, [layer,] [decoder,] variable, epoch) (a ``layer`` dim only when
-        ``[sweep.analysis] layer`` is "" and runs recorded several layers; a ``decoder`` dim
+        ``[sweep.analysis] layers`` does not name exactly one and runs recorded several layers; a ``decoder`` dim
         when several decoder families were used); ``step`` (*grid dims, seed, epoch): SGD steps
         by the end of each epoch; ``status`` (str) and ``final_val_accuracy`` with dims
         (*grid dims, seed); ``ceiling`` (bits, the ideal observer's information about each
@@ -117,8 +118,8 @@ def gather(sweep_dir, points=None, spec=None):
     else:
         dims = spec.dims + ["seed"]
         entries = [(p.run_id, p.coords) for p in points]
-        analysis = spec.analysis
-    period, layer = analysis.get("period", "decision"), analysis.get("layer", "")
+        analysis = spec.analysis.to_table()
+    period, layer = summary_reduction(analysis)
     infos, scalars, index, steps = [], [], [], []
     for run_id, coords in entries:
         run_dir = sweep_dir / "runs" / run_id
