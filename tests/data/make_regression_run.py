@@ -21,9 +21,9 @@ against the old numbers all the same (a different, equally converged solution). 
 when the solver's products changed layout ((columns x basis) by (basis x samples)) and its
 two-class loss lost its mask passes (the same arithmetic, summed in another order): activations,
 logs, probe, psychometric, error-trial numbers and ``decoding_accuracy`` identical; ``information``
-moved by at most 5.7e-6 bits, ``period_information`` by 1.6e-6, ``information_sd`` by 3.8e-6;
+moved by at most 1.1e-5 bits, ``period_information`` by 3.6e-6, ``information_sd`` by 9.6e-6;
 ``cross_temporal`` by at most 0.0154 bits (0.0035 where the information is >= 0; its diagonal by
-5.5e-6), at target_config decoded at step 9 and applied at step 0: pinned -0.294, now -0.279,
+1.1e-5) (with the Newton refit's Hessians from float32 products, its logits and gradients float64), at target_config decoded at step 9 and applied at step 0: pinned -0.294, now -0.279,
 against -0.281 for a float64 fit converged to 1e-8 with every penalty of the grid fitted. Those
 off-diagonal entries below 0 bits are determined by this tiny run only to about 0.01 bits (the old
 pin was 0.0069 from that reference, the previous one 0.0132, this one 0.0089; a stopping rule 100x
