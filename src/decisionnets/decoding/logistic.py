@@ -51,8 +51,9 @@ class LogisticDecoder(Decoder):
     moves the training logits by < ``tol`` RMS or predicts a decrease < 1e-9 nats per training
     sample); converged columns leave the batch. Columns
     unconverged after ``max_iter`` iterations are refitted in float64 from where they stopped: two
-    classes by a damped Newton's method (up to ``refit_iter`` steps, converged when half the squared
-    Newton decrement is below 1e-9 nats per training sample), more classes by ``max_iter`` more
+    classes by a damped Newton's method (:func:`newton_refit`, its Hessians from float32 products;
+    up to ``refit_iter`` steps, converged when half the squared Newton decrement is below 1e-9
+    nats per training sample), more classes by ``max_iter`` more
     iterations of the solver; those still unconverged are reported (``converged`` False), never
     silently returned. The outer fits of the estimator start from the mean of the pair fits at their
     chosen penalty (``init``).
@@ -503,7 +504,10 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
     V' diag(var) V or the isotropic raw weight, is formed in full); binomial (one logit) for two
     classes, multinomial otherwise (Hessian sum_i z_i z_i' (x) (diag p_i - p_i p_i')). Converged:
     half the squared Newton decrement (the remaining objective gap, nats, to second order) below
-    1e-9 per training sample.
+    1e-9 per training sample. Objective, logits and gradients are float64; with a float32 basis the
+    Hessian's products over the samples are float32 (3-4x cheaper; the optimum does not depend on
+    them, only the steps do), and a step whose float32 Hessians fail Cholesky is retaken with
+    float64 ones.
 
     Parameters
     ----------
