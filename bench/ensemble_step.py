@@ -21,7 +21,7 @@ import _benchjson
 from decisionnets.ensemble import Ensemble, MemberSGD, vmap_forward
 from decisionnets.metrics import masked_cross_entropy
 from decisionnets.models.mlp import MLP
-from decisionnets.training import apply_settings
+from decisionnets.optimization import apply_settings
 
 
 def step_ms(K: int, batch: int, n: int, forward=None) -> float:

@@ -111,7 +111,7 @@ def test_batched_mlp_and_member_sgd_equal_each_members_own_module_and_sgd(activa
     from decisionnets.ensemble import Ensemble, MemberSGD, vmap_forward
     from decisionnets.metrics import masked_cross_entropy
     from decisionnets.models.mlp import MLP
-    from decisionnets.training import apply_settings, clip_grad_norm
+    from decisionnets.optimization import apply_settings, clip_grad_norm
 
     torch.manual_seed(0)
     K, T, B, F = 3, 2, 7, 5

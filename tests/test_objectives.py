@@ -14,7 +14,7 @@ import torch
 from decisionnets.config import load_config
 from decisionnets.errors import TrainingDiverged
 from decisionnets.objectives import Supervised
-from decisionnets.training import divergence_bound
+from decisionnets.optimization import divergence_bound
 
 # one decision step after one masked-out step, 3 trials, outputs (fixation, left, right); choices 1 and 2
 PROBS = np.array([[0.1, 0.7, 0.2],    # chooses 1, target 1: correct

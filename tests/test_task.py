@@ -8,7 +8,8 @@ import pytest
 
 from decisionnets.build import make_task
 from decisionnets.errors import ConfigError
-from decisionnets.task import EnvTask, Task, ceiling_attrs, ceilings_from_attrs, choice_actions, declaration_attrs
+from decisionnets.build import ceilings_from_attrs
+from decisionnets.task import EnvTask, Task, ceiling_attrs, choice_actions, declaration_attrs
 from decisionnets.trials import SampledTrials
 
 ENVS = ["ColorDirection", "ColorDirectionStatic", "ColorDirectionRT", "PerceptualDecisionMaking",

@@ -8,6 +8,8 @@ The task (:class:`decisionnets.task.Task`) is served by the class one lookup giv
 
 from __future__ import annotations
 
+import json
+
 
 def _lookup(name: str) -> tuple:
     """(the class whose constructor takes the ``[env]`` parameters, the task class) of ``[env]`` ``name``."""
@@ -55,3 +57,30 @@ def build_model(config, task):
     if models.accepts(kind, "dt") and "dt" not in kw and getattr(task, "dt", None):
         kw["dt"] = task.dt
     return models.build_model(kind, task.n_inputs, task.n_outputs, **kw)
+
+
+def ceilings_from_attrs(attrs) -> dict:
+    """``{label: bits}`` from an activation dataset's attrs: its ``ceiling`` attribute, else (runs
+    recorded before it existed) the ceiling of the task its ``config`` names, when that task's
+    class declares one ({} otherwise)."""
+    text = attrs.get("ceiling")
+    if text:
+        try:
+            return {str(k): float(v) for k, v in json.loads(str(text)).items()}
+        except (ValueError, TypeError, AttributeError):
+            return {}
+    try:
+        env = dict(json.loads(str(attrs["config"]))["env"])
+    except (KeyError, ValueError, TypeError):
+        return {}
+    from decisionnets.errors import UserError
+    from decisionnets.task import EnvTask
+
+    try:
+        name = str(env.pop("name"))
+        cls = task_class(name)
+        if getattr(cls, "ceiling", None) is EnvTask.ceiling or not issubclass(cls, EnvTask):
+            return {}  # no ideal observer declared: nothing to build
+        return dict(cls.from_config(name, env, 1).ceiling())
+    except (UserError, TypeError, ValueError, KeyError):
+        return {}

@@ -17,7 +17,7 @@ Each member keeps everything of its solo run (:class:`decisionnets.training.Memb
   (the member's module is built exactly as ``training.train`` builds it, then stacked), batch
   order (its own :class:`torch.Generator`), recurrent noise (its own generator);
 - its own learning rate, momentum, weight decay and phases (per-member tensors, from
-  :func:`decisionnets.training.phase_settings` every epoch), and its own momentum buffers;
+  :func:`decisionnets.optimization.phase_settings` every epoch), and its own momentum buffers;
 - its own run directory with the solo layout: ``config.json``, ``status.json``, ``log.csv``,
   ``checkpoints/last.pt`` every epoch (a solo-format checkpoint, so ``train(..., resume=True)``
   continues a member alone) and ``final.pt``, ``activations/epoch_*.nc`` written by the same
@@ -65,7 +65,7 @@ def ensemble_key(config) -> str | None:
     than SGD and runs trained by reward (``[agent]``).
     """
     from decisionnets.build import task_class
-    from decisionnets.training import phase_settings
+    from decisionnets.optimization import phase_settings
 
     if config.model.get("kind") not in ENSEMBLE_MODELS or task_class(config.env["name"]).kind != "trials":
         return None
@@ -264,7 +264,7 @@ class MemberSGD:
     """Per-member SGD on stacked (member, ...) parameters, as :class:`torch.optim.SGD` updates each member.
 
     ``lr``, ``momentum``, ``weight_decay`` in the one param group are (member,) tensors (set by
-    :func:`decisionnets.training.apply_settings`). Weight decay is added to the gradient; with
+    :func:`decisionnets.optimization.apply_settings`). Weight decay is added to the gradient; with
     momentum, ``buf = momentum * buf + grad`` (the buffer starts at zero, so the first step's
     buffer is the gradient, as torch's); then ``p -= lr * buf``. A member with momentum 0 leaves
     its buffer untouched and, until it first has momentum, holds none (as torch).

@@ -5,7 +5,7 @@ supplies the rest. An objective has
 
 ``optimizer``
     the optimizer of its parameters (phase settings are put into its param groups by
-    :func:`decisionnets.training.apply_settings`);
+    :func:`decisionnets.optimization.apply_settings`);
 ``params``, ``per_member``, ``max_loss``
     the parameters (for gradient clipping), whether they are stacked per ensemble member (then
     losses and clipping are per member), and the divergence bound of the loss;
@@ -35,7 +35,7 @@ import torch
 
 from decisionnets import metrics
 from decisionnets.errors import TrainingDiverged
-from decisionnets.training import apply_settings, divergence_bound, phase_settings
+from decisionnets.optimization import apply_settings, divergence_bound, phase_settings
 
 _MEMBER_KEYS = ("lr", "momentum", "weight_decay")  # may differ between the members of an ensemble
 

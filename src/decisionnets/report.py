@@ -358,8 +358,8 @@ def _span(epochs) -> str:
 
 def _add_ceiling(result: xr.Dataset, attrs) -> None:
     """``ceiling`` (variable): the ideal observer's bits about each decoded variable (NaN where
-    unknown), from the activation attrs (:func:`decisionnets.task.ceilings_from_attrs`)."""
-    from decisionnets.task import ceilings_from_attrs
+    unknown), from the activation attrs (:func:`decisionnets.build.ceilings_from_attrs`)."""
+    from decisionnets.build import ceilings_from_attrs
 
     ceil = ceilings_from_attrs(attrs)
     if not ceil or "variable" not in result.dims:

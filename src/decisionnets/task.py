@@ -34,7 +34,7 @@ import numpy as np
 from decisionnets.errors import ConfigError
 from decisionnets.trials import TrialBatch, common_period
 
-__all__ = ["Task", "EnvTask", "choice_actions", "declaration_attrs", "ceiling_attrs", "ceilings_from_attrs"]
+__all__ = ["Task", "EnvTask", "choice_actions", "declaration_attrs", "ceiling_attrs"]
 
 
 @runtime_checkable
@@ -155,8 +155,8 @@ class EnvTask:
 
     @classmethod
     def from_config(cls, name: str, env_kwargs: dict | None = None, n_per_condition: int = 36):
-        """The task of ``[env]`` name ``name`` built with ``env_kwargs`` (:func:`decisionnets.envs.make_env`)."""
-        from decisionnets.envs import make_env
+        """The task of ``[env]`` name ``name`` built with ``env_kwargs`` (:func:`decisionnets.envs.factory.make_env`)."""
+        from decisionnets.envs.factory import make_env
 
         env_kwargs = dict(env_kwargs or {})
         return cls(make_env(name, env_kwargs), env_kwargs, n_per_condition, name=name)
@@ -244,7 +244,7 @@ def ceiling_attrs(task) -> dict:
 
     ``ceiling``: JSON ``{label: bits}`` (:meth:`Task.ceiling`); ``ceiling_accuracy``: the ideal
     observer's fraction correct, when the task declares it (``ceiling_accuracy()``).
-    :mod:`decisionnets.report` reads them back (:func:`ceilings_from_attrs`).
+    :mod:`decisionnets.report` reads them back (:func:`decisionnets.build.ceilings_from_attrs`).
     """
     labels = task.ceiling() if hasattr(task, "ceiling") else {}
     if not labels:
@@ -253,30 +253,3 @@ def ceiling_attrs(task) -> dict:
     if hasattr(task, "ceiling_accuracy"):
         out["ceiling_accuracy"] = float(task.ceiling_accuracy())
     return out
-
-
-def ceilings_from_attrs(attrs) -> dict:
-    """``{label: bits}`` from an activation dataset's attrs: its ``ceiling`` attribute, else (runs
-    recorded before it existed) the ceiling of the task its ``config`` names, when that task's
-    class declares one ({} otherwise)."""
-    text = attrs.get("ceiling")
-    if text:
-        try:
-            return {str(k): float(v) for k, v in json.loads(str(text)).items()}
-        except (ValueError, TypeError, AttributeError):
-            return {}
-    try:
-        env = dict(json.loads(str(attrs["config"]))["env"])
-    except (KeyError, ValueError, TypeError):
-        return {}
-    from decisionnets.build import task_class
-    from decisionnets.errors import UserError
-
-    try:
-        name = str(env.pop("name"))
-        cls = task_class(name)
-        if getattr(cls, "ceiling", None) is EnvTask.ceiling or not issubclass(cls, EnvTask):
-            return {}  # no ideal observer declared: nothing to build
-        return dict(cls.from_config(name, env, 1).ceiling())
-    except (UserError, TypeError, ValueError, KeyError):
-        return {}

@@ -8,8 +8,8 @@ supervised runs (:func:`train`), ensembles of supervised runs (:func:`decisionne
 and agents trained by reward (:func:`decisionnets.agents.a2c.train_agent`). What differs between
 them is the *objective* (:mod:`decisionnets.objectives`): its batches, the loss and metrics of a
 batch, and what it writes at the end of an epoch. The loop owns what they share: the epochs and
-their progress bar, the phase settings put into the optimizer (:func:`apply_settings`, the one
-place), the divergence rule, the backward pass, gradient clipping and the optimizer step.
+their progress bar, the phase settings put into the optimizer
+(:func:`decisionnets.optimization.apply_settings`, the one place), the divergence rule, the backward pass, gradient clipping and the optimizer step.
 
 The run's single seed is split into independent streams by :mod:`decisionnets.seeding`: training
 data, probe set, model initialization, batch order, recurrent noise. Nothing touches the global
@@ -39,6 +39,7 @@ from decisionnets.config import Config
 from decisionnets.errors import ConfigError, DataFileError
 from decisionnets.io import IDENTITY_ATTR, write_epoch
 from decisionnets import metrics
+from decisionnets.optimization import apply_settings, clip_grad_norm, make_optimizer, phase_settings
 from decisionnets.recording import Recorder, record_epochs
 from decisionnets.rundir import RunDir, restore, snapshot, writing
 from decisionnets.seeding import probe_stream, seed_streams, torch_generator, torch_seed
@@ -49,65 +50,6 @@ from decisionnets.weights import save_weights
 TRAINERS = {"a2c": "decisionnets.agents.a2c:train_agent", "reinforce": "decisionnets.agents.a2c:train_agent"}
 LOG_FIELDS = ("epoch", "step", "lr", "batch_size", "train_loss", "train_accuracy", "val_loss", "val_accuracy",
               "probe_loss", "probe_accuracy", "seconds", "threads")
-
-
-#: A training loss above ``DIVERGENCE_FACTOR`` x the cross-entropy of a uniform guess (ln of the number
-#: of outputs, about what an untrained network scores) is a divergence, as a NaN or infinite loss is.
-DIVERGENCE_FACTOR = 1e4
-
-
-def divergence_bound(n_outputs: int) -> float:
-    """The largest training loss that is not a divergence: ``DIVERGENCE_FACTOR * ln(max(n_outputs, 2))``."""
-    return DIVERGENCE_FACTOR * float(np.log(max(int(n_outputs), 2)))
-
-
-def phase_settings(train_cfg, epoch: int) -> dict:
-    """lr, batch_size, momentum and weight_decay in force at (1-based) ``epoch``."""
-    base = {k: getattr(train_cfg, k) for k in ("lr", "batch_size", "momentum", "weight_decay")}
-    end = 0
-    for p in train_cfg.phases:
-        end += p.epochs
-        if epoch <= end:
-            return {k: (getattr(p, k) if getattr(p, k) is not None else v) for k, v in base.items()}
-    return base
-
-
-def make_optimizer(kind: str, params, settings: dict):
-    """``torch.optim.SGD`` (kind "sgd") or ``torch.optim.Adam`` ("adam") with a phase's ``settings``."""
-    if kind == "adam":
-        return torch.optim.Adam(params, lr=settings["lr"], weight_decay=settings["weight_decay"])
-    if kind == "sgd":
-        return torch.optim.SGD(params, lr=settings["lr"], momentum=settings["momentum"],
-                               weight_decay=settings["weight_decay"])
-    raise ConfigError(f"train.optimizer must be sgd or adam; got {kind!r}")
-
-
-def apply_settings(optimizer, settings: dict) -> None:
-    """Put a phase's ``lr``, ``weight_decay`` and (SGD) ``momentum`` into every param group of ``optimizer``.
-
-    The one place where phases reach an optimizer. Values are floats, or (member,) tensors for an
-    ensemble's :class:`~decisionnets.ensemble.MemberSGD`.
-    """
-    for g in optimizer.param_groups:
-        g["lr"], g["weight_decay"] = settings["lr"], settings["weight_decay"]
-        if "momentum" in g:  # sgd only
-            g["momentum"] = settings["momentum"]
-
-
-def clip_grad_norm(params, max_norm: float, per_member: bool = False) -> None:
-    """:func:`torch.nn.utils.clip_grad_norm_` over ``params``; with ``per_member``, each member's own norm.
-
-    ``per_member``: parameters are stacked (member, ...) and each member's gradient is scaled by
-    its own norm over all its parameters, as its solo run's ``clip_grad_norm_`` would.
-    """
-    if not per_member:
-        torch.nn.utils.clip_grad_norm_(params, max_norm)
-        return
-    grads = [p.grad for p in params if p.grad is not None]
-    norms = torch.stack([g.flatten(1).norm(dim=1) for g in grads]).norm(dim=0)  # (member,)
-    coef = (max_norm / (norms + 1e-6)).clamp(max=1.0)
-    for g in grads:
-        g.mul_(coef.view(-1, *([1] * (g.dim() - 1))))
 
 
 def load_init_weights(model, source: str) -> None:

@@ -63,7 +63,8 @@ def test_ceiling_of_a_gymnasium_made_env_is_that_of_the_unwrapped_env():
 def test_ceiling_attrs_name_each_label_and_are_empty_for_unknown_envs():
     import json
 
-    from decisionnets.task import ceiling_attrs, ceilings_from_attrs
+    from decisionnets.build import ceilings_from_attrs
+    from decisionnets.task import ceiling_attrs
 
     attrs = ceiling_attrs(make_task("ColorDirection", {}))
     c = json.loads(attrs["ceiling"])

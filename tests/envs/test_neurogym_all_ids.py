@@ -126,23 +126,3 @@ def test_go_nogo_ground_truth_is_decoded_after_training(tmp_path):
     gt = info["period_information"].sel(variable="ground_truth", period="decision", layer="hidden")
     assert float(gt.isel(epoch=-1)) > 0.5 and int(info["unreliable"].sel(variable="ground_truth").max()) == 0
     assert float(info["probe_accuracy"].isel(epoch=-1)) > 0.9 > float(info["probe_accuracy"].isel(epoch=0))
-
-
-class _NoDt:
-    """An env whose constructor has no ``dt`` (its time step is fixed)."""
-
-    def __init__(self, sigma=1.0):
-        self.dt = 20
-        self.sigma = sigma
-
-
-def test_env_without_dt_parameter_takes_the_presets_dt_only_when_it_is_its_own(monkeypatch):
-    import gymnasium
-
-    from decisionnets.envs import make_env
-
-    monkeypatch.setitem(gymnasium.registry, "NoDtTest-v0", gymnasium.envs.registration.EnvSpec(
-        "NoDtTest-v0", entry_point=_NoDt))
-    assert make_env("NoDtTest-v0", {"dt": 20, "sigma": 2.0}).sigma == 2.0
-    with pytest.raises(ConfigError, match="has no parameter 'dt': its time step is fixed at 20 ms, not 100; set env.dt=20"):
-        make_env("NoDtTest-v0", {"dt": 100})

@@ -40,7 +40,8 @@ from decisionnets.weights import save_weights
 from decisionnets.recording import record_epochs
 from decisionnets.rundir import RunDir, restore, snapshot
 from decisionnets.seeding import seed_streams, torch_generator, torch_seed
-from decisionnets.training import fit, make_optimizer, phase_settings
+from decisionnets.optimization import make_optimizer, phase_settings
+from decisionnets.training import fit
 
 LOG_FIELDS = ("epoch", "step", "trials", "lr", "batch_size", "loss", "mean_reward", "train_accuracy",
               "abort_rate", "miss_rate", "probe_accuracy", "probe_reward", "probe_reaction_time", "seconds")

@@ -431,6 +431,13 @@ class ColorDirection(_SeededTrialEnv):
         reward = reward + np.where(responded, np.where(action == gt, self.rewards["correct"], self.rewards["fail"]), 0.0)
         return reward, responded | last, responded
 
+    def ideal_observer_evidence(self) -> tuple:
+        """What the ideal observer sees on the probe timing: ``(coherences, noise s.d. per step,
+        steps)``, the board during the stimulus and decision periods
+        (:func:`decisionnets.envs.color_direction_ideal.ceiling_for_env`)."""
+        steps = sum(int(_period_steps(self.timing[p], self.dt, None, 1, p)[0]) for p in ("stimulus", "decision"))
+        return self.coherences, self.sigma / np.sqrt(self.dt), steps
+
 
 class ColorDirectionStatic(_SeededTrialEnv):
     """Static checkerboard task: one sample per trial, no time (the ICLR 2021 FC setting).
@@ -500,6 +507,11 @@ class ColorDirectionStatic(_SeededTrialEnv):
         correct = int(action == gt)
         self.performance = correct
         return self.ob_now, float(correct), False, False, {"new_trial": True, "gt": gt}
+
+    def ideal_observer_evidence(self) -> tuple:
+        """What the ideal observer sees: ``(coherences, noise s.d., 1)``, one sample of the board
+        (:func:`decisionnets.envs.color_direction_ideal.ceiling_for_env`)."""
+        return self.coherences, self.sigma, 1
 
 
 def _check_report(report):

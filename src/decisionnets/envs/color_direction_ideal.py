@@ -78,25 +78,21 @@ def ceiling_for_env(env) -> dict:
     ``ColorDirectionRT``: the whole probe stimulus period (the longest a subject may wait);
     ``ColorDirectionStatic``: one sample.
 
+    Each checkerboard env says what its ideal observer sees through ``ideal_observer_evidence()``:
+    ``(coherences, noise s.d. per sample, number of samples)``.
+
     Raises
     ------
     TypeError
-        For an env whose ideal observer is not known here.
+        For an env without ``ideal_observer_evidence``.
     """
-    from decisionnets.envs.color_direction import ColorDirection, ColorDirectionStatic, _period_steps
-    from decisionnets.envs.color_direction_rt import ColorDirectionRT
-
     env = getattr(env, "unwrapped", env)  # gymnasium.make wraps the env (order enforcing, checker)
-    if isinstance(env, ColorDirection):
-        steps = sum(int(_period_steps(env.timing[p], env.dt, None, 1, p)[0]) for p in ("stimulus", "decision"))
-        return color_direction_ceiling(env.coherences, env.sigma / np.sqrt(env.dt), steps)
-    if isinstance(env, ColorDirectionRT):
-        steps = int(_period_steps(env.timing["stimulus"], env.dt, None, 1, "stimulus")[0])
-        return color_direction_ceiling(env.coherences, env.sigma / np.sqrt(env.dt), steps)
-    if isinstance(env, ColorDirectionStatic):
-        return color_direction_ceiling(env.coherences, env.sigma, 1)
-    raise TypeError(f"no ideal observer is known for env {type(env).__name__}; "
-                    "known: ColorDirection, ColorDirectionRT, ColorDirectionStatic")
+    evidence = getattr(env, "ideal_observer_evidence", None)
+    if evidence is None:
+        raise TypeError(f"no ideal observer is known for env {type(env).__name__}; known: envs with an "
+                        "ideal_observer_evidence() method (ColorDirection, ColorDirectionRT, ColorDirectionStatic)")
+    coherences, sigma_step, n_steps = evidence()
+    return color_direction_ceiling(coherences, sigma_step, n_steps)
 
 
 def label_ceilings(env) -> dict:

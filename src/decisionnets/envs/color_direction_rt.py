@@ -226,3 +226,11 @@ class ColorDirectionRT(_SeededTrialEnv):
         done = responded | abort
         reward = np.where(last & ~done, self.rewards["miss"], reward)
         return reward, done | last, responded
+
+
+    def ideal_observer_evidence(self) -> tuple:
+        """What the ideal observer sees: ``(coherences, noise s.d. per step, steps)``, the whole probe
+        stimulus period, the longest a subject may wait
+        (:func:`decisionnets.envs.color_direction_ideal.ceiling_for_env`)."""
+        steps = int(_period_steps(self.timing["stimulus"], self.dt, None, 1, "stimulus")[0])
+        return self.coherences, self.sigma / np.sqrt(self.dt), steps

@@ -111,7 +111,7 @@ class NeurogymTask(EnvTask):
                          "discrete actions", "choose an env with a Discrete action space")
         super().__init__(env, env_kwargs, n_per_condition, name=self.name)
         if factory is None and name is not None:
-            from decisionnets.envs import make_env_class
+            from decisionnets.envs.factory import make_env_class
 
             factory = make_env_class(name)
         self.factory = factory if factory is not None else type(env)
