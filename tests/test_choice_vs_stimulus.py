@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 import decisionnets as dn
-from decisionnets.analyses import choice_vs_direction
+from decisionnets.envs.color_direction_analyses import choice_vs_direction
 from decisionnets.errors import UserError
 
 

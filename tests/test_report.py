@@ -138,7 +138,7 @@ def test_balanced_error_labels_nan_when_too_few_errors():
     assert (lab["choice"][0] == -1).all()
     sub = lab["choice"][1] >= 0
     assert int(sub.sum()) == 24
-    d = lab["direction"][1].values[sub.values]
+    d = lab["stimulus"][1].values[sub.values]
     c = lab["choice"][1].values[sub.values]
     assert np.mean(c == d) == 0.5
 

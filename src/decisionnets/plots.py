@@ -351,7 +351,7 @@ def plot_psychometric(ax, p_right: xr.DataArray, *, epochs: Sequence[int] | None
     Parameters
     ----------
     p_right : DataArray (epoch, evidence), fraction of right choices (see
-        :func:`decisionnets.report.psychometric`).
+        :func:`decisionnets.envs.color_direction_analyses.psychometric`).
     """
     epochs = _epochs_to_draw(p_right["epoch"].values, epochs)
     x = p_right["evidence"].values
