@@ -25,9 +25,9 @@ Every analysis of ``information.nc`` is an entry of the registry :data:`ANALYSES
 :class:`Analysis`: its function, the number of decoding problems it fits — the progress bar's
 total — the variables it needs, whether it runs per layer and whether a task must declare it);
 :func:`decisionnets.report.analyze_run` runs the registry's entries and knows none by name.
-:func:`analyses_for` first imports the env files the env registry lists
-(:func:`decisionnets.registration.load_env_modules`), so the analyses an existing run declares are
-found in a fresh interpreter.
+:func:`analyses_for` imports the env files the env registry lists
+(:func:`decisionnets.registration.load_env_modules`) when a dataset names an analysis not yet
+registered, so the analyses an existing run declares are found in a fresh interpreter.
 
 Adding an analysis: a function returning a Dataset and one :func:`register_analysis` call — here
 for one every task gets; in the task's own file for a task-specific one (``declared=True``, the
@@ -108,13 +108,15 @@ def task_analyses(ds: xr.Dataset) -> list[str]:
     """The task-specific analyses to run on ``ds`` (names of :data:`TASK_ANALYSES`) whose inputs it holds.
 
     The task's declared ``analyses``; for an undeclared dataset, each one whose variables it holds.
-    Imports the env files of the env registry first (:func:`decisionnets.registration.load_env_modules`),
-    which register the analyses they declare.
+    When the dataset names an analysis not yet registered (or declares none), imports the env files
+    of the env registry first (:func:`decisionnets.registration.load_env_modules`), which register
+    the analyses they declare.
     """
-    from decisionnets.registration import load_env_modules
-
-    load_env_modules()
     declared = _declared(ds, "analyses")
+    if declared is None or any(n not in ANALYSES for n in declared):
+        from decisionnets.registration import load_env_modules
+
+        load_env_modules()  # only when needed: importing the env files costs seconds (neurogym)
     names = list(TASK_ANALYSES) if declared is None else declared
     unknown = [n for n in names if n not in TASK_ANALYSES]
     if unknown:
@@ -532,10 +534,11 @@ def declared_analyses(task) -> dict[str, Analysis]:
 
     Raises :class:`UserError` for a name that is not registered.
     """
-    from decisionnets.registration import load_env_modules
-
-    load_env_modules()
     names = analysis_names(getattr(task, "analyses", ()))
+    if any(n not in ANALYSES for n in names):
+        from decisionnets.registration import load_env_modules
+
+        load_env_modules()
     unknown = [n for n in names if n not in ANALYSES]
     if unknown:
         raise UserError(f"task {getattr(task, 'name', task)!r} declares unknown analyses {unknown}; "
@@ -623,9 +626,6 @@ class _TaskAnalyses(Mapping):
     name -> (function, variables the dataset must hold); a live view of the registry."""
 
     def _entries(self) -> dict:
-        from decisionnets.registration import load_env_modules
-
-        load_env_modules()  # the env files register the analyses their tasks declare
         return {n: (a.run, a.needs) for n, a in ANALYSES.items() if a.declared}
 
     def __getitem__(self, name):
@@ -638,5 +638,6 @@ class _TaskAnalyses(Mapping):
         return len(self._entries())
 
 
-#: Task-specific analyses a task may declare: name -> (function, variables the dataset must hold).
+#: Task-specific analyses a task may declare: name -> (function, variables the dataset must hold); those
+#: registered so far (:func:`decisionnets.registration.load_env_modules` registers the env files' own).
 TASK_ANALYSES: Mapping[str, tuple] = _TaskAnalyses()

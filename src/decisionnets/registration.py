@@ -10,6 +10,11 @@ importing the env's module (and neurogym) waits for :func:`gymnasium.make`. It r
 * on ``import decisionnets.envs``.
 
 Registering twice is harmless: an id already registered is left as it is.
+
+The same registry lets the analysis find what each env's file declares: :func:`load_env_modules`
+imports those files (on demand: :func:`decisionnets.analyses.analyses_for` calls it), which register
+the analyses their tasks declare; :data:`UNDECLARED_LABELS` says which labels ``analyze`` decodes in
+datasets recorded before tasks declared them.
 """
 
 from __future__ import annotations
