@@ -29,8 +29,9 @@ function about once per iteration); the largest |delta| in bits against scikit-l
 ``--compare`` estimates from another run of this script, e.g. another version of the package).
 
 The arithmetic floor: the FLOPs of the evaluations the solver made (``4 n (r+1)`` per column and
-evaluation: the logits and the gradient GEMMs, plus the penalty's ``4 d r`` per column) divided by
-the GEMM rate measured here, in this process, with ``torch.bmm`` at the same shapes and threads.
+evaluation: the logits and the gradient GEMMs; the float64 Newton refit's products over the samples
+counted twice) divided by one GEMM rate: ``--floor-gflops``, or the best rate of ``torch.bmm``
+measured here, in this process, at the solver's shapes (64 columns) and threads.
 """
 
 from __future__ import annotations
@@ -72,17 +73,24 @@ class _CountingTorch:
         if eq == "mni,mnjb->mijb":
             a, b = ops
             self.newton_flops += 2.0 * a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2] * b.shape[3]
-        elif eq == "mnd,mdc->mnc":
+        elif eq in ("mnd,mdc->mnc", "mnd,mnc->mdc"):  # the logits and the gradient
             a, b = ops
             self.newton_flops += 2.0 * a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2]
         return torch.einsum(eq, *ops)
 
     def bmm(self, a, b, *args, **kw):
         fl = 2.0 * a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2]
-        if self.n is not None and self.n in (a.shape[1], a.shape[2]):
+        if self.n is not None and self.n in (a.shape[1], a.shape[2], b.shape[2]):
+            if a.dtype == torch.float64:  # the Newton refit's logits and gradients
+                self.newton_flops += fl
+                return torch.bmm(a, b, *args, **kw)
             self.data_flops += fl
-            if a.shape[1] == self.n:  # the logits (samples x columns): one per column and evaluation
+            # the logits, one per column and evaluation: (samples x basis) by (basis x columns), or
+            # (columns x basis) by (basis x samples)
+            if a.shape[1] == self.n:
                 self.col_evals += a.shape[0] * b.shape[2]
+            elif b.shape[2] == self.n and a.shape[2] != self.n:
+                self.col_evals += a.shape[0] * a.shape[1]
         else:
             self.other_flops += fl
         return torch.bmm(a, b, *args, **kw)
@@ -99,21 +107,26 @@ def _install_counter():
 
 
 def gemm_rate(n, d1, width, threads, reps=20):
-    """GFLOP/s of torch.bmm (float32) for (1, n, d1) x (1, d1, width) and its transpose, as the solver's."""
+    """GFLOP/s of torch.bmm (float32) for the solver's two products at ``width`` columns, the best of
+    the two layouts: (n, d1) x (d1, width) and its transpose, or (width, d1) x (d1, n) and (width, n) x (n, d1)."""
     torch.set_num_threads(threads)
     Z = torch.randn(1, n, d1)
     ZT = Z.transpose(1, 2).contiguous()
     x = torch.randn(1, d1, width)
     res = torch.randn(1, n, width)
-    for _ in range(3):
-        torch.bmm(Z, x), torch.bmm(ZT, res)
+    xT = x.transpose(1, 2).contiguous()
+    resT = res.transpose(1, 2).contiguous()
     best = np.inf
-    for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            torch.bmm(Z, x)
-            torch.bmm(ZT, res)
-        best = min(best, (time.perf_counter() - t0) / reps)
+    for pair in ((lambda: torch.bmm(Z, x), lambda: torch.bmm(ZT, res)),
+                 (lambda: torch.bmm(xT, ZT), lambda: torch.bmm(resT, Z))):
+        for _ in range(3):
+            pair[0](), pair[1]()
+        for _ in range(5):
+            t0 = time.perf_counter()
+            for _ in range(reps):
+                pair[0]()
+                pair[1]()
+            best = min(best, (time.perf_counter() - t0) / reps)
     return 4.0 * n * d1 * width / best / 1e9
 
 
@@ -214,7 +227,7 @@ def bench_source(name, X, y, names, args, rates):
     r1 = int(round(data_fl / max(COUNT.col_evals - e0, 1) / (4.0 * n)))  # mean basis size r + 1
     key = (n, r1)
     if key not in rates:
-        rates[key] = gemm_rate(n, r1, 64, args.threads)
+        rates[key] = args.floor_gflops or gemm_rate(n, r1, 64, args.threads)
     newton_fl = COUNT.newton_flops - nf0  # float64: counted at half the float32 rate
     floor = (data_fl + 2 * newton_fl) / n_prob / (rates[key] * 1e9)
     # baseline on a subset
@@ -264,6 +277,8 @@ def main(argv=None):
     ap.add_argument("--json", help="write every estimate and timing here (with the date, the CPUs, the load "
                     "average at start and end and the threads: bench/figures.py draws it)")
     ap.add_argument("--compare", help="a --json file of another run: print the largest |delta| against it")
+    ap.add_argument("--floor-gflops", type=float, help="the GEMM rate (GFLOP/s) of the arithmetic floor (default: "
+                    "measured in this process; on a shared machine a fixed rate keeps two runs' floors comparable)")
     ap.add_argument("--label", default="", help="a name for this run in the printout (e.g. 'main', 'branch')")
     _benchjson.add_arguments(ap)
     args = ap.parse_args(argv)

@@ -4,11 +4,12 @@ raw vs standardized units."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from decisionnets.decoding import LogisticDecoder, UsableInformation
 from decisionnets.decoding.base import make_basis
-from decisionnets.decoding.logistic import fit_logistic_lbfgs
+from decisionnets.decoding.logistic import fit_logistic_lbfgs, newton_refit
 
 from decoding_data import make_data
 
@@ -70,3 +71,69 @@ def test_inactive_columns_are_not_fitted_and_keep_their_start():
 def test_logistic_decoder_search_settings_are_kept():
     dec = LogisticDecoder(search_tol=None, tol=1e-5)
     assert dec.search_tol == 1e-5 and dec.path_stop and dec.path_search
+
+
+def _planted(n, d, C, seed):
+    """Features (1, n, d) and labels (n,) with a planted linear signal on the first unit."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((1, n, d))
+    y = np.clip(np.floor((X[0, :, 0] + 0.7 * rng.standard_normal(n)) * C / 3 + C / 2), 0, C - 1).astype(int)
+    return X, y
+
+
+@pytest.mark.parametrize("C", [2, 3])
+def test_rows_outside_the_training_mask_do_not_enter_the_fit(C):
+    """A fit whose training mask leaves out rows equals the fit on the data without them, whatever
+    those rows hold (here: labels flipped, features 50x larger). The solver masks them by a -inf
+    bias of the two-class logits, by products with the mask for more classes."""
+    X, y = _planted(150, 4, C, seed=3)
+    X[0, :40] *= 50.0
+    y = y.copy()
+    y[:40] = (C - 1) - y[:40]
+    dec = LogisticDecoder(tol=1e-7)
+
+    def fit(X, y, mask):
+        Xt = torch.as_tensor(X)
+        n = Xt.shape[1]
+        prep = dec.prepare(Xt, torch.ones(1, n, dtype=torch.bool), dtype=torch.float64, device="cpu")
+        yy = torch.nn.functional.one_hot(torch.as_tensor(y), C).to(torch.float64)[None, None]
+        pres = torch.ones(1, 1, C, dtype=torch.bool)
+        return dec.fit(prep, torch.as_tensor(mask)[None, None], yy, torch.full((1, 1), 0.1, dtype=torch.float64), pres)
+
+    mask = np.arange(150) >= 40
+    full = fit(X, y, mask)
+    sub = fit(X[:, 40:], y[40:], np.ones(110, bool))
+    assert bool(full.converged.all()) and bool(sub.converged.all())
+    # within the solver's stopping rule (a predicted decrease below 1e-9 nats per sample); a leak of
+    # the left-out rows moves the weights by O(1)
+    torch.testing.assert_close(full.coef, sub.coef, atol=2e-3, rtol=1e-2)
+    torch.testing.assert_close(full.intercept, sub.intercept, atol=2e-3, rtol=1e-2)
+
+
+@pytest.mark.parametrize("C", [2, 3])
+@pytest.mark.parametrize("basis_dtype", [torch.float64, torch.float32])
+def test_newton_refit_reaches_the_lbfgs_optimum(C, basis_dtype):
+    """The float64 Newton refit, from the cold start, lands where a tightly converged float64 L-BFGS
+    does, also when its Hessians come from float32 products (a float32 basis)."""
+    X, y = _planted(200, 5, C, seed=4)
+    Xt = torch.as_tensor(X)
+    b = make_basis(torch, Xt, torch.ones(1, 200, dtype=torch.bool), dtype=torch.float64, per_unit=True)
+    bn = make_basis(torch, Xt, torch.ones(1, 200, dtype=torch.bool), dtype=basis_dtype, per_unit=True)
+    G = 3
+    m = torch.ones(1, G, 200, dtype=torch.bool)
+    m[0, 1, :50] = False
+    m[0, 2, 150:] = False
+    yy = torch.nn.functional.one_hot(torch.as_tensor(y), C).to(torch.float64)[None, None].expand(1, G, 200, C)
+    alpha = torch.tensor([[0.01, 1.0, 100.0]], dtype=torch.float64)
+    pres = torch.ones(1, G, C, dtype=torch.bool)
+    ref, conv = fit_logistic_lbfgs(torch, b, m, yy, alpha, pres, None, 2000, 1e-9)
+    assert conv.all()
+    Cp = 1 if C == 2 else C
+    start = torch.zeros_like(ref)
+    q, g = torch.zeros(G, dtype=torch.long), torch.arange(G)
+    th, ok = newton_refit(torch, bn, q, g, m, yy, alpha, pres, start, 50)
+    assert ok.all()
+    want = ref.reshape(1, b.r + 1, G, Cp)[0].permute(1, 0, 2)  # (G, r+1, C')
+    if Cp > 1:  # the multinomial logits are defined up to a constant per sample: compare centred
+        th, want = th - th.mean(-1, keepdim=True), want - want.mean(-1, keepdim=True)
+    torch.testing.assert_close(th, want, atol=1e-4, rtol=1e-4)

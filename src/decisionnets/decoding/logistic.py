@@ -51,8 +51,9 @@ class LogisticDecoder(Decoder):
     moves the training logits by < ``tol`` RMS or predicts a decrease < 1e-9 nats per training
     sample); converged columns leave the batch. Columns
     unconverged after ``max_iter`` iterations are refitted in float64 from where they stopped: two
-    classes by a damped Newton's method (up to ``refit_iter`` steps, converged when half the squared
-    Newton decrement is below 1e-9 nats per training sample), more classes by ``max_iter`` more
+    classes by a damped Newton's method (:func:`newton_refit`, its Hessians from float32 products;
+    up to ``refit_iter`` steps, converged when half the squared Newton decrement is below 1e-9
+    nats per training sample), more classes by ``max_iter`` more
     iterations of the solver; those still unconverged are reported (``converged`` False), never
     silently returned. The outer fits of the estimator start from the mean of the pair fits at their
     chosen penalty (``init``).
@@ -230,11 +231,16 @@ def fit_logistic_lbfgs(torch, b: Basis, m, y, alpha, pres, theta0, max_iter, tol
     x_glob = _start(torch, mf, y, pres, r, Cp) if theta0 is None else (
         theta0.to(dt).reshape(Q, d1, G, Cp).transpose(1, 2).clone())  # (Q, G, d1, Cp)
     conv_glob = torch.zeros(Q, G, dtype=torch.bool, device=dev)
-    mT_glob = mf.transpose(1, 2)  # (Q, n, G)
+    # the per-column data are laid out (columns, samples): the GEMMs run as (W, d1) x (d1, n), which
+    # the BLAS does at full speed for any number W of columns still running (the (n, d1) x (d1, W)
+    # form is 4-10x slower per FLOP for W < 16, the tail of every fit)
     if binary:
-        ym_glob = (y[..., 1] * mf).transpose(1, 2)  # (Q, n, G)
+        ym_glob = y[..., 1] * mf  # (Q, G, n)
+        # sgn * logit + bias is -inf off the training rows: softplus and sigmoid give 0 there, so the
+        # loss and residual need no mask pass
+        bias_glob = torch.where(m, 0.0, -torch.inf).to(dt)
     else:
-        ym_glob = (y * mf[..., None]).permute(0, 2, 1, 3)  # (Q, n, G, C)
+        ym_glob = (y * mf[..., None]).transpose(2, 3)  # (Q, G, C, n)
         pm_glob = torch.where(pres, 0.0, -1e4).to(dt)  # (Q, G, C)
     rms_glob = torch.sqrt((Z1 * Z1).mean(1))  # (Q, d1)
     eps = float(torch.finfo(dt).eps)
@@ -258,15 +264,17 @@ def fit_logistic_lbfgs(torch, b: Basis, m, y, alpha, pres, theta0, max_iter, tol
         W = gi.shape[1]
         Zw = Z1[qi]
         s = {"Z": Zw, "ZT": Zw.transpose(1, 2).contiguous(), "rms": rms_glob[qi][:, :, None, None]}
-        gn = gi[:, None, :].expand(-1, n, -1)
-        s["m"] = torch.gather(mT_glob[qi], 2, gn)  # (Q', n, W)
-        s["ntr"] = s["m"].sum(1)
+        gn = gi[:, :, None].expand(-1, -1, n)
+        mw = torch.gather(mf[qi], 1, gn)  # (Q', W, n)
+        s["ntr"] = mw.sum(-1)
         if binary:
-            s["ym"] = torch.gather(ym_glob[qi], 2, gn)
-            s["sgn"] = 1.0 - 2.0 * s["ym"]
+            ym = torch.gather(ym_glob[qi], 1, gn)
+            s["sgn"] = 1.0 - 2.0 * ym
+            s["bias"] = torch.gather(bias_glob[qi], 1, gn)
         else:
-            s["ym"] = torch.gather(ym_glob[qi], 2, gn[..., None].expand(-1, -1, -1, C))
-            s["pm"] = torch.gather(pm_glob[qi], 1, gi[..., None].expand(-1, -1, C))[:, None]  # (Q', 1, W, C)
+            s["m"] = mw
+            s["ym"] = torch.gather(ym_glob[qi], 1, gn[:, :, None].expand(-1, -1, C, -1))  # (Q', W, C, n)
+            s["pm"] = torch.gather(pm_glob[qi], 1, gi[..., None].expand(-1, -1, C))[..., None]  # (Q', W, C, 1)
         s["pre"] = torch.gather(pre_glob[qi], 2, gi[:, None, :].expand(-1, d1, -1))[..., None]  # (Q', d1, W, 1)
         if b.raw_weight is None:
             dd = pen_glob.shape[1]
@@ -281,26 +289,30 @@ def fit_logistic_lbfgs(torch, b: Basis, m, y, alpha, pres, theta0, max_iter, tol
     def evaluate(s, x):
         """Objective (Q', W) and gradient (Q', d1, W, Cp) at x (Q', d1, W, Cp)."""
         Qw, W = x.shape[0], s["W"]
-        lg = torch.bmm(s["Z"], x.reshape(Qw, d1, W * Cp))  # (Q', n, W*Cp)
+        lg = torch.bmm(x.reshape(Qw, d1, W * Cp).transpose(1, 2), s["ZT"])  # (Q', W*Cp, n)
         if binary:
             # softplus(z) - y z = softplus(+-z): no cancellation between large terms (float32 noise
-            # in the objective must stay far below the decrease the line search asks for)
-            f = (torch.nn.functional.softplus(lg * s["sgn"]) * s["m"]).sum(1)
-            res = torch.sigmoid(lg).mul_(s["m"]).sub_(s["ym"])
+            # in the objective must stay far below the decrease the line search asks for); the
+            # residual sigmoid(z) - y = +-sigmoid(+-z)
+            u = torch.addcmul(s["bias"], lg, s["sgn"])
+            f = torch.nn.functional.softplus(u).sum(-1)
+            res = torch.sigmoid(u).mul_(s["sgn"])
         else:
-            lg4 = lg.reshape(Qw, n, W, Cp) + s["pm"]
-            lse = torch.logsumexp(lg4, -1)  # (Q', n, W)
-            ly = (lg4 * s["ym"]).sum(-1, keepdim=True)  # logit of the true class (0 off the training rows)
-            f = (torch.logsumexp(lg4 - ly, -1) * s["m"]).sum(1)  # lse - logit_y without cancellation
-            res = (torch.exp(lg4 - lse[..., None]) * s["m"][..., None] - s["ym"]).reshape(Qw, n, W * Cp)
-        g = torch.bmm(s["ZT"], res).reshape(Qw, d1, W, Cp)
+            lg4 = lg.reshape(Qw, W, Cp, n) + s["pm"]
+            lse = torch.logsumexp(lg4, 2)  # (Q', W, n)
+            ly = (lg4 * s["ym"]).sum(2, keepdim=True)  # logit of the true class (0 off the training rows)
+            f = (torch.logsumexp(lg4 - ly, 2) * s["m"]).sum(-1)  # lse - logit_y without cancellation
+            res = (torch.exp(lg4 - lse[:, :, None]) * s["m"][:, :, None] - s["ym"]).reshape(Qw, W * Cp, n)
+        g = torch.bmm(res, s["Z"]).transpose(1, 2).reshape(Qw, d1, W, Cp).contiguous()
         if r:
             xr = x[:, :r]
             if b.raw_weight is None:
-                u = torch.bmm(s["E"], xr.reshape(Qw, r, W * Cp)).reshape(Qw, -1, W, Cp)
+                # (W, r) x (r, d) rather than (d, r) x (r, W): see the data GEMMs above
+                u = torch.bmm(xr.reshape(Qw, r, W * Cp).transpose(1, 2), s["ET"]).transpose(1, 2).reshape(Qw, -1, W, Cp)
                 w = u * s["pen"]
                 f = f + 0.5 * (u * w).sum((1, 3))
-                g[:, :r] += torch.bmm(s["ET"], w.reshape(Qw, -1, W * Cp)).reshape(Qw, r, W, Cp)
+                g[:, :r] += torch.bmm(w.reshape(Qw, -1, W * Cp).transpose(1, 2), s["E"]).transpose(1, 2).reshape(
+                    Qw, r, W, Cp)
             else:
                 f = f + 0.5 * s["pen"][:, 0, :, 0] * (xr * xr).sum((1, 3))
                 g[:, :r] += s["pen"] * xr
@@ -492,7 +504,10 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
     V' diag(var) V or the isotropic raw weight, is formed in full); binomial (one logit) for two
     classes, multinomial otherwise (Hessian sum_i z_i z_i' (x) (diag p_i - p_i p_i')). Converged:
     half the squared Newton decrement (the remaining objective gap, nats, to second order) below
-    1e-9 per training sample.
+    1e-9 per training sample. Objective, logits and gradients are float64; with a float32 basis the
+    Hessian's products over the samples are float32 (3-4x cheaper; the optimum does not depend on
+    them, only the steps do), and a step whose float32 Hessians fail Cholesky is retaken with
+    float64 ones.
 
     Parameters
     ----------
@@ -513,7 +528,14 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
     dev = b.Z1.device
     if M == 0:
         return theta.new_zeros(0, d1, Cp), torch.zeros(0, dtype=torch.bool, device=dev)
-    Z = b.Z1[q].to(f64)  # (M, n, d1)
+    Zq = b.Z1[q]  # (M, n, d1), the fit's dtype
+    Z = Zq.to(f64)
+    ZT = Z.transpose(1, 2)
+    # the Hessians' products over the samples in float32 when the basis is float32 (the basis is the
+    # same numbers; the logits, gradients and objective stay float64, so the optimum does not move,
+    # only the steps are approximate): 3-4x cheaper. Columns whose float32 Hessian is not positive
+    # definite to Cholesky get their Hessians in float64.
+    Z32 = Zq if Zq.dtype == torch.float32 else None
     m = train[q, g].to(f64)  # (M, n)
     Y = y[q, g].to(f64) * m[..., None]  # (M, n, C)
     a = alpha[q, g].to(f64)
@@ -534,8 +556,9 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
     ntr = m.sum(-1).clamp_min(1)
     P = d1 * Cp
 
-    def terms(t, need_grad=True):
-        z = torch.einsum("mnd,mdc->mnc", Z, t)
+    def terms(t, need_grad=True, exact=False):
+        # (C', d1) x (d1, n) per column: the BLAS is far slower on (n, d1) x (d1, C') with C' = 1
+        z = torch.bmm(t.transpose(1, 2), ZT).transpose(1, 2)  # (M, n, C')
         if binary:
             z1 = z[..., 0]
             data = (torch.nn.functional.softplus(z1) * m - Y[..., 1] * z1).sum(-1)
@@ -553,10 +576,11 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
             p = lp.exp()
             res = p * m[..., None] - Y
             A = (torch.diag_embed(p) - p[..., :, None] * p[..., None, :]) * m[..., None, None]
-        grad = torch.einsum("mnd,mnc->mdc", Z, res) + torch.einsum("mde,mec->mdc", pen, t)
+        grad = torch.bmm(res.transpose(1, 2), Z).transpose(1, 2) + torch.einsum("mde,mec->mdc", pen, t)
         H = torch.empty(M, d1, Cp, d1, Cp, dtype=f64, device=dev)
+        Zh, Ah = (Z, A) if exact or Z32 is None else (Z32, A.to(torch.float32))
         for c in range(Cp):  # one class row at a time: (M, n, d1, C') intermediates only
-            H[:, :, c] = torch.einsum("mni,mnjb->mijb", Z, Z[..., None] * A[:, :, c, None, :])
+            H[:, :, c] = torch.einsum("mni,mnjb->mijb", Zh, Zh[..., None] * Ah[:, :, c, None, :])
         H = H + penK + fixed
         return f, grad, H.reshape(M, P, P)
 
@@ -566,6 +590,10 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
     for _ in range(max_iter):
         Hj = H + 1e-10 * (torch.diagonal(H, dim1=1, dim2=2).abs().amax(-1) + 1.0)[:, None, None] * eye
         L, info = torch.linalg.cholesky_ex(Hj)
+        if Z32 is not None and bool((info != 0).any()):
+            f, grad, H = terms(th, exact=True)  # rare: every column's Hessian in float64, this step
+            Hj = H + 1e-10 * (torch.diagonal(H, dim1=1, dim2=2).abs().amax(-1) + 1.0)[:, None, None] * eye
+            L, info = torch.linalg.cholesky_ex(Hj)
         gv = grad.reshape(M, P)
         step = torch.cholesky_solve(gv[..., None], L)[..., 0]
         step = torch.where((info == 0)[:, None], step, gv / torch.diagonal(Hj, dim1=1, dim2=2).clamp_min(1e-12))

@@ -81,7 +81,6 @@ which resumes it from the checkpoint.
 """
 
 from decisionnets.sweep.analysis import analyze as analyze_point, analyze_kwargs, is_analyzed
-from decisionnets.sweep.execute import _client  # noqa: F401 (tests use it)
 from decisionnets.sweep.execute import check_same_config, is_done, run_ensemble, run_point, run_sweep
 from decisionnets.sweep.figures import plot_final_vs, plot_information_vs_epoch, plot_summary
 from decisionnets.sweep.plan import MAX_ENSEMBLE, RunPoint, ensemble_units, plan

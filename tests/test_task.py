@@ -1,6 +1,4 @@
-"""The task protocol (decisionnets.task): every task declares itself in its env's file; EnvTask makes the batches.
-
-Named apart from tests/images/test_task.py (pytest needs unique basenames without __init__ files)."""
+"""The task protocol (decisionnets.task): every task declares itself in its env's file; EnvTask makes the batches."""
 
 import json
 

@@ -1,6 +1,4 @@
-"""decisionnets.build: one lookup from an [env] name to the task class that serves it.
-
-Named apart from tests/docs/test_build.py (pytest needs unique basenames without __init__ files)."""
+"""decisionnets.build: one lookup from an [env] name to the task class that serves it."""
 
 import pytest
 

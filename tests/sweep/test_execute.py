@@ -1,8 +1,8 @@
-"""Sweeps on Dask: spec parsing, one run's life cycle, LocalCluster and external-scheduler sweeps."""
+"""decisionnets.sweep.execute on Dask: one run's life cycle, LocalCluster and external-scheduler sweeps,
+one writer per run and per sweep folder."""
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -13,95 +13,12 @@ import numpy as np
 import pytest
 
 from decisionnets import sweep
-from decisionnets.config import preset_names
 from decisionnets.errors import ConfigError
-
-TINY = {"train.epochs": 2, "train.n_trials": 200, "model.hidden_sizes": [8], "record.n_per_condition": 2,
-        "record.schedule": "all"}
-
-
-def _spec(**sweep_table):
-    return sweep.parse_spec({"description": "t", "sweep": {"base": "color-direction-static", **sweep_table}})
-
-
-# --- spec and plan ---------------------------------------------------------------------------------
-def test_sweep_presets_are_listed():
-    names = preset_names("sweep")
-    for n in ("sgd-regimes", "early-perturbation", "sgd-regimes-quick", "early-perturbation-quick",
-              "paper-signatures", "explore-architecture", "explore-fc", "explore-arc", "signature-arc"):
-        assert n in names
-        sp = sweep.load_spec(n)
-        assert len(sweep.plan(sp, "/nonexistent/sweeps")) >= 4
-
-
-def test_paper_signatures_controls_are_matched():
-    """The matched controls take the steps (and lr x steps) of the paper's regime; one probe set for all seeds."""
-    pts = sweep.plan(sweep.load_spec("paper-signatures"), "/nonexistent/sweeps")
-    cfg = {(p.coords["regime"], p.coords["weight_decay"], p.coords["seed"]): json.loads(p.config_json) for p in pts}
-    n_train = 10000 - round(10000 * 0.1)
-
-    def steps(c):
-        return c["train"]["epochs"] * -(-n_train // c["train"]["batch_size"])
-
-    base = cfg["lr0.05-b32", 0.01, 0]
-    matched = cfg["lr0.05-b512-steps", 0.01, 0]
-    assert steps(matched) == steps(base) == 16920 and matched["train"]["lr"] == base["train"]["lr"]
-    lr_steps = cfg["lr0.8-b512", 0.01, 0]
-    assert abs(lr_steps["train"]["lr"] * steps(lr_steps) / (base["train"]["lr"] * steps(base)) - 1) < 0.03
-    assert len(matched["record"]["schedule"]) == 61  # the b32 run's 61 recorded epochs, in steps
-    assert {c["record"]["probe_seed"] for c in cfg.values()} == {0}
-    assert cfg["gain0.1", 0.0, 3]["model"]["init_gain"] == 0.1
-    assert sum(p.pretrain is not None for p in pts) == 15
-
-
-def test_plan_is_the_product_of_grid_axes_and_seeds(tmp_path):
-    sp = _spec(seeds=[0, 1], set=TINY, grid={"train.lr": [0.01, 0.1], "model.hidden_sizes": [[8], [4, 4]]},
-               axes={"k": [{"value": 0}, {"value": 1, "phases": [{"epochs": 1, "lr": 0.5}]}]})
-    assert sp.dims == ["lr", "hidden_sizes", "k"]
-    pts = sweep.plan(sp, tmp_path)
-    assert len(pts) == 2 * 2 * 2 * 2
-    assert len({p.run_dir for p in pts}) == len(pts)
-    p = next(p for p in pts if p.coords == {"lr": 0.1, "hidden_sizes": "4x4", "k": 1, "seed": 1})
-    cfg = json.loads(p.config_json)
-    assert cfg["train"]["lr"] == 0.1 and cfg["model"]["hidden_sizes"] == [4, 4] and cfg["seed"] == 1
-    assert cfg["train"]["phases"][0]["lr"] == 0.5 and cfg["train"]["epochs"] == 2
-
-
-def test_pretrain_run_is_shared_and_feeds_init_from(tmp_path):
-    sp = _spec(seeds=[0], set=TINY, grid={"train.lr": [0.01, 0.1]},
-               axes={"start": [{"value": "scratch"}, {"value": "pre", "pretrain": {"epochs": 1}}]})
-    pts = sweep.plan(sp, tmp_path)
-    pre = [p for p in pts if p.pretrain is not None]
-    assert len(pre) == 2
-    # the pretraining config takes the point's overrides, so the two lr values give two pretraining runs
-    assert len({p.pretrain.run_id for p in pre}) == 2
-    assert all(json.loads(p.config_json)["train"]["init_from"] == p.pretrain.run_dir for p in pre)
-
-
-@pytest.mark.parametrize("table, match", [
-    ({"seeds": []}, "seeds"),
-    ({"grid": {"train.lr": 0.1}}, "non-empty list"),
-    ({"axes": {"k": [{"phases": []}]}}, "value"),
-    ({"bogus": 1}, "unknown key sweep.bogus"),
-    ({"set": {"train.nope": 1}}, "nope"),
-    ({"analysis": {"folds": 1}}, "folds"),
-])
-def test_bad_specs_raise_one_line_config_errors(tmp_path, table, match):
-    with pytest.raises(ConfigError, match=match) as e:
-        sweep.plan(_spec(**table), tmp_path)
-    assert "\n" not in str(e.value)
-
-
-def test_unknown_spec_name_and_missing_file():
-    with pytest.raises(ConfigError, match="unknown sweep"):
-        sweep.load_spec("no-such-sweep")
-    with pytest.raises(ConfigError, match="not found"):
-        sweep.load_spec("nowhere/spec.toml")
 
 
 # --- one run: diverged and crashed runs are recorded, not raised -------------------------------------
-def test_run_point_records_divergence_and_crashes(tmp_path):
-    sp = _spec(seeds=[0], set={**TINY, "train.epochs": 1},
+def test_run_point_records_divergence_and_crashes(tmp_path, sweep_spec, tiny_set):
+    sp = sweep_spec(seeds=[0], set={**tiny_set, "train.epochs": 1},
                axes={"case": [{"value": "diverge", "set": {"train.lr": 1e30}},
                               {"value": "crash", "init_from": str(tmp_path / "missing.pt")}]})
     div, crash = sweep.plan(sp, tmp_path)
@@ -227,13 +144,14 @@ def test_external_scheduler_survives_a_killed_worker_and_resumes(tmp_path):
 
 def test_unreachable_scheduler_is_a_user_error():
     from decisionnets.errors import UserError
+    from decisionnets.sweep.execute import _client
 
     with pytest.raises(UserError, match="cannot connect"):
-        sweep._client("tcp://127.0.0.1:9", None, timeout="1s")
+        _client("tcp://127.0.0.1:9", None, timeout="1s")
 
 
-def test_edited_spec_is_refused_before_running(tmp_path):
-    sp = _spec(seeds=[0], set=TINY)
+def test_edited_spec_is_refused_before_running(tmp_path, sweep_spec, tiny_set):
+    sp = sweep_spec(seeds=[0], set=tiny_set)
     (p,) = sweep.plan(sp, tmp_path / "s")
     Path(p.run_dir).mkdir(parents=True)
     (Path(p.run_dir) / "config.json").write_text(json.dumps({**json.loads(p.config_json), "seed": 7}))
@@ -243,25 +161,6 @@ def test_edited_spec_is_refused_before_running(tmp_path):
                     '"record.schedule" = "all"\n')
     with pytest.raises(ConfigError, match="another config"):
         sweep.run_sweep(spec, out=tmp_path, progress=False)
-
-
-def test_raw_linear_decoder_writes_information(tmp_path):
-    sp = _spec(seeds=[0], set={**TINY, "train.n_trials": 100})
-    (p,) = sweep.plan(sp, tmp_path)
-    analysis = sweep.parse_spec({"sweep": {"base": "x", "analysis": {"decoder": "linear-raw", "folds": 3}}}).analysis
-    assert sweep.run_point(p, analysis)["status"] == "completed"
-    import xarray as xr
-
-    with xr.open_dataset(Path(p.run_dir) / "information.nc") as ds:
-        assert ds["information"].dims == ("layer", "variable", "epoch")  # the layout of `decisionnets analyze`
-        assert ds.attrs["analysis_decoder"] == "linear-raw"
-        info, flags = ds["information"].values, ds["unreliable"].values
-        # a label with one class at an epoch (a tiny net that always makes the same choice) has no
-        # estimate: NaN, flagged; every other problem has a finite number of bits
-        assert np.isfinite(ds["information"].sel(variable=["color", "direction", "target_config"]).values).all()
-        assert ((flags & 1) != 0)[~np.isfinite(info)].all()
-        assert (info[np.isfinite(info)] <= 1.0).all()
-
 
 # --- one writer: a live sweep's folder and a run a worker is writing are not touched -----------------
 HOLD = ("import sys, time\nfrom decisionnets.locks import run_lock\nwith run_lock(sys.argv[1]):\n"
@@ -296,8 +195,8 @@ def test_sweep_rerun_while_another_is_live_is_refused(tmp_path, capsys):
         holder.wait()
 
 
-def test_worker_leaves_a_run_another_process_writes_alone(tmp_path):
-    sp = _spec(seeds=[0], set=TINY)
+def test_worker_leaves_a_run_another_process_writes_alone(tmp_path, sweep_spec, tiny_set):
+    sp = sweep_spec(seeds=[0], set=tiny_set)
     (p,) = sweep.plan(sp, tmp_path)
     holder = _hold(p.run_dir)
     try:
@@ -309,42 +208,3 @@ def test_worker_leaves_a_run_another_process_writes_alone(tmp_path):
         holder.kill()
         holder.wait()
     assert sweep.run_point(p, None)["status"] == "completed"  # the lock of the killed holder is taken over
-
-
-# --- one analysis: new options re-analyse finished runs without retraining; summaries of runs as they are --
-def test_new_analysis_options_reanalyse_without_retraining_and_summary_only(tmp_path):
-    import xarray as xr
-
-    from decisionnets.sweep.analysis import is_analyzed
-    from decisionnets.sweep.summary import run_information
-
-    spec = tmp_path / "re.toml"
-    spec.write_text('[sweep]\nbase = "color-direction-static"\nseeds = [0]\n[sweep.set]\n"train.epochs" = 2\n'
-                    '"train.n_trials" = 100\n"model.hidden_sizes" = [8]\n"record.n_per_condition" = 2\n'
-                    '"record.schedule" = "all"\n[sweep.analysis]\nvariables = ["color", "direction"]\nfolds = 3\n')
-    sp = sweep.load_spec(spec)
-    (p,) = sweep.plan(sp, tmp_path / "out" / sp.name)
-    assert sweep.run_point(p, sp.analysis)["action"] == "trained+analyzed"
-    run = Path(p.run_dir)
-    trained = {f: f.stat().st_mtime_ns for f in [run / "log.csv", *run.glob("checkpoints/*"), *run.glob("activations/*")]}
-    two = sp.analysis.replace(decoder=["linear", "linear-raw"])
-    assert is_analyzed(run, sp.analysis) and not is_analyzed(run, two)
-    assert sweep.run_point(p, two)["action"] == "analyzed"  # decoded again, not retrained
-    assert trained == {f: f.stat().st_mtime_ns for f in trained}
-    info = xr.load_dataset(run / "information.nc")
-    assert list(info["decoder"].values) == ["linear", "linear-raw"]
-    assert sweep.run_point(p, two)["action"] == "skipped"
-    # the former sweep-only layout (no layer dim, `accuracy`) is read by the summary and analysed again by a rerun
-    old = info.isel(layer=0).sel(decoder="linear").rename(decoding_accuracy="accuracy")
-    old = old[["information", "information_sd", "accuracy"]]
-    old.attrs = {"analysis": "decisionnets.sweep.analyze_information"}
-    old.to_netcdf(run / "information.nc")
-    assert not is_analyzed(run, sp.analysis)
-    assert run_information(run)["information"].dims == ("variable", "epoch")
-    text = sweep.run_sweep(spec, out=tmp_path / "out", summary_only=True, summary_dir=tmp_path / "summary")
-    assert "nothing trained or analysed" in text
-    assert not (tmp_path / "out" / sp.name / "summary.nc").exists()  # the sweep folder is left as it was
-    summary = xr.load_dataset(tmp_path / "summary" / "summary.nc")
-    np.testing.assert_array_equal(summary["information"].sel(seed=0).transpose("variable", "epoch").values,
-                                  old["information"].values)
-    assert (tmp_path / "summary" / "summary.txt").read_text().startswith("regime | n | color:")
