@@ -141,3 +141,20 @@ def test_a_registered_analysis_runs_in_analyze_run_without_naming_it_there(tmp_p
     assert info["mean_activity"].dims == ("layer", "epoch", "time")
     assert "p_right" in info and "error_information" in info  # the undeclared dataset's task analyses
     assert "mean_activity" not in analyses.ANALYSES
+
+
+def test_a_fresh_interpreter_finds_the_analyses_an_existing_run_declares(tmp_path):
+    """The checkerboard's analyses live in its env file; the registry imports it for a run that names them."""
+    import subprocess
+    import sys
+
+    _ds({"analyses": json.dumps(["choice_vs_direction", "psychometric"])}).to_netcdf(tmp_path / "run.nc")
+    _ds({"analyses": "[]"}).to_netcdf(tmp_path / "other.nc")
+    code = ("import sys, xarray as xr\n"
+            "from decisionnets.analyses import analyses_for\n"
+            f"assert len(analyses_for(xr.load_dataset({str(tmp_path / 'other.nc')!r}))) == 2\n"
+            "assert 'decisionnets.envs' not in sys.modules  # a run declaring none imports no env file\n"
+            f"print([a.name for a in analyses_for(xr.load_dataset({str(tmp_path / 'run.nc')!r}))])\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "['information', 'cross_temporal', 'choice_vs_direction', 'psychometric']"

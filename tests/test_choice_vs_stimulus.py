@@ -7,7 +7,7 @@ import pytest
 import xarray as xr
 
 import decisionnets as dn
-from decisionnets.analyses import choice_vs_direction
+from decisionnets.envs.color_direction_analyses import choice_vs_direction
 from decisionnets.errors import UserError
 
 
@@ -38,3 +38,12 @@ def test_a_missing_stimulus_is_named():
     ds = _ds("side")
     with pytest.raises(UserError, match=r"needs 'coherence'"):
         dn.choice_vs_stimulus(ds["hidden"], ds, stimulus="coherence", folds=3)
+
+
+def test_the_default_stimulus_is_the_declared_target_and_without_one_it_is_asked_for():
+    ds = _ds("side")
+    np.testing.assert_allclose(dn.choice_vs_stimulus(ds["hidden"], ds, folds=3)["error_information"].values,
+                               dn.choice_vs_stimulus(ds["hidden"], ds, stimulus="side", folds=3)["error_information"].values)
+    ds.attrs.pop("target")
+    with pytest.raises(UserError, match="declares no target.*stimulus=NAME"):
+        dn.choice_vs_stimulus(ds["hidden"], ds, folds=3)

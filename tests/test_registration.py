@@ -51,3 +51,13 @@ def test_import_decisionnets_registers_without_torch():
     assert lines[0] == "False"  # the plugin is off
     assert lines[1] == str(sorted(ENV_IDS.values()))
     assert lines[2] == "False False False"
+
+
+def test_load_env_modules_imports_each_env_file_once_which_registers_its_analyses():
+    from decisionnets.analyses import ANALYSES
+    from decisionnets.registration import ENTRY_POINTS, load_env_modules
+
+    mods = load_env_modules()
+    assert mods == list(dict.fromkeys(ep.partition(":")[0] for ep in ENTRY_POINTS.values()))
+    assert all(m in sys.modules for m in mods) and load_env_modules() == mods
+    assert {"choice_vs_direction", "psychometric"} <= set(ANALYSES)  # registered by the checkerboard's file

@@ -9,7 +9,8 @@ import pytest
 import torch
 import xarray as xr
 
-from decisionnets.report import analyze_run, balanced_error_labels, load_information, psychometric
+from decisionnets.envs.color_direction_analyses import psychometric
+from decisionnets.report import analyze_run, balanced_error_labels, load_information
 
 torch.set_num_threads(1)
 
@@ -138,7 +139,7 @@ def test_balanced_error_labels_nan_when_too_few_errors():
     assert (lab["choice"][0] == -1).all()
     sub = lab["choice"][1] >= 0
     assert int(sub.sum()) == 24
-    d = lab["direction"][1].values[sub.values]
+    d = lab["stimulus"][1].values[sub.values]
     c = lab["choice"][1].values[sub.values]
     assert np.mean(c == d) == 0.5
 
@@ -350,6 +351,7 @@ def test_a_full_disk_while_saving_a_figure_exits_4_without_a_half_image(static_r
 def test_analyze_announces_its_problems_and_suggests_fewer_for_a_large_run(tmp_path, capsys):
     """Each analysis of the registry declares its decoding problems; analyze prints them and their total."""
     from decisionnets.analyses import ANALYSES, AnalysisJob, count_problems
+    from decisionnets.envs.color_direction_analyses import ANALYSES as CHECKERBOARD_ANALYSES
     from decisionnets.analysis_config import AnalysisConfig
     from decisionnets.io import open_activations
     from decisionnets.report import LARGE_RUN, _announce
@@ -357,7 +359,7 @@ def test_analyze_announces_its_problems_and_suggests_fewer_for_a_large_run(tmp_p
     run = write_run(tmp_path / "run", epochs=tuple(range(0, 12, 2)))
     ds = open_activations(run)
     labels = {"color": None, "direction": None, "target_config": None, "choice": None}
-    todo = [ANALYSES[n] for n in ("information", "cross_temporal", "choice_vs_direction", "psychometric")]
+    todo = [ANALYSES[n] for n in ("information", "cross_temporal")] + list(CHECKERBOARD_ANALYSES)
     job = AnalysisJob(ds, labels, None, AnalysisConfig(), cross_temporal_epoch=10)
     counts = count_problems(job, ["hidden"], todo)
     # 6 epochs x 6 steps x 4 variables; the cross-temporal matrix reuses the linear fits; 2 variables x

@@ -5,7 +5,9 @@ import json
 import gymnasium
 import numpy as np
 import pytest
+import xarray as xr
 
+from decisionnets.analyses import Analysis
 from decisionnets.build import make_task
 from decisionnets.errors import ConfigError
 from decisionnets.build import ceilings_from_attrs
@@ -92,7 +94,9 @@ def test_every_env_task_implements_the_protocol(env):
 def test_the_checkerboard_declares_its_science():
     task = make_task("ColorDirection", {}, n_per_condition=1)
     assert task.decode_labels == ("color", "direction", "target_config")
-    assert task.analyses == ("choice_vs_direction", "psychometric") and task.target_label == "direction"
+    assert [a.name for a in task.analyses] == ["choice_vs_direction", "psychometric"]  # declared in its own file
+    assert json.loads(declaration_attrs(task)["analyses"]) == ["choice_vs_direction", "psychometric"]
+    assert task.target_label == "direction"
     assert make_task("ColorDirectionStatic", {"report": "color"}, n_per_condition=1).target_label == "color"
 
 
@@ -165,6 +169,60 @@ def test_a_new_env_declares_its_task_in_its_own_file(blink_id):
     assert task.probe_timing() == {"stimulus": 10.0, "decision": 10.0}
     assert ceiling_attrs(task) == {"ceiling": '{"side": 1.0}'}  # no ideal observer's accuracy declared
     assert json.loads(declaration_attrs(task)["decode_labels"]) == ["side"]
+
+
+def _side_contrast(job, act):
+    """Mean activity on right-side trials minus left-side ones, per epoch (a task's own analysis)."""
+    side = job.ds["side"]
+    dims = [d for d in act.dims if d != "epoch"]
+    gap = act.where(side == 1).mean(dims) - act.where(side == 0).mean(dims)
+    return xr.Dataset({"side_contrast": gap})
+
+
+#: Blink's own analysis, declared by its task as a function with its problem count (it fits none).
+SIDE_CONTRAST = Analysis("side_contrast", _side_contrast, lambda job, act: 0, needs=("side",), declared=True)
+
+
+def test_a_new_env_declares_its_own_analysis_and_analyze_runs_it(tmp_path):
+    from decisionnets.analyses import ANALYSES
+    from decisionnets.io import FORMAT_VERSION
+    from decisionnets.report import analyze_run
+
+    class BlinkWithAnalysis(BlinkTask):
+        analyses = (SIDE_CONTRAST,)
+
+    task = BlinkWithAnalysis(Blink(), {}, 12)
+    probe = task.probe_set(np.random.default_rng(0))
+    side = probe.labels["side"]
+    rng = np.random.default_rng(1)
+    hidden = rng.standard_normal((2, side.size, 2, 3)).astype(np.float32)
+    hidden[1] += 2.0 * side[:, None, None]  # epoch 1: right-side trials are more active
+    ds = xr.Dataset({"hidden": (("epoch", "trial", "time", "unit"), hidden),
+                     "choice": (("epoch", "trial"), np.stack([side, side]))},
+                    coords={"epoch": [0, 1], "time": [0.0, 10.0], "period": ("time", list(probe.period)),
+                            "side": ("trial", side)})
+    try:
+        ds.attrs.update(declaration_attrs(task), format_version=FORMAT_VERSION)  # writes (and registers) the name
+        assert json.loads(ds.attrs["analyses"]) == ["side_contrast"] and ANALYSES["side_contrast"] is SIDE_CONTRAST
+        ds.to_netcdf(tmp_path / "run.nc")
+        analyze_run(tmp_path / "run.nc", folds=3, progress=False, figures=False)
+    finally:
+        ANALYSES.pop("side_contrast", None)
+    info = xr.load_dataset(tmp_path / "run" / "information.nc")
+    gap = info["side_contrast"].sel(layer="hidden")
+    assert abs(float(gap.sel(epoch=0))) < 0.5 and float(gap.sel(epoch=1)) > 1.5
+    assert "p_right" not in info and "error_information" not in info  # the checkerboard's are not Blink's
+
+
+def test_a_declared_analysis_may_not_take_a_registered_name():
+    from decisionnets.analyses import analysis_names
+    from decisionnets.errors import UserError
+
+    impostor = Analysis("psychometric", _side_contrast, lambda job, act: 0, declared=True)
+    with pytest.raises(UserError, match="another analysis of that name is registered"):
+        analysis_names([impostor])
+    with pytest.raises(UserError, match="names or Analysis objects; got 3"):
+        analysis_names([3])
 
 
 def test_probe_conditions_must_fix_the_same_variables(blink_id):

@@ -11,23 +11,27 @@ Every task gets the information analyses:
   each task period (``period_information``);
 * :func:`cross_temporal` (variable, train_time, test_time): temporal generalization at one epoch.
 
-A task lists in its declaration (dataset attr ``analyses``, see :mod:`decisionnets.task`) the
-task-specific ones, from :data:`TASK_ANALYSES`:
-
-* ``choice_vs_direction`` -> :func:`choice_vs_stimulus` (error_variable, epoch[, error_time]):
-  the network's choice vs the stimulus it should report (the checkerboard's ``direction``),
-  decoded on error trials and as many matched correct trials, so the two are independent;
-* ``psychometric`` -> :func:`psychometric_curve` (epoch, evidence): fraction of "right" choices
-  vs the signed coherence toward the right target.
+A task declares the task-specific ones in its own file (its ``analyses``: names or
+:class:`Analysis` objects, written as names into the dataset attr ``analyses``, see
+:mod:`decisionnets.task`); that file registers them when it is imported (e.g. the checkerboard's
+``choice_vs_direction`` and ``psychometric``, in :mod:`decisionnets.envs.color_direction_analyses`).
+This module holds the generic pieces they are built from, such as :func:`choice_vs_stimulus`
+(error_variable, epoch[, error_time]): the network's choice vs the stimulus it should report (by
+default the task's declared ``target``), decoded on error trials and as many matched correct
+trials, so the two are independent (:func:`choice_vs_stimulus_analysis` makes it a declarable
+:class:`Analysis`).
 
 Every analysis of ``information.nc`` is an entry of the registry :data:`ANALYSES` (an
 :class:`Analysis`: its function, the number of decoding problems it fits — the progress bar's
 total — the variables it needs, whether it runs per layer and whether a task must declare it);
 :func:`decisionnets.report.analyze_run` runs the registry's entries and knows none by name.
+:func:`analyses_for` imports the env files the env registry lists
+(:func:`decisionnets.registration.load_env_modules`) when a dataset names an analysis not yet
+registered, so the analyses an existing run declares are found in a fresh interpreter.
 
-Adding an analysis: a function here returning a Dataset, one :func:`register_analysis` call (a
-task-specific one: ``declared=True`` and its name in the declaring task's ``analyses``), a figure
-in :mod:`decisionnets.plots`.
+Adding an analysis: a function returning a Dataset and one :func:`register_analysis` call — here
+for one every task gets; in the task's own file for a task-specific one (``declared=True``, the
+:class:`Analysis` in that task's ``analyses``) — and a figure in :mod:`decisionnets.plots`.
 """
 
 from __future__ import annotations
@@ -47,13 +51,9 @@ from decisionnets.errors import UserError
 __all__ = [
     "ANALYSES", "Analysis", "AnalysisJob", "register_analysis", "analyses_for", "count_problems",
     "TASK_ANALYSES", "activity_layers", "label_variables", "task_analyses", "trial_labels", "period_ends",
-    "unit_dim", "declared_bins", "bin_label", "information", "cross_temporal", "choice_vs_stimulus", "choice_vs_direction", "balanced_error_labels",
-    "psychometric", "psychometric_curve",
+    "unit_dim", "declared_bins", "bin_label", "information", "cross_temporal", "choice_vs_stimulus",
+    "choice_vs_stimulus_analysis", "balanced_error_labels", "analysis_names", "declared_analyses",
 ]
-
-#: Default labels and task-specific analyses of datasets recorded before the tasks declared them
-#: (no ``decode_labels`` / ``analyses`` attrs): what ``analyze`` did for them then.
-_UNDECLARED_LABELS = ("color", "direction", "target_config", "fine_label", "coarse_label")
 
 
 # ------------------------------------------------------------------------------------ the dataset
@@ -84,17 +84,21 @@ def _declared(ds: xr.Dataset, attr: str) -> list[str] | None:
 def label_variables(ds: xr.Dataset) -> list[str]:
     """Default label variables of a run: the task's declared ``decode_labels``, then ``choice``.
 
-    Datasets recorded before the tasks declared their labels get those of
-    color/direction/target_config and fine_label/coarse_label present (``ground_truth`` when none
-    is, as for neurogym envs).
+    Datasets recorded before the tasks declared their labels get the labels they held then, as the
+    env registry lists them (:data:`decisionnets.registration.UNDECLARED_LABELS`: the first group
+    of which the dataset holds any).
     """
     declared = _declared(ds, "decode_labels")
     if declared is not None:
         names = [v for v in declared if v in ds.variables]
     else:
-        names = [v for v in _UNDECLARED_LABELS if v in ds.variables]
-        if not names and "ground_truth" in ds.variables:
-            names.append("ground_truth")
+        from decisionnets.registration import UNDECLARED_LABELS
+
+        names = []
+        for group in UNDECLARED_LABELS:
+            names = [v for v in group if v in ds.variables]
+            if names:
+                break
     if "choice" in ds.variables:
         names.append("choice")
     return names
@@ -104,12 +108,21 @@ def task_analyses(ds: xr.Dataset) -> list[str]:
     """The task-specific analyses to run on ``ds`` (names of :data:`TASK_ANALYSES`) whose inputs it holds.
 
     The task's declared ``analyses``; for an undeclared dataset, each one whose variables it holds.
+    When the dataset names an analysis not yet registered (or declares none), imports the env files
+    of the env registry first (:func:`decisionnets.registration.load_env_modules`), which register
+    the analyses they declare.
     """
     declared = _declared(ds, "analyses")
+    if declared is None or any(n not in ANALYSES for n in declared):
+        from decisionnets.registration import load_env_modules
+
+        load_env_modules()  # only when needed: importing the env files costs seconds (neurogym)
     names = list(TASK_ANALYSES) if declared is None else declared
     unknown = [n for n in names if n not in TASK_ANALYSES]
     if unknown:
-        raise UserError(f"the task declares unknown analyses {unknown}; known: {sorted(TASK_ANALYSES)}")
+        raise UserError(f"the task declares unknown analyses {unknown}; known: {sorted(TASK_ANALYSES)} (an "
+                        f"analysis declared outside the package's env files is registered when its module is "
+                        f"imported: import it before analyzing)")
     return [n for n in names if all(v in ds.variables for v in TASK_ANALYSES[n][1])]
 
 
@@ -296,24 +309,25 @@ def cross_temporal(act: xr.DataArray, labels: dict, *, epoch: int, folds: int = 
 
 
 # ----------------------------------------------------------------- choice vs direction on errors
-def balanced_error_labels(choice: xr.DataArray, direction: xr.DataArray, *, folds: int = 5, seed: int = 0,
+def balanced_error_labels(choice: xr.DataArray, stimulus: xr.DataArray, *, folds: int = 5, seed: int = 0,
                           valid: np.ndarray | None = None) -> dict[str, xr.DataArray]:
-    """Choice and direction labels restricted, per epoch, to error trials + matched correct trials.
+    """Choice and stimulus labels restricted, per epoch, to error trials + matched correct trials.
 
     Parameters
     ----------
     choice : DataArray (epoch, trial) int
-    direction : DataArray (trial) int
-    folds : int — epochs with fewer than ``folds`` error trials for some direction get all -1 (NaN).
+    stimulus : DataArray (trial) int
+        The label the choice should report (e.g. the checkerboard's ``direction``).
+    folds : int — epochs with fewer than ``folds`` error trials for some stimulus class get all -1 (NaN).
     valid : bool ndarray (trial), optional — trials allowed (e.g. not catch).
 
     Returns
     -------
-    {"choice": DataArray (epoch, trial), "direction": DataArray (epoch, trial)}, -1 outside the subset.
+    {"choice": DataArray (epoch, trial), "stimulus": DataArray (epoch, trial)}, -1 outside the subset.
     """
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), 0xE770]))
     ch = np.asarray(choice.transpose("epoch", "trial").values)
-    dr = np.asarray(direction.values).astype(int)
+    dr = np.asarray(stimulus.values).astype(int)
     ok = np.ones(dr.shape, bool) if valid is None else np.asarray(valid, bool)
     ok &= dr >= 0
     sub = np.zeros(ch.shape, bool)
@@ -334,7 +348,7 @@ def balanced_error_labels(choice: xr.DataArray, direction: xr.DataArray, *, fold
     dims = ("epoch", "trial")
     return {
         "choice": xr.DataArray(np.where(sub, ch, -1), dims=dims),
-        "direction": xr.DataArray(np.where(sub, dr[None, :], -1), dims=dims),
+        "stimulus": xr.DataArray(np.where(sub, dr[None, :], -1), dims=dims),
     }
 
 
@@ -375,13 +389,16 @@ def choice_vs_stimulus(act: xr.DataArray, ds: xr.Dataset, *, stimulus: str | Non
         When the dataset has no ``choice`` or no stimulus label.
     """
     if stimulus is None:
-        stimulus = str(ds.attrs.get("target", "direction"))
+        if not ds.attrs.get("target"):
+            raise UserError("choice_vs_stimulus needs the stimulus the choice should report: the dataset declares "
+                            "no target (attr 'target'); pass stimulus=NAME")
+        stimulus = str(ds.attrs["target"])
     for name in ("choice", stimulus):
         if name not in ds.variables:
             raise UserError(f"choice_vs_stimulus needs {name!r} in the activation dataset; available: "
                             f"{sorted(map(str, ds.variables))}")
     lab = balanced_error_labels(ds["choice"].load(), ds[stimulus].load(), folds=folds, seed=seed, valid=valid)
-    lab = {"choice": lab["choice"], stimulus: lab["direction"]}
+    lab = {"choice": lab["choice"], stimulus: lab["stimulus"]}
     if "time" in act.dims:  # only at the last step of each period (the response step last)
         act = act.isel(time=period_ends(ds)).rename(time="error_time")
         if "period" in act.coords:
@@ -392,44 +409,6 @@ def choice_vs_stimulus(act: xr.DataArray, ds: xr.Dataset, *, stimulus: str | Non
         "error_information": err["information"].rename(variable="error_variable"),
         "error_information_sd": err["information_sd"].rename(variable="error_variable"),
     })
-
-
-def choice_vs_direction(act: xr.DataArray, ds: xr.Dataset, **kwargs) -> xr.Dataset:
-    """:func:`choice_vs_stimulus` with the stimulus ``direction`` (the name the checkerboard tasks declare)."""
-    return choice_vs_stimulus(act, ds, stimulus="direction", **kwargs)
-
-
-# -------------------------------------------------------------------------------- psychometric
-def psychometric(choice: xr.DataArray, coherence: xr.DataArray, target_config: xr.DataArray | None = None,
-                 valid: np.ndarray | None = None) -> xr.DataArray:
-    """Fraction of "right" choices (choice == 1) per epoch and signed evidence toward the right.
-
-    Evidence toward the right target = coherence (> 0: red dominant) if the red target is on the
-    right (``target_config`` == 1), minus coherence otherwise; ``coherence`` itself when
-    ``target_config`` is None.
-
-    Returns
-    -------
-    DataArray (epoch, evidence), fraction in [0, 1].
-    """
-    coh = np.asarray(coherence.values, dtype=float)
-    ev = coh * (2 * np.asarray(target_config.values) - 1) if target_config is not None else coh
-    ev = np.round(ev, 6)
-    ok = np.isfinite(ev) if valid is None else (np.isfinite(ev) & np.asarray(valid, bool))
-    levels = np.unique(ev[ok])
-    ch = np.asarray(choice.transpose("epoch", "trial").values)
-    out = np.full((ch.shape[0], len(levels)), np.nan)
-    for i, lv in enumerate(levels):
-        m = ok & (ev == lv)
-        out[:, i] = (ch[:, m] == 1).mean(-1)
-    return xr.DataArray(out, dims=("epoch", "evidence"), coords={"epoch": choice["epoch"].values, "evidence": levels},
-                        name="p_right", attrs={"units": "fraction of right choices"})
-
-
-def psychometric_curve(ds: xr.Dataset, *, valid: np.ndarray | None = None) -> xr.Dataset:
-    """``p_right`` (epoch, evidence) of a checkerboard run: :func:`psychometric` of its choices."""
-    tc = ds["target_config"] if "target_config" in ds.variables else None
-    return xr.Dataset({"p_right": psychometric(ds["choice"].load(), ds["coherence"].load(), tc, valid=valid)})
 
 
 # --------------------------------------------------------------------------------- the registry
@@ -520,6 +499,53 @@ def register_analysis(analysis: Analysis, *, overwrite: bool = False) -> None:
     ANALYSES[analysis.name] = analysis
 
 
+def analysis_names(declared: Sequence) -> list[str]:
+    """The names of a task's declared analyses, registering those declared as :class:`Analysis` objects.
+
+    Parameters
+    ----------
+    declared : sequence of str or Analysis
+        A task's ``analyses``: names of registered analyses, or the analyses themselves (an
+        :class:`Analysis` not yet registered is registered here, so a task defined in a script runs
+        its own analyses in the same interpreter).
+
+    Raises
+    ------
+    UserError
+        For an entry that is neither, or an :class:`Analysis` whose name another registered analysis holds.
+    """
+    names = []
+    for a in declared:
+        if isinstance(a, Analysis):
+            if ANALYSES.get(a.name, a) is not a:
+                raise UserError(f"the task declares analysis {a.name!r}, but another analysis of that name is "
+                                f"registered ({ANALYSES[a.name].run!r}); give it another name")
+            ANALYSES[a.name] = a
+            names.append(a.name)
+        elif isinstance(a, str):
+            names.append(a)
+        else:
+            raise UserError(f"a task's analyses are names or Analysis objects; got {a!r}")
+    return names
+
+
+def declared_analyses(task) -> dict[str, Analysis]:
+    """A task's declared analyses (its ``analyses``, names or objects) as name -> :class:`Analysis`.
+
+    Raises :class:`UserError` for a name that is not registered.
+    """
+    names = analysis_names(getattr(task, "analyses", ()))
+    if any(n not in ANALYSES for n in names):
+        from decisionnets.registration import load_env_modules
+
+        load_env_modules()
+    unknown = [n for n in names if n not in ANALYSES]
+    if unknown:
+        raise UserError(f"task {getattr(task, 'name', task)!r} declares unknown analyses {unknown}; "
+                        f"known: {sorted(ANALYSES)}")
+    return {n: ANALYSES[n] for n in names}
+
+
 def analyses_for(ds: xr.Dataset) -> list[Analysis]:
     """The analyses to run on ``ds``: every undeclared one whose inputs it holds, then those the task declared."""
     always = [a for a in ANALYSES.values() if not a.declared and all(v in ds.variables for v in a.needs)]
@@ -556,23 +582,43 @@ def _cross_temporal_problems(job: AnalysisJob, act: xr.DataArray) -> int:
     return 0 if "time" not in act.dims or job.reuses_fits(act) else act.sizes["time"] * len(job.labels)
 
 
-def _run_choice_vs_direction(job: AnalysisJob, act: xr.DataArray) -> xr.Dataset:
-    return choice_vs_direction(act, job.ds, valid=job.valid, progress=lambda k: job.progress(2 * k), **job.decoding())
-
-
-def _choice_vs_direction_problems(job: AnalysisJob, act: xr.DataArray) -> int:
+def _choice_vs_stimulus_problems(job: AnalysisJob, act: xr.DataArray) -> int:
     steps = len(period_ends(job.ds)) if "time" in act.dims else 1
     return act.sizes["epoch"] * steps * 2 * len(job.config.decoder)
+
+
+def choice_vs_stimulus_analysis(name: str, stimulus: str | None = None, *, declared: bool = True) -> Analysis:
+    """An :class:`Analysis` that runs :func:`choice_vs_stimulus` per layer, to register under ``name``.
+
+    What a task's file declares to compare the network's choice with the label it should report,
+    on error trials (e.g. the checkerboard's ``choice_vs_direction``).
+
+    Parameters
+    ----------
+    name : str
+        The analysis' name (what a task declares and the dataset attr ``analyses`` holds).
+    stimulus : str, optional
+        The label the choice should report; None: the task's declared target (dataset attr ``target``).
+    declared : bool
+        Run only when the task declares it (the default).
+
+    Returns
+    -------
+    Analysis
+        Per layer; fits 2 labels x epochs x period ends (1 without time) x decoders problems.
+    """
+    def run(job: AnalysisJob, act: xr.DataArray) -> xr.Dataset:
+        return choice_vs_stimulus(act, job.ds, stimulus=stimulus, valid=job.valid,
+                                  progress=lambda k: job.progress(2 * k), **job.decoding())
+
+    needs = ("choice",) if stimulus is None else ("choice", stimulus)
+    return Analysis(name, run, _choice_vs_stimulus_problems, needs=needs, declared=declared)
 
 
 register_analysis(Analysis(
     "information", _run_information,
     lambda job, act: _time_points(act) * len(job.labels) * len(job.config.decoder)))
 register_analysis(Analysis("cross_temporal", _run_cross_temporal, _cross_temporal_problems))
-register_analysis(Analysis("choice_vs_direction", _run_choice_vs_direction, _choice_vs_direction_problems,
-                           needs=("choice", "direction"), declared=True))
-register_analysis(Analysis("psychometric", lambda job: psychometric_curve(job.ds, valid=job.valid),
-                           lambda job: 0, needs=("choice", "coherence"), per_layer=False, declared=True))
 
 
 class _TaskAnalyses(Mapping):
@@ -592,5 +638,6 @@ class _TaskAnalyses(Mapping):
         return len(self._entries())
 
 
-#: Task-specific analyses a task may declare: name -> (function, variables the dataset must hold).
+#: Task-specific analyses a task may declare: name -> (function, variables the dataset must hold); those
+#: registered so far (:func:`decisionnets.registration.load_env_modules` registers the env files' own).
 TASK_ANALYSES: Mapping[str, tuple] = _TaskAnalyses()

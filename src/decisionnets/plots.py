@@ -351,7 +351,7 @@ def plot_psychometric(ax, p_right: xr.DataArray, *, epochs: Sequence[int] | None
     Parameters
     ----------
     p_right : DataArray (epoch, evidence), fraction of right choices (see
-        :func:`decisionnets.report.psychometric`).
+        :func:`decisionnets.envs.color_direction_analyses.psychometric`).
     """
     epochs = _epochs_to_draw(p_right["epoch"].values, epochs)
     x = p_right["evidence"].values
@@ -526,8 +526,13 @@ def figure_cross_temporal(li: xr.Dataset, title: str):
 
 
 def figure_choice_vs_direction(li: xr.Dataset, title: str):
-    """One layer's choice vs direction information on error + matched correct trials (at the response)."""
+    """One layer's choice vs stimulus information on error + matched correct trials (at the response).
+
+    The stimulus is the label ``error_information`` holds besides ``choice`` (the checkerboard's
+    ``direction``, whence the file name ``choice_vs_direction.png``).
+    """
     ei = _first_decoder(li)["error_information"].rename(error_variable="variable")
+    stimulus = " / ".join(str(v) for v in ei["variable"].values if str(v) != "choice")
     where = "whole trial"
     if "error_time" in ei.dims:  # the response: last recorded step
         ei = ei.isel(error_time=-1)
@@ -535,7 +540,7 @@ def figure_choice_vs_direction(li: xr.Dataset, title: str):
     ei = ei.drop_vars([c for c in ei.coords if c not in ("variable", "epoch")])
     fig, ax = _new_figure(width=4.8)
     plot_information_vs_epoch(ax[0, 0], ei, title=f"error + matched correct trials ({where})")
-    fig.suptitle(f"{title}: choice vs direction")
+    fig.suptitle(f"{title}: choice vs {stimulus}")
     return fig
 
 

@@ -16,11 +16,12 @@ task-specific ones the task declared (dataset attr ``analyses``), and writes
   in the attr ``warnings``);
 * ``period_information`` (layer, variable, epoch, period): the mean over each period's time steps
   (the period of each time step is the coord ``time_period`` (time));
-* ``error_information`` (layer, error_variable, epoch[, error_time]): choice vs direction on error
-  trials (task analysis ``choice_vs_direction``, coord ``error_period``);
+* ``error_information`` (layer, error_variable, epoch[, error_time]): choice vs the stimulus it
+  should report on error trials (e.g. the checkerboard's task analysis ``choice_vs_direction``,
+  coord ``error_period``);
 * ``cross_temporal`` (layer, variable, train_time, test_time): temporal generalization at one
   epoch (default: the last);
-* ``p_right`` (epoch, evidence): psychometric data (task analysis ``psychometric``);
+* ``p_right`` (epoch, evidence): psychometric data (e.g. the checkerboard's task analysis ``psychometric``);
 * ``probe_loss``, ``probe_accuracy`` (epoch) copied from the activations,
 
 to ``RUN_DIR/information.nc`` and PNG figures to ``RUN_DIR/figures/``. Catch trials (coord
@@ -38,12 +39,12 @@ import numpy as np
 import xarray as xr
 
 from decisionnets.analyses import (AnalysisJob, activity_layers, analyses_for, balanced_error_labels, count_problems,
-                                   declared_bins, label_variables, psychometric, trial_labels, valid_trials)
+                                   declared_bins, label_variables, trial_labels, valid_trials)
 from decisionnets.analysis_config import AnalysisConfig
 from decisionnets.errors import DataFileError, UserError
 from decisionnets.io import atomic_path, open_activations, write_netcdf
 
-__all__ = ["analyze_run", "AnalysisConfig", "psychometric", "balanced_error_labels", "label_variables", "activity_layers",
+__all__ = ["analyze_run", "AnalysisConfig", "balanced_error_labels", "label_variables", "activity_layers",
            "make_figures", "demo_figure", "load_information"]
 
 #: Order of the data variables of information.nc (those present).

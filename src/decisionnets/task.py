@@ -62,9 +62,11 @@ class Task(Protocol):
     decode_labels : tuple of str
         The labels ``decisionnets analyze`` decodes by default (the network's ``choice`` is added);
         the first is the one sweep figures show by default.
-    analyses : tuple of str
-        Task-specific analyses (names in :data:`decisionnets.analyses.TASK_ANALYSES`) run by
-        ``analyze`` on top of the information analyses every task gets (e.g. ``psychometric``).
+    analyses : tuple of str or Analysis
+        Task-specific analyses run by ``analyze`` on top of the information analyses every task
+        gets: :class:`decisionnets.analyses.Analysis` objects (name -> function, defined and
+        registered in the task's own file, e.g. the checkerboard's ``psychometric``) or names of
+        registered ones; the recorder writes their names.
     label_bins : dict of str to int
         Continuous labels ``analyze`` decodes through that many equal-count bins ({}: none).
     kind : str
@@ -228,10 +230,12 @@ def declaration_attrs(task) -> dict:
     ``{label: K}``: continuous labels ``analyze`` decodes through K equal-count bins) when the task
     declares some.
     """
+    from decisionnets.analyses import analysis_names
+
     out = {
         "target": str(task.target_label),
         "decode_labels": json.dumps([str(v) for v in task.decode_labels]),
-        "analyses": json.dumps([str(v) for v in task.analyses]),
+        "analyses": json.dumps(analysis_names(task.analyses)),  # objects: their names (and registered)
     }
     bins = getattr(task, "label_bins", None)
     if bins:

@@ -136,3 +136,21 @@ def test_a_new_rollout_removes_the_analysis_of_the_one_it_replaces(tmp_path):
     gone = clear_stale_outputs(tmp_path / "rollout.nc")
     assert sorted(p.name for p in gone) == ["information.nc", "information_vs_time.png"]
     assert not (old / "information.nc").exists() and (old / "notes.txt").exists()  # only what analyze writes
+
+
+def test_rollout_draws_the_psychometric_curve_only_for_a_task_that_declares_it(tmp_path, monkeypatch):
+    from decisionnets.agents.rollout import rollout_run
+    from decisionnets.config import load_config
+    from decisionnets.envs.color_direction import CheckerboardTask
+    from decisionnets.envs.color_direction_analyses import CHOICE_VS_DIRECTION
+    from decisionnets.training import train
+
+    cfg = load_config("color-direction", seed=0, overrides=[
+        "model.hidden_size=8", "epochs=1", "n_trials=64", "n_per_condition=1"])
+    train(cfg, tmp_path / "run", progress=False)
+    paths, _ = rollout_run(tmp_path / "run", n_trials=28, seed=1)
+    assert {p.name for p in paths[1:]} == {"closed_loop_psychometric.png", "chronometric.png"}
+    # the same env's trials (coherence and all) under a task that does not declare the curve: no figures
+    monkeypatch.setattr(CheckerboardTask, "analyses", (CHOICE_VS_DIRECTION,))
+    paths, _ = rollout_run(tmp_path / "run", n_trials=28, seed=1, out=tmp_path / "other.nc")
+    assert "coherence" in xr.load_dataset(paths[0]).coords and paths[1:] == []

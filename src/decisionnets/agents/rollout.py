@@ -458,7 +458,8 @@ def rollout_run(run_dir, *, env: str | None = None, n_trials: int = 1008, seed: 
     Writes ``out`` (default ``RUN_DIR/rollout.nc``; the rollout as one recorded epoch, so
     ``decisionnets analyze RUN_DIR/rollout.nc`` reads it) and, next to it in ``<out stem>/figures/``,
     ``closed_loop_psychometric.png`` (fraction correct and P(right) vs coherence) and
-    ``chronometric.png`` (reaction time vs signed coherence, correct and error trials). What an
+    ``chronometric.png`` (reaction time vs signed coherence, correct and error trials) when the
+    env's task declares the ``psychometric`` analysis (the checkerboard envs). What an
     earlier ``analyze`` wrote for the file it replaces (``<stem>/information.nc``, figures; e.g.
     of a rollout in another env) is removed first, so old and new outputs never sit side by side. Holds the output folder's analysis lock (a second rollout or analyze there is
     refused), and checks that it can write there before playing any trial.
@@ -498,25 +499,30 @@ def _write_rollout(model, env_obj, cfg, epoch, step, run_dir, env, n_trials, see
 
     from decisionnets import plots
     from decisionnets.agents import behaviour
+    from decisionnets.analyses import AnalysisJob, declared_analyses
+    from decisionnets.analysis_config import AnalysisConfig
+    from decisionnets.envs import task_for
     from decisionnets.io import atomic_path
-    from decisionnets.report import psychometric, save_figure
+    from decisionnets.report import save_figure
 
     ds = rollout(model, env_obj, n_trials, seed, policy, align=align)
     ds.attrs.update(task=cfg.task, config=cfg.to_json(), run_dir=str(run_dir), env=env or cfg.env["name"])
     clear_stale_outputs(out)
+    recorded = as_epoch(ds, epoch, step)
     with atomic_path(out) as tmp:
-        as_epoch(ds, epoch, step).to_netcdf(tmp, format="NETCDF4", engine="netcdf4")
+        recorded.to_netcdf(tmp, format="NETCDF4", engine="netcdf4")
     fig_dir = out.with_suffix("") / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     title = f"{cfg.task} in {ds.attrs['env']} ({policy}, {n_trials} trials)"
     paths = [out]
     summary = behaviour.behaviour_summary(ds)
-    if "coherence" in ds.coords:
+    psychometric = declared_analyses(task_for(env_obj)).get("psychometric")  # the env's task declares it
+    if psychometric is not None:
+        job = AnalysisJob(recorded, {}, None, AnalysisConfig(), cross_temporal_epoch=int(epoch))
+        p = psychometric.run(job)["p_right"]  # every trial: no reach counts as not right
         fig = Figure(figsize=(9, 3.4), layout="constrained")
         a1, a2 = fig.subplots(1, 2)
         behaviour.plot_accuracy(a1, behaviour.accuracy_by_coherence(ds), title="closed-loop accuracy")
-        tc = ds["target_config"] if "target_config" in ds.coords else None
-        p = psychometric(ds["choice"].expand_dims(epoch=[epoch]), ds["coherence"], tc)
         plots.plot_psychometric(a2, p, title="P(right) (no reach counts as not right)")
         fig.suptitle(title)
         save_figure(fig, fig_dir / "closed_loop_psychometric.png")

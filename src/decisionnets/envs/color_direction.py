@@ -20,6 +20,7 @@ import numpy as np
 from neurogym.core import TrialEnv
 from neurogym.utils import spaces
 
+from decisionnets.envs.color_direction_analyses import ANALYSES as CHECKERBOARD_ANALYSES
 from decisionnets.envs.timing import draw_ms
 from decisionnets.errors import ConfigError
 from decisionnets.task import EnvTask
@@ -226,14 +227,16 @@ class CheckerboardTask(EnvTask):
     one catch condition per target configuration. Labels: ``color``, ``direction``,
     ``target_config`` (decoded by default, ``color`` first: the variable the network may discard),
     ``coherence`` and ``catch``. Target: what the env ``report``s (``direction`` by default).
-    Task-specific analyses: the network's choice vs the correct direction on error trials, and the
-    psychometric curve over signed coherence. Ceiling: the Bayes-optimal observer of the board
+    Task-specific analyses (declared here, defined in
+    :mod:`decisionnets.envs.color_direction_analyses`): ``choice_vs_direction``, the network's
+    choice vs the correct direction on error trials, and ``psychometric``, the psychometric curve
+    over signed coherence. Ceiling: the Bayes-optimal observer of the board
     (:mod:`decisionnets.envs.color_direction_ideal`).
     """
 
     label_names = ("color", "direction", "target_config", "coherence", "catch")
     decode_labels = ("color", "direction", "target_config")
-    analyses = ("choice_vs_direction", "psychometric")
+    analyses = CHECKERBOARD_ANALYSES  #: (choice_vs_direction, psychometric), as Analysis objects
 
     @property
     def has_time(self) -> bool:
