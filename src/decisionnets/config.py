@@ -28,7 +28,7 @@ import dataclasses
 import json
 import math
 import types
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 

@@ -21,7 +21,6 @@ import importlib.util
 import json
 from pathlib import Path
 
-import numpy as np
 import xarray as xr
 
 from decisionnets.errors import DataFileError, UserError
