@@ -45,6 +45,7 @@ step per condition, mean +- s.d. over seeds), and the figure also to ``--figure`
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import re
 import sys
@@ -175,19 +176,37 @@ def decode_all(sweep_dir: Path, decoders, folds: int = 5, log=print) -> None:
                 f"{time.time() - t0:.0f} s")
 
 
+def cumulative_lr(run_dir: Path) -> dict[int, float]:
+    """Epoch -> the sum of the learning rate over the run's SGD steps so far (from its ``log.csv``; epoch 0: 0).
+
+    With weight decay ``wd``, ``wd`` times this sum is the exponent of the total shrinkage the decay
+    has applied, ``prod(1 - lr * wd)`` ~ ``exp(-wd * sum(lr))``.
+    """
+    out, prev_step, total = {0: 0.0}, 0, 0.0
+    with open(Path(run_dir) / "log.csv", newline="") as f:
+        for row in csv.DictReader(f):
+            step = int(row["step"])
+            total += float(row["lr"]) * (step - prev_step)
+            prev_step = step
+            out[int(row["epoch"])] = total
+    return out
+
+
 def collect(sweep_dir: Path, decoder: str, stride: int) -> xr.Dataset | None:
     """The cached curves of one decoder as a Dataset with dims (condition, seed, epoch).
 
-    Variables ``color``, ``direction`` (bits; NaN where not decoded or the run is missing) and
-    ``step`` (condition, epoch): SGD steps at each epoch (the same for every seed of a condition).
+    Variables ``color``, ``direction`` (bits; NaN where not decoded or the run is missing),
+    ``step`` (condition, epoch): SGD steps at each epoch (the same for every seed of a condition), and
+    ``lr_steps`` (condition, epoch): the learning rate summed over those steps (:func:`cumulative_lr`).
     None if nothing is cached.
     """
     runs = finished_runs(sweep_dir)
-    got = {}
+    got, lrs = {}, {}
     for r in runs:
         path = sweep_dir / "perturbation" / f"{r['run_id']}__{decoder}__s{stride}.nc"
         if path.is_file():
             got[(r["condition"], r["seed"])] = xr.load_dataset(path)
+            lrs[(r["condition"], r["seed"])] = cumulative_lr(r["run_dir"])
     if not got:
         return None
     conds = condition_order(c for c, _ in got)
@@ -196,6 +215,7 @@ def collect(sweep_dir: Path, decoder: str, stride: int) -> xr.Dataset | None:
     color = np.full((len(conds), len(seeds), len(epochs)), np.nan)
     direction = np.full_like(color, np.nan)
     step = np.full((len(conds), len(epochs)), np.nan)
+    lr_steps = np.full_like(step, np.nan)
     pos = {e: i for i, e in enumerate(epochs)}
     for (c, s), d in got.items():
         ci, si = conds.index(c), seeds.index(s)
@@ -203,10 +223,11 @@ def collect(sweep_dir: Path, decoder: str, stride: int) -> xr.Dataset | None:
         color[ci, si, ei] = d["information"].sel(variable="color").values
         direction[ci, si, ei] = d["information"].sel(variable="direction").values
         step[ci, ei] = d["step"].values
+        lr_steps[ci, ei] = [lrs[(c, s)].get(int(e), np.nan) for e in d["epoch"].values]
     ceiling = json.loads(next(iter(got.values())).attrs.get("ceiling", "{}") or "{}")
     return xr.Dataset(
         {"color": (("condition", "seed", "epoch"), color), "direction": (("condition", "seed", "epoch"), direction),
-         "step": (("condition", "epoch"), step)},
+         "step": (("condition", "epoch"), step), "lr_steps": (("condition", "epoch"), lr_steps)},
         coords={"condition": conds, "seed": seeds, "epoch": epochs},
         attrs={"decoder": decoder, "stride": stride, "ceiling_color": float(ceiling.get("color", np.nan)),
                "ceiling_direction": float(ceiling.get("direction", np.nan))})
@@ -254,14 +275,16 @@ def run_metrics(curves: xr.Dataset) -> xr.Dataset:
 
     Returns
     -------
-    Dataset (condition, seed): ``half_fall_step``, ``peak_color``, ``peak_step``, ``final_color``,
+    Dataset (condition, seed): ``half_fall_step``, ``half_fall_lr_steps`` (the half-fall on the
+    cumulative-lr axis ``lr_steps`` instead of steps), ``peak_color``, ``peak_step``, ``final_color``,
     ``final_over_peak``, ``final_direction``; NaN where the run is missing.
     """
     nc, ns = curves.sizes["condition"], curves.sizes["seed"]
-    out = {k: np.full((nc, ns), np.nan) for k in ("half_fall_step", "peak_color", "peak_step", "final_color",
-                                                    "final_over_peak", "final_direction")}
+    out = {k: np.full((nc, ns), np.nan) for k in ("half_fall_step", "half_fall_lr_steps", "peak_color", "peak_step",
+                                                    "final_color", "final_over_peak", "final_direction")}
     for ci in range(nc):
         step = curves["step"].values[ci]
+        lr_steps = curves["lr_steps"].values[ci] if "lr_steps" in curves else np.full_like(step, np.nan)
         for si in range(ns):
             c = curves["color"].values[ci, si]
             ok = ~np.isnan(c)
@@ -270,6 +293,7 @@ def run_metrics(curves: xr.Dataset) -> xr.Dataset:
             p = int(np.nanargmax(c))
             last = np.flatnonzero(ok)[-1]
             out["half_fall_step"][ci, si] = half_fall_step(step, c)
+            out["half_fall_lr_steps"][ci, si] = half_fall_step(lr_steps, c)
             out["peak_color"][ci, si] = c[p]
             out["peak_step"][ci, si] = step[p]
             out["final_color"][ci, si] = c[last]
@@ -312,11 +336,16 @@ def end_states(sweep_dir: Path) -> dict:
 
     out = {}
     for r in finished_runs(sweep_dir):
-        ds = dn.open_activations(r["run_dir"])
-        out[(r["condition"], r["seed"])] = np.asarray(ds["hidden"].isel(epoch=-1).transpose("trial", "unit").values,
-                                                      dtype=np.float64)
+        ds = dn.open_activations(epoch_files(r["run_dir"])[-1])  # one epoch's file: no need to open them all
+        out[(r["condition"], r["seed"])] = np.asarray(ds["hidden"].squeeze("epoch", drop=True)
+                                                      .transpose("trial", "unit").values, dtype=np.float64)
         ds.close()
     return out
+
+
+def epoch_files(run_dir: Path) -> list[Path]:
+    """The run's activation files (one per recorded epoch), in epoch order."""
+    return sorted((Path(run_dir) / "activations").glob("epoch_*.nc"))
 
 
 def cka_table(states: dict, reference: str = REFERENCE) -> tuple[xr.DataArray, np.ndarray]:
@@ -349,6 +378,48 @@ def cka_table(states: dict, reference: str = REFERENCE) -> tuple[xr.DataArray, n
     return xr.DataArray(cka, dims=("condition", "seed"), coords={"condition": conds, "seed": seeds}), across
 
 
+def cka_curves(sweep_dir: Path, every: int = 4, reference: str = REFERENCE) -> xr.DataArray | None:
+    """Linear CKA of each run's last hidden layer to the reference run of the same seed, at every ``every``-th epoch.
+
+    Returns
+    -------
+    DataArray (condition, seed, epoch) or None (no reference run finished); the reference row is 1.
+    Epochs are counted within each run (a pretrained run's epoch 0 is its pretrained start).
+    """
+    import decisionnets as dn
+    from decisionnets.representation.similarity import linear_cka
+
+    runs = finished_runs(sweep_dir)
+    refs = {r["seed"]: r for r in runs if r["condition"] == reference}
+    if not refs:
+        return None
+    conds = condition_order(r["condition"] for r in runs)
+    seeds = sorted({r["seed"] for r in runs})
+    n = len(epoch_files(next(iter(refs.values()))["run_dir"]))
+    epochs = sorted({*range(0, n, every), n - 1})
+    epoch_values = []
+    out = np.full((len(conds), len(seeds), len(epochs)), np.nan)
+
+    def load(run_dir):
+        files, hs = epoch_files(run_dir), []
+        for i in epochs:  # one file per epoch read (opening every epoch's file is the slow part)
+            ds = dn.open_activations(files[i])
+            hs.append(np.asarray(ds["hidden"].squeeze("epoch", drop=True).transpose("trial", "unit").values,
+                                 np.float64))
+            if len(epoch_values) < len(epochs):
+                epoch_values.append(int(ds["epoch"].values[0]))
+            ds.close()
+        return np.stack(hs)
+
+    for s, ref in refs.items():
+        h_ref = load(ref["run_dir"])
+        for r in (r for r in runs if r["seed"] == s):
+            h = h_ref if r is ref else load(r["run_dir"])
+            out[conds.index(r["condition"]), seeds.index(s)] = [linear_cka(h[i], h_ref[i]) for i in range(len(epochs))]
+    return xr.DataArray(out, dims=("condition", "seed", "epoch"),
+                        coords={"condition": conds, "seed": seeds, "epoch": epoch_values})
+
+
 # --------------------------------------------------------------------------------------------------
 # table and figure
 # --------------------------------------------------------------------------------------------------
@@ -360,8 +431,8 @@ def _fmt(m: float, sd: float, n: int, n_all: int, digits: int = 3, thousands: bo
     return s if n == n_all else f"{s} (n={n})"
 
 
-COLUMNS = ["condition", "start", "half-fall step", "Δ half-fall", "color peak", "final color", "Δ final color",
-           "final / peak", "final direction", "Δ direction", "CKA to k0"]
+COLUMNS = ["condition", "start", "half-fall step", "Δ half-fall", "half-fall Σlr", "Δ half-fall Σlr", "final color",
+           "Δ final color", "final / peak", "final direction", "Δ direction", "CKA to k0"]
 
 
 def table_rows(metrics: xr.Dataset, cka: xr.DataArray | None = None) -> list[list[str]]:
@@ -370,7 +441,8 @@ def table_rows(metrics: xr.Dataset, cka: xr.DataArray | None = None) -> list[lis
     The half-fall cell says how many seeds never reached half the peak ("not reached k/n").
     """
     rows = []
-    diffs = {k: paired_differences(metrics[k]) for k in ("half_fall_step", "final_color", "final_direction")}
+    diffs = {k: paired_differences(metrics[k]) for k in ("half_fall_step", "half_fall_lr_steps", "final_color",
+                                                         "final_direction")}
     for c in metrics["condition"].values:
         m = metrics.sel(condition=c)
         n_all = int((~np.isnan(m["final_color"].values)).sum())
@@ -380,10 +452,12 @@ def table_rows(metrics: xr.Dataset, cka: xr.DataArray | None = None) -> list[lis
         if n_not:
             hf_cell = f"not reached {n_not}/{n_all}" if n_not == n_all else f"{hf_cell}; not reached {n_not}/{n_all}"
         row = [str(c), describe(str(c)), hf_cell]
-        for k, th in (("half_fall_step", True),):
-            row.append("–" if c == REFERENCE else _fmt(*mean_sd(diffs[k].sel(condition=c).values), n_all,
-                                                       thousands=th))
-        row += [_fmt(*mean_sd(m["peak_color"].values), n_all), _fmt(*mean_sd(m["final_color"].values), n_all)]
+        row.append("–" if c == REFERENCE else _fmt(*mean_sd(diffs["half_fall_step"].sel(condition=c).values), n_all,
+                                                   thousands=True))
+        row.append(_fmt(*mean_sd(m["half_fall_lr_steps"].values), n_all, digits=1))
+        row.append("–" if c == REFERENCE else _fmt(*mean_sd(diffs["half_fall_lr_steps"].sel(condition=c).values),
+                                                   n_all, digits=1))
+        row.append(_fmt(*mean_sd(m["final_color"].values), n_all))
         row.append("–" if c == REFERENCE else _fmt(*mean_sd(diffs["final_color"].sel(condition=c).values), n_all))
         row += [_fmt(*mean_sd(m["final_over_peak"].values), n_all), _fmt(*mean_sd(m["final_direction"].values), n_all)]
         row.append("–" if c == REFERENCE else _fmt(*mean_sd(diffs["final_direction"].sel(condition=c).values), n_all))
@@ -418,10 +492,11 @@ def _panel(condition: str) -> str:
     return m[1] if m else "other"
 
 
-def plot_color_curves(curves: xr.Dataset, conditions, ax, variable: str = "color"):
-    """Color (bits) vs SGD step for ``conditions``: mean over seeds with a ± s.d. band; returns ``ax``.
+def plot_color_curves(curves: xr.Dataset, conditions, ax, variable: str = "color", x: str = "step"):
+    """Color (bits) vs SGD step (``x="step"``) or vs the summed learning rate (``x="lr_steps"``) for
+    ``conditions``: mean over seeds with a ± s.d. band; returns ``ax``.
 
-    A dotted vertical line marks each lowK / highK condition's switch of learning rate.
+    On the step axis a dotted vertical line marks each lowK / highK condition's switch of learning rate.
     """
     import matplotlib.pyplot as plt
 
@@ -431,35 +506,37 @@ def plot_color_curves(curves: xr.Dataset, conditions, ax, variable: str = "color
         ok = ~np.isnan(v).all("seed").values
         if not ok.any():
             continue
-        step = curves["step"].sel(condition=c).values[ok] / 1000
+        step = curves[x].sel(condition=c).values[ok] / (1000 if x == "step" else 1)
         m, sd = v.mean("seed").values[ok], v.std("seed", ddof=1).values[ok] if v.sizes["seed"] > 1 else 0 * step
         color = "k" if c == REFERENCE else cmap(0.15 + 0.7 * i / max(len(conditions) - 1, 1))
         n = int((~np.isnan(v.values[:, ok])).any(axis=1).sum())
         ax.plot(step, m, color=color, lw=1.5, label=f"{c} (n={n})")
         ax.fill_between(step, m - sd, m + sd, color=color, alpha=0.2, lw=0)
-        k = switch_epoch(c)
+        k = switch_epoch(c) if x == "step" else None
         if k is not None:
-            st = curves["step"].sel(condition=c, epoch=k).values if k in curves["epoch"].values else np.nan
-            if np.isfinite(st):
-                ax.axvline(st / 1000, color=color, ls=":", lw=1)
+            e, st = curves["epoch"].values, curves["step"].sel(condition=c).values
+            ok_e = np.isfinite(st)
+            ax.axvline(np.interp(k, e[ok_e], st[ok_e]) / 1000, color=color, ls=":", lw=1)
     ceil = curves.attrs.get(f"ceiling_{variable}", np.nan)
     if np.isfinite(ceil):
         ax.axhline(ceil, color="0.6", ls="--", lw=0.8)
-    ax.set_xlabel("SGD steps (thousands; batch 32, 282 per epoch)")
+    ax.set_xlabel("SGD steps (thousands; batch 32, 282 per epoch)" if x == "step"
+                  else "Σ lr over SGD steps (× weight decay = decay exponent)")
     ax.set_ylabel(f"{variable} information (bits)")
     ax.legend(fontsize=7, frameon=False)
     return ax
 
 
 def figure(by_decoder: dict, path: Path) -> None:
-    """One row per decoder family, one column per kind of start (lowK, highK, pretrained; each with k0)."""
+    """One row per decoder family; columns: each kind of start (lowK, highK, pretrained; each with k0) vs
+    SGD step, then every condition vs the summed learning rate."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     decs = list(by_decoder)
-    fig, axes = plt.subplots(len(decs), 3, figsize=(13, 3.4 * len(decs)), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(len(decs), 4, figsize=(17, 3.6 * len(decs)), squeeze=False, sharey=True)
     for r, dec in enumerate(decs):
         curves = by_decoder[dec]
         conds = list(curves["condition"].values)
@@ -467,6 +544,8 @@ def figure(by_decoder: dict, path: Path) -> None:
             sel = [REFERENCE] * (REFERENCE in conds) + [c for c in conds if c != REFERENCE and _panel(c) == panel]
             ax = plot_color_curves(curves, sel, axes[r, col])
             ax.set_title(f"{PANELS[panel]} ({dec})", fontsize=9)
+        ax = plot_color_curves(curves, conds, axes[r, 3], x="lr_steps")
+        ax.set_title(f"all starts vs summed learning rate ({dec})", fontsize=9)
     fig.suptitle("Color in the last hidden layer, weight decay 1e-2 (mean ± s.d. over seeds; dotted: lr switch)",
                  fontsize=10)
     fig.tight_layout()
@@ -521,14 +600,23 @@ def main(argv=None) -> int:
     m_across = mean_sd(across)
     note = (f"CKA between k0 end states of different seeds: {m_across[0]:.3f} ± {m_across[1]:.3f} "
             f"({m_across[2]} pairs)." if m_across[2] else "")
+    if cka is not None:
+        curves_cka = cka_curves(sweep_dir)
+        res = xr.Dataset({"cka": cka, "cka_across_seeds": ("pair", across)})
+        if curves_cka is not None:
+            res["cka_vs_epoch"] = curves_cka.rename(epoch="cka_epoch")
+            mean = curves_cka.mean("seed")  # NaN where no seed of a condition has its reference yet
+            shown = [c for c in mean["condition"].values if c != REFERENCE and np.isfinite(mean.sel(condition=c)).any()]
+            note += " Lowest CKA to k0 over epochs (every 4th; mean over seeds): " + ", ".join(
+                f"{c} {float(mean.sel(condition=c).min()):.3f} (epoch {int(mean.sel(condition=c).idxmin('epoch'))})"
+                for c in shown) + "."
+        res.to_netcdf(out / "cka.nc")
     (out / "table.md").write_text("\n".join(md + [note]) + "\n")
     (out / "table.rst").write_text("\n".join(rst + [note]) + "\n")
     if args.table:
         args.table.write_text("\n".join(rst + [note]) + "\n")
     if metrics_all:
         xr.concat(metrics_all, dim="decoder", join="outer").to_netcdf(out / "metrics.nc")
-    if cka is not None:
-        xr.Dataset({"cka": cka, "cka_across_seeds": ("pair", across)}).to_netcdf(out / "cka.nc")
     if by_dec:
         figure(by_dec, out / "perturbation_discard.png")
         if args.figure:

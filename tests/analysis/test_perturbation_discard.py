@@ -139,3 +139,18 @@ def test_quick_preset_end_to_end(script, tmp_path):
     assert script.main([str(sweep_dir), "--decoders", "linear-raw:1", "--folds", "3"]) == 0
     assert {p.name: p.stat().st_mtime_ns for p in out.glob("*__linear-raw__s1.nc")} == before
     assert (out / "table.md").read_text() == table
+
+
+def test_cumulative_lr_sums_lr_over_steps_and_aligns_half_falls(script, tmp_path):
+    (tmp_path / "log.csv").write_text("epoch,step,lr,batch_size\n1,100,0.005,32\n2,200,0.005,32\n3,300,0.05,32\n"
+                                      "4,400,0.05,32\n")
+    assert script.cumulative_lr(tmp_path) == pytest.approx({0: 0.0, 1: 0.5, 2: 1.0, 3: 6.0, 4: 11.0})
+    # the same fall on the summed-lr axis, later in steps: paired Δ in steps > 0, on the summed-lr axis 0
+    curves = _curves({"k0": [[0.6, 0.2, 0.0, 0.0]], "low2": [[0.6, 0.6, 0.6, 0.2]]}, {"k0": [0.6], "low2": [0.6]})
+    curves["lr_steps"] = (("condition", "epoch"), np.array([[0.0, 282 * 0.05, 564 * 0.05, 846 * 0.05],
+                                                            [0.0, 282 * 0.005, 564 * 0.005, 564 * 0.005 + 282 * 0.05]]))
+    m = script.run_metrics(curves)
+    assert float(script.paired_differences(m["half_fall_step"]).sel(condition="low2")) == pytest.approx(564)
+    lr_hf = m["half_fall_lr_steps"].sel(condition="k0").item()
+    assert lr_hf == pytest.approx(0.75 * 282 * 0.05)
+    assert m["half_fall_lr_steps"].sel(condition="low2").item() == pytest.approx(564 * 0.005 + 0.75 * 282 * 0.05)
