@@ -34,8 +34,11 @@ Per condition and seed it then measures
 - paired differences against ``k0`` of the same seed (same initial weights, same batch order, same
   probe trials), mean +- s.d. over seeds;
 - linear CKA (:func:`decisionnets.representation.similarity.linear_cka`) between the end state of
-  the last hidden layer (probe trials x units) and that of ``k0`` with the same seed; for scale, the
-  CKA between ``k0`` end states of different seeds.
+  the last hidden layer (probe trials x units) and that of ``k0`` with the same seed, and at every
+  4th epoch (``cka_vs_epoch``: how far the start moves a run, and when it is forgotten); for scale,
+  the CKA between ``k0`` end states of different seeds;
+- the half-fall also on the axis of the learning rate summed over SGD steps (from each run's
+  ``log.csv``): with weight decay, the total decay applied.
 
 It writes ``SWEEP_DIR/perturbation/table.md`` and ``table.rst`` (one table per decoder family),
 ``metrics.nc`` (per condition and seed), ``cka.nc`` and ``perturbation_discard.png`` (color vs SGD
