@@ -51,7 +51,7 @@ nitpick_ignore_regex = [
     # modules and helpers the docstrings mention that are not part of the public reference
     (r"py:.*", r"decisionnets\.(locks|analyses|analysis_config|report|io|config|training|rundir|trials|task|envs|models|"
                r"recording|metrics|threads|build|ensemble|errors|sweep|agents|images|"
-               r"decoding|seeding|objectives)(\..*)?"),
+               r"decoding|seeding|objectives|optimization)(\..*)?"),
     # bare names (no module) in docstrings: helpers and constants of the docstring's own module
     (r"py:.*", r"(?!decisionnets\b)[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?"),
     (r"py:.*", _EXTERNAL),

@@ -63,3 +63,26 @@ def load_script():
     one for the tests that import :func:`tiny_overrides` from it.
     """
     return _load_analysis_script
+
+
+# ---- shared by the sweep tests (tests/sweep/): a tiny config and a spec on the static checkerboard preset
+SWEEP_TINY = {"train.epochs": 2, "train.n_trials": 200, "model.hidden_sizes": [8], "record.n_per_condition": 2,
+              "record.schedule": "all"}
+
+
+@pytest.fixture
+def tiny_set():
+    """Overrides that make a color-direction-static run train in about a second."""
+    return dict(SWEEP_TINY)
+
+
+@pytest.fixture
+def sweep_spec():
+    """A factory: a SweepSpec on ``color-direction-static`` with the given ``[sweep]`` table."""
+
+    def make(**sweep_table):
+        from decisionnets import sweep
+
+        return sweep.parse_spec({"description": "t", "sweep": {"base": "color-direction-static", **sweep_table}})
+
+    return make

@@ -177,3 +177,12 @@ def test_the_mapping_of_names(tmp_path):
         (tests / rel).parent.mkdir(parents=True, exist_ok=True)
         (tests / rel).touch()
     assert modules_without_tests(pkg, tests) == ["sub/b.py -> tests/sub/test_b.py"]
+
+
+def test_one_conftest_only():
+    """``tests/`` has no ``__init__.py``, so every ``conftest.py`` is imported as the module ``conftest``:
+    a second one shadows the first, and ``from conftest import tiny_overrides`` breaks in whichever
+    tests run after it. Shared fixtures go in ``tests/conftest.py``."""
+    tests = Path(__file__).resolve().parent
+    extra = sorted(str(p.relative_to(tests)) for p in tests.rglob("conftest.py") if p.parent != tests)
+    assert not extra, f"conftest.py files below tests/ shadow tests/conftest.py: {extra}"
