@@ -133,3 +133,9 @@ def test_sweep_presets_plan_seeds_x_weight_decay(name, n, grid, tmp_path):
     if name.startswith("two-stage"):
         assert {c["model"]["kind"] for c in cfgs} == {"two_stage_rnn"}
         assert {c["model"]["stage2"] for c in cfgs} == {"mlp" if "mlp" in name else "rnn"}
+
+
+def test_trains_on_one_thread_like_the_other_small_recurrent_models():
+    from decisionnets.threads import job_for_model
+
+    assert job_for_model("two_stage_rnn") == "small"
