@@ -119,7 +119,7 @@ def test_bad_parameters_name_the_rule():
 
 
 @pytest.mark.parametrize("name,n,grid", [("two-stage-rnn-wd", 6, {0.0, 2e-2}), ("two-stage-mlp-wd", 6, {0.0, 2e-2}),
-                                         ("agent-wd", 6, {0.0, 1e-2})])
+                                         ("agent-wd", 9, {0.0, 1e-3, 1e-2})])
 def test_sweep_presets_plan_seeds_x_weight_decay(name, n, grid, tmp_path):
     import json
 
