@@ -17,7 +17,8 @@ are skipped and named.
 
 Prints, per model, weight decay and layer: color and direction at the first and the last recorded
 epoch, mean ± s.d. over seeds (s.d. with ddof 1), the per-seed change of color, and the probe
-accuracy at the last epoch; ``--rst FILE`` writes the same table as a reStructuredText grid. The
+accuracy at the last epoch, and the Frobenius norm of every weight matrix at the first and last
+epoch (evidence that weight decay acted); ``--rst FILE`` writes the same table as a reStructuredText grid. The
 figure shows color and direction vs epoch per layer (one column per model), mean ± s.d. over seeds.
 """
 
@@ -212,6 +213,37 @@ def per_seed_lines(groups: dict) -> list[str]:
     return out
 
 
+def weight_norms(dirs) -> dict[tuple[str, float], dict[str, list[tuple[float, float]]]]:
+    """(model, weight decay) -> weight matrix name -> [(Frobenius norm at the first, at the last epoch)] per run.
+
+    Read from the weights each finished run keeps per recorded epoch: evidence that weight decay acted.
+    """
+    from decisionnets.weights import load_weights, weight_epochs
+
+    out: dict = {}
+    for d in dirs:
+        for run_dir, _, _ in runs_in(d):
+            if not finished(run_dir) or not weight_epochs(run_dir):
+                continue
+            cfg = json.loads((run_dir / "config.json").read_text())
+            epochs = weight_epochs(run_dir)
+            first, last = load_weights(run_dir, epochs[0]), load_weights(run_dir, epochs[-1])
+            per = out.setdefault((model_label(cfg), float(cfg["train"].get("weight_decay", 0.0))), {})
+            for k in first:
+                if k.endswith("weight") and first[k].dim() == 2:
+                    per.setdefault(k[: -len(".weight")], []).append((float(first[k].norm()), float(last[k].norm())))
+    return out
+
+
+def norm_lines(norms: dict) -> list[str]:
+    """One line per (model, weight decay): each matrix's norm, first -> last epoch, mean over runs."""
+    lines = []
+    for (model, wd), per in sorted(norms.items()):
+        parts = [f"{k} {np.mean([a for a, _ in v]):.2f} -> {np.mean([b for _, b in v]):.2f}" for k, v in per.items()]
+        lines.append(f"{model}, wd {wd:g} (runs: {len(next(iter(per.values())))}): " + ", ".join(parts))
+    return lines
+
+
 # ------------------------------------------------------------------ figure -------------------------------
 
 
@@ -275,6 +307,8 @@ def main(argv=None) -> int:
           "(ddof 1) over seeds")
     print(table)
     print("\n".join(per_seed_lines(groups)))
+    print("weight matrices, Frobenius norm at the first -> last recorded epoch, mean over runs:")
+    print("\n".join(norm_lines(weight_norms(args.dirs))))
     if args.rst:
         args.rst.write_text(table + "\n")
     ceilings = [r.attrs["ceiling_color"] for r in res if "ceiling_color" in r.attrs]

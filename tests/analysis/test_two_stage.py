@@ -65,7 +65,8 @@ def test_a_tiny_sweep_is_decoded_once_per_run_and_unfinished_runs_are_skipped(sc
 
     sweep = tmp_path / "sw"
     ids = ["weight_decay-0.01_seed-0", "weight_decay-0.01_seed-1"]
-    train(load_config("two-stage-rnn", overrides=TINY, seed=0), sweep / "runs" / ids[0], progress=False)
+    train(load_config("two-stage-rnn", overrides=[*TINY, "train.weight_decay=0.01"], seed=0), sweep / "runs" / ids[0],
+          progress=False)
     (sweep / "runs" / ids[1]).mkdir()  # planned, not trained
     (sweep / "sweep.json").write_text(json.dumps(
         {"runs": [{"run_id": r, "coords": {"seed": s, "weight_decay": 0.01}} for s, r in enumerate(ids)]}))
@@ -90,3 +91,22 @@ def test_a_tiny_sweep_is_decoded_once_per_run_and_unfinished_runs_are_skipped(sc
     out = tmp_path / "fig.png"
     assert script.main([str(sweep), "--folds", "3", "--out", str(out), "--rst", str(tmp_path / "t.rst")]) == 0
     assert out.stat().st_size > 0 and "stage2" in (tmp_path / "t.rst").read_text()
+
+
+def test_weight_norms_read_each_matrix_at_the_first_and_last_epoch(script, tmp_path):
+    import torch
+
+    from decisionnets.config import load_config
+    from decisionnets.training import train
+    from decisionnets.weights import load_weights
+
+    run = tmp_path / "r"
+    train(load_config("two-stage-rnn", overrides=[*TINY, "train.weight_decay=0.5"], seed=0), run, progress=False)
+    norms = script.weight_norms([run])
+    ((key, per),) = norms.items()
+    assert key == ("two-stage (rnn stage 2)", 0.5)
+    assert set(per) == {"w_in", "w_rec", "w_12", "w_rec2", "readout"}
+    want = float(load_weights(run, 1)["w_rec2.weight"].norm())
+    assert per["w_rec2"][0][1] == pytest.approx(want)
+    assert per["w_rec2"][0][1] < per["w_rec2"][0][0]  # strong weight decay shrank it
+    assert "w_rec2" in script.norm_lines(norms)[0] and torch.is_tensor(load_weights(run, 0)["w_rec2.weight"])
