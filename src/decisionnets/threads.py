@@ -25,7 +25,7 @@ from decisionnets.errors import UserError
 #: environment variable that overrides the automatic choice (an integer >= 1)
 ENV_VAR = "DECISIONNETS_THREADS"
 #: model kinds that run on one thread per process (small recurrent and FC nets)
-SMALL_MODELS = ("leaky_rnn", "gru", "lstm", "mlp")
+SMALL_MODELS = ("leaky_rnn", "gru", "lstm", "mlp", "two_stage_rnn")
 #: jobs and what they get: "small" -> 1 thread, "large" -> the available CPUs
 JOBS = ("small", "large")
 

@@ -18,6 +18,7 @@ MODELS = {
     "gru": "decisionnets.models.rnn:GRU",
     "lstm": "decisionnets.models.rnn:LSTM",
     "multi_area_rnn": "decisionnets.models.multi_area:MultiAreaRNN",
+    "two_stage_rnn": "decisionnets.models.two_stage:TwoStageRNN",
     "mlp": "decisionnets.models.mlp:MLP",
     "resnet18": "decisionnets.models.cnn:ResNet18",
     "allcnn": "decisionnets.models.cnn:AllCNNC",
