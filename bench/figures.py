@@ -5,7 +5,7 @@
 Each benchmark run with ``--json bench/results/<name>.json`` gets one figure,
 ``docs/figures/bench_<name>.png``: ours against the baseline measured in the same run, as time per
 unit of work (lower is faster), with the ratio written on it, and a caption with the date, the
-CPUs, the load average at start and end, and the torch threads. A missing JSON file skips that
+CPUs, whether the machine was idle, and the torch threads. A missing JSON file skips that
 figure with a message. Each figure function takes a matplotlib ``ax`` and returns it.
 """
 
@@ -125,11 +125,13 @@ FIGURES = {"train_throughput": train_throughput, "decode_speed": decode_speed,
 
 
 def caption(data) -> str:
-    """One line: date, CPUs, load average at start and end (1 min), torch threads, the note."""
-    def one(la):
-        return f"{la[0]:.1f}" if la else "?"
-    line = (f"{data.get('date', '?')[:16].replace('T', ' ')} UTC · {data.get('cpu_count', '?')} CPUs · "
-            f"load average {one(data.get('load_start'))} → {one(data.get('load_end'))} · "
+    """One line: date, CPUs, whether the machine was idle, torch threads, the note.
+
+    Idle: the 1-minute load average at start and at end, which counts the bench itself, stayed
+    below 1.5 (about one busy process on two cores)."""
+    loads = [la[0] for la in (data.get("load_start"), data.get("load_end")) if la]
+    state = "idle?" if not loads else ("machine idle" if max(loads) < 1.5 else "machine not idle")
+    line = (f"{data.get('date', '?')[:16].replace('T', ' ')} UTC · {data.get('cpu_count', '?')} CPUs · {state} · "
             + ("torch threads: each training's, under its bar" if isinstance(data.get("runs"), list)  # under_load: child processes
                else f"torch threads {data.get('torch_threads', '?')}"))
     return line + ("\n" + "\n".join(textwrap.wrap(data["note"], 120)) if data.get("note") else "")

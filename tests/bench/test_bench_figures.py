@@ -106,3 +106,10 @@ def test_committed_results_are_drawable(tmp_path):
             assert ax.get_xlabel() and ax.get_ylabel()
         finally:
             plt.close(fig)
+
+
+def test_caption_says_whether_the_machine_was_idle_not_its_load():
+    busy = figures.caption(MACHINE)
+    assert "machine not idle" in busy and "load" not in busy and "2 CPUs" in busy
+    quiet = figures.caption({**MACHINE, "load_start": [0.9, 1, 1], "load_end": [1.2, 1, 1]})
+    assert "machine idle" in quiet and "not idle" not in quiet
