@@ -85,9 +85,9 @@ def test_main_writes_one_png_per_json_and_skips_a_missing_one(tmp_path, capsys):
     assert "skipped bench_under_load.png" in capsys.readouterr().err
 
 
-def test_caption_gives_date_cpus_load_and_threads():
+def test_caption_gives_date_cpus_idle_and_threads():
     line = figures.caption(MACHINE)
-    for part in ("2026-12-05 09:00", "2 CPUs", "3.1 → 4.2", "torch threads 1", "machine not idle"):
+    for part in ("2026-12-05 09:00", "2 CPUs", "torch threads 1", "machine not idle"):
         assert part in line, (part, line)
 
 
@@ -109,7 +109,7 @@ def test_committed_results_are_drawable(tmp_path):
 
 
 def test_caption_says_whether_the_machine_was_idle_not_its_load():
-    busy = figures.caption(MACHINE)
+    busy = figures.caption({**MACHINE, "note": ""})
     assert "machine not idle" in busy and "load" not in busy and "2 CPUs" in busy
-    quiet = figures.caption({**MACHINE, "load_start": [0.9, 1, 1], "load_end": [1.2, 1, 1]})
+    quiet = figures.caption({**MACHINE, "note": "", "load_start": [0.9, 1, 1], "load_end": [1.2, 1, 1]})
     assert "machine idle" in quiet and "not idle" not in quiet
