@@ -522,7 +522,7 @@ def save_figure(fig, path, dpi: int = 110, **kw) -> Path:
     return path
 
 
-def demo_figure(run_dirs: Sequence, path, *, variables=("color", "direction", "target_config"),
+def demo_figure(run_dirs: Sequence, path, *, variables: Sequence[str] | None = None,
                 layer: str = "hidden", period: str = "decision") -> Path:
     """One panel per analysed run: usable information vs training epoch, side by side.
 
@@ -535,8 +535,9 @@ def demo_figure(run_dirs: Sequence, path, *, variables=("color", "direction", "t
         Run directories holding ``information.nc``.
     path : path
         The PNG to write.
-    variables : sequence of str
-        Variables drawn (those the run decoded).
+    variables : sequence of str, optional
+        Variables drawn (among those each run decoded); default: each run's task-declared
+        ``decode_labels`` (:func:`decisionnets.plots.demo_figure`).
     layer : str
         Recorded layer drawn.
     period : str
