@@ -60,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true",
                    help="take over a run directory lock held by a process on another host (if it no longer runs)")
 
-    a = sub.add_parser("analyze", help="usable information + figures for a run directory")
+    a = sub.add_parser("analyze", help="usable information + figures for a run directory",
+                       description="Usable information + figures for a run directory. An option not given takes "
+                                   "the value of the run's [analysis] table (its preset's), else the default shown.")
     _analyze_args(a)
 
     d = sub.add_parser("demo", help="train the color-direction demo and analyze it (what `make run` does)")
