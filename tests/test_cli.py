@@ -125,6 +125,29 @@ def test_bad_train_inputs_one_line_exit_2_nothing_written(args, match, tmp_path,
     assert sorted(tmp_path.rglob("*")) == before  # nothing written
 
 
+def test_analyze_reads_the_runs_analysis_table_and_flags_override_it(tmp_path, capsys):
+    """A preset's [analysis] table is the base of `decisionnets analyze RUN`; a flag given overrides it."""
+    import json
+
+    from conftest import tiny_overrides
+
+    (tmp_path / "c.toml").write_text('base = "color-direction-static"\n[analysis]\nvariables = ["direction"]\n'
+                                     'folds = 4\nfigures = false\n')
+    run = tmp_path / "run"
+    args = ["train", "--config", str(tmp_path / "c.toml"), "--run-dir", str(run), "--no-progress"]
+    for a in tiny_overrides("color-direction-static"):
+        args += ["--set", a]
+    assert main(args) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert json.loads((run / "config.json").read_text())["analysis"]["folds"] == 4
+    assert main(["analyze", str(run), "--folds", "3", "--epochs", "2", "--no-progress"]) == 0, capsys.readouterr().err
+    assert capsys.readouterr().out.split() == [str(run / "information.nc")]  # no figures: the table's
+    from decisionnets.report import load_information
+
+    used = json.loads(load_information(run).attrs["analysis_config"])
+    assert (used["variables"], used["folds"], used["figures"]) == (["direction"], 3, False)
+
+
 def test_analyze_device_cuda_without_gpu_is_refused_up_front(tmp_path, monkeypatch, capsys):
     import torch
 

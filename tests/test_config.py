@@ -93,3 +93,56 @@ def test_set_value_takes_python_values_as_set_takes_toml_text():
     assert merge({"train": {"lr": 1, "epochs": 2}}, {"train": {"lr": 3}}) == {"train": {"lr": 3, "epochs": 2}}
     with pytest.raises(ConfigError, match="not valid TOML"):
         read_toml("a = ", "spec x")
+
+
+# --- a preset's [analysis] table ------------------------------------------------------------------
+#: run_identity of color-direction-static's config.json, computed before presets took an [analysis]
+#: table: a config without one must keep its JSON (and with it its run identity and checkpoint hash).
+STATIC_IDENTITY = "9e390a15c984555b"
+
+
+def test_a_preset_without_analysis_keeps_its_config_json_and_identity():
+    from decisionnets.io import run_identity
+
+    cfg = load_config("color-direction-static")
+    assert "analysis" not in cfg.to_dict()
+    assert run_identity(cfg.to_json()) == STATIC_IDENTITY
+
+
+def test_an_empty_analysis_table_is_not_carried(tmp_path):
+    from decisionnets.io import run_identity
+
+    f = tmp_path / "c.toml"
+    f.write_text('base = "color-direction-static"\n[analysis]\n')
+    cfg = load_config(config_file=f)
+    assert dict(cfg.analysis) == {} and "analysis" not in cfg.to_dict()
+    assert run_identity(cfg.to_json()) == STATIC_IDENTITY
+
+
+def test_analysis_table_is_checked_carried_and_read_back(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('base = "color-direction-static"\n[analysis]\nfolds = 3\nvariables = ["color"]\ndecoder = "linear-raw"\n')
+    cfg = load_config(config_file=f)
+    assert cfg.to_dict()["analysis"] == {"folds": 3, "variables": ["color"], "decoder": "linear-raw"}
+    back = config_from_json(cfg.to_json())
+    assert back == cfg
+    a = back.analysis_config
+    assert (a.folds, a.variables, a.decoder_names, a.time_stride) == (3, ("color",), ["linear-raw"], 1)
+
+
+@pytest.mark.parametrize("table, match", [
+    ("folds = 1", r"analysis\.folds must be an integer >= 3; got 1"),
+    ("bogus = 1", r"unknown key analysis\.bogus"),
+    ("layer = \"hidden\"", r"analysis\.layer was replaced by layers"),
+    ("dtype = \"float16\"", r"analysis\.dtype must be one of float32, float64; got 'float16'"),
+])
+def test_a_bad_analysis_table_is_refused_when_the_config_loads(tmp_path, table, match):
+    f = tmp_path / "c.toml"
+    f.write_text(f'base = "color-direction-static"\n[analysis]\n{table}\n')
+    with pytest.raises(ConfigError, match=match):
+        load_config(config_file=f)
+
+
+def test_the_demo_preset_declares_its_analysis():
+    a = load_config("color-direction-static-wd").analysis_config
+    assert a.variables == ("color", "direction", "target_config") and a.epoch_stride == 3

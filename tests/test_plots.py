@@ -106,3 +106,67 @@ def test_information_figures_draw_the_ceiling_as_a_dashed_labelled_line():
     assert [ln.get_ydata()[0] for ln in ax.get_lines() if ln.get_linestyle() == "--"] == [0.5]
     ax = plots.plot_information_vs_epoch(fig.subplots(), info)  # no ceiling given: none drawn
     assert not [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+
+
+# --- colours and labels from the task's declarations --------------------------------------------
+def test_label_colors_follow_the_tasks_declarations():
+    # declared colours first; the other declared labels by their place in decode_labels; choice fixed
+    attrs = {"decode_labels": json.dumps(["a", "b", "c"]), "label_colors": json.dumps({"b": "tab:olive"})}
+    got = plots.label_colors(attrs, ["a", "b", "c", "choice", "extra"])
+    assert got == {"a": plots.LABEL_PALETTE[0], "b": "tab:olive", "c": plots.LABEL_PALETTE[2],
+                   "choice": plots.CHOICE_COLOR, "extra": plots.LABEL_PALETTE[3]}
+    # nothing declared (e.g. recorded neurons): the palette in the variables' order
+    assert plots.label_colors({}, ["x", "choice", "y"]) == {"x": "tab:red", "choice": "tab:purple", "y": "tab:blue"}
+
+
+def test_a_drawn_subset_keeps_each_variables_colour():
+    from matplotlib.colors import to_hex
+
+    info = info_da()
+    ax = plots.plot_information_vs_epoch(new_ax(), info, variables=["direction"], colors={"direction": "tab:green"})
+    assert [to_hex(ln.get_color()) for ln in ax.get_lines()[:1]] == [to_hex("tab:green")]
+    ax = plots.plot_information_vs_epoch(new_ax(), info, variables=["direction"])  # 2nd of the array's variables
+    assert to_hex(ax.get_lines()[0].get_color()) == to_hex(plots.LABEL_PALETTE[1])
+
+
+def _info_ds(decode_labels=("color", "direction", "target_config"), colors=None):
+    rng = np.random.default_rng(1)
+    names = [*decode_labels, "choice"]
+    attrs = {"task": "t", "decode_labels": json.dumps(list(decode_labels))}
+    if colors is not None:
+        attrs["label_colors"] = json.dumps(colors)
+    return xr.Dataset({"information": (("layer", "variable", "epoch"), rng.random((1, len(names), 3))),
+                       "information_sd": (("layer", "variable", "epoch"), np.zeros((1, len(names), 3)))},
+                      coords={"layer": ["hidden"], "variable": names, "epoch": [0, 1, 2]}, attrs=attrs)
+
+
+def test_run_figures_and_the_demo_figure_use_the_declared_colours_and_labels():
+    from matplotlib.colors import to_hex
+
+    colors = {"color": "tab:red", "direction": "tab:blue", "target_config": "tab:green"}
+    info = _info_ds(colors=colors)
+    (name, fig), *_ = plots.run_figures(info)
+    ax = fig.axes[0]
+    drawn = {ln.get_label(): to_hex(ln.get_color()) for ln in ax.get_lines() if not ln.get_label().startswith("_")}
+    assert drawn == {**{k: to_hex(v) for k, v in colors.items()}, "choice": to_hex("tab:purple")}
+    fig = plots.demo_figure([_info_ds(("b", "a"), colors={"a": "tab:cyan"})])  # default: the declared labels
+    drawn = {ln.get_label(): to_hex(ln.get_color()) for ln in fig.axes[0].get_lines()
+             if not ln.get_label().startswith("_")}
+    assert drawn == {"b": to_hex("tab:red"), "a": to_hex("tab:cyan")}  # no choice; b is decode_labels[0]
+
+
+def test_psychometric_axis_label_is_the_evidence_coords_long_name():
+    e = np.arange(2)
+    p = xr.DataArray(np.tile([0.2, 0.8], (2, 1)), dims=("epoch", "evidence"),
+                     coords={"epoch": e, "evidence": ("evidence", [-0.5, 0.5], {"long_name": "signed motion"})})
+    assert plots.plot_psychometric(new_ax(), p).get_xlabel() == "signed motion"
+    assert plots.plot_psychometric(new_ax(), p.drop_vars("evidence")
+                                   .assign_coords(evidence=[-0.5, 0.5])).get_xlabel() == "evidence toward the right choice"
+
+
+def test_the_choice_vs_stimulus_figure_is_named_after_the_stimulus():
+    info = _info_ds(("target",))
+    info["error_information"] = (("layer", "error_variable", "epoch"), np.zeros((1, 2, 3)))
+    info = info.assign_coords(error_variable=["target", "choice"])
+    names = [n for n, _ in plots.run_figures(info)]
+    assert "choice_vs_target.png" in names and not any("direction" in n for n in names)

@@ -211,7 +211,8 @@ def test_demo_figure_puts_a_static_and_a_timed_run_side_by_side(tmp_path, tiny, 
     path = demo_figure([tmp_path / "fc", timed_run], tmp_path / "demo.png")
     img = imread(path)
     assert img.shape[1] > 1.5 * img.shape[0]  # two panels side by side
-    assert load_information(tmp_path / "fc")["information"].sizes["epoch"] == 4
+    # the preset's [analysis] table: every 3rd recorded epoch and the last (of 0..3)
+    assert load_information(tmp_path / "fc")["epoch"].values.tolist() == [0, 3]
 
 
 # --- partial runs, output folders, the analysis lock, full disks (through the CLI) -------------------
@@ -378,3 +379,41 @@ def test_analyze_announces_its_problems_and_suggests_fewer_for_a_large_run(tmp_p
     err = capsys.readouterr().err
     assert big == 3 * (6 * 6 * 4 + 2 * 6 * 4) + 6 * 4 and big > LARGE_RUN
     assert "--time-stride 2" in err and "--epochs 0 6 10" in err
+
+
+# --- the run's [analysis] table: defaults < the run's table < keyword arguments ---------------------
+def _with_table(run_dir, table):
+    """A synthetic run whose config (the activations' ``config`` attr) carries an [analysis] table."""
+    run = write_run(run_dir, epochs=(0, 2))
+    for f in sorted((run / "activations").glob("*.nc")):
+        ds = xr.load_dataset(f)
+        ds.attrs["config"] = json.dumps({**json.loads(ds.attrs["config"]), "analysis": table})
+        ds.to_netcdf(f)
+    return run
+
+
+def test_the_runs_table_is_the_base_and_keyword_arguments_override_it(tmp_path):
+    from decisionnets.analysis_config import AnalysisConfig
+    from decisionnets.report import run_analysis_config
+
+    run = _with_table(tmp_path / "run", {"variables": ["direction"], "folds": 4, "figures": False})
+    base = run_analysis_config(run)
+    assert (base.variables, base.folds, base.figures, base.time_stride) == (("direction",), 4, False, 1)
+    (run / "config.json").write_text(json.dumps({"analysis": {"folds": 3}}))  # config.json wins when present
+    assert run_analysis_config(run).folds == 3 and run_analysis_config(run).variables is None
+    (run / "config.json").unlink()
+    paths = analyze_run(run, folds=3, epochs=[2], progress=False)
+    assert [p.name for p in paths] == ["information.nc"]  # figures = false came from the table
+    used = json.loads(load_information(run).attrs["analysis_config"])
+    assert (used["variables"], used["folds"], used["epochs"]) == (["direction"], 3, [2])
+    # a whole config given: the run's table is not read
+    analyze_run(run, AnalysisConfig(folds=3, epochs=[2], variables=["color"], figures=False), progress=False)
+    assert json.loads(load_information(run).attrs["analysis_config"])["variables"] == ["color"]
+
+
+def test_a_run_without_a_table_gets_the_defaults(tmp_path):
+    from decisionnets.analysis_config import AnalysisConfig
+    from decisionnets.report import run_analysis_config
+
+    assert run_analysis_config(write_run(tmp_path / "run", epochs=(0,))) == AnalysisConfig()
+    assert run_analysis_config(tmp_path / "nowhere") == AnalysisConfig()

@@ -1,13 +1,20 @@
 """Typed analysis options: one frozen :class:`AnalysisConfig` for every way of asking for an analysis.
 
 ``decisionnets analyze`` (its flags), :func:`decisionnets.report.analyze_run` (its keyword
-arguments) and sweeps (a spec's ``[sweep.analysis]`` table) all build the same object, with the
-same defaults and the same checks:
+arguments), a task preset (its ``[analysis]`` table, carried in the run's ``config.json``) and
+sweeps (a spec's ``[sweep.analysis]`` table) all build the same object, with the same defaults and
+the same checks:
 
 * ``AnalysisConfig(folds=3, decoder=["linear", "mlp"])`` from keyword arguments;
-* :meth:`AnalysisConfig.from_table` from a TOML / JSON table (``[sweep.analysis]``);
+* :meth:`AnalysisConfig.from_table` from a TOML / JSON table (a preset's ``[analysis]``,
+  ``[sweep.analysis]``);
 * :meth:`AnalysisConfig.from_cli` from the parsed flags that :func:`add_cli_arguments` declared
   (one flag per field, ``--time-stride`` for ``time_stride``).
+
+Precedence, lowest first: the defaults here, the run's preset table
+(:func:`decisionnets.report.run_analysis_config`), then the flags given or keyword arguments (an
+absent flag is None, so only the flags a user typed override the table). A sweep reads its own
+table over :data:`decisionnets.sweep.spec.SWEEP_ANALYSIS` and its base preset's table.
 
 Every option is declared once, here: its type, default, check and help text (the help of the
 command-line flag and the row of :func:`options_table`, the table of the documentation). A rule
@@ -332,7 +339,8 @@ def add_cli_arguments(parser) -> None:
 
     ``--NAME`` (underscores as dashes) for values and lists (``nargs="+"``), ``--no-NAME`` for the
     options that default to true, ``--bins VAR=K`` (repeatable). An absent flag is None in the
-    namespace: :meth:`AnalysisConfig.from_cli` keeps the default.
+    namespace: :meth:`AnalysisConfig.from_cli` keeps ``base``'s value (the run's ``[analysis]``
+    table, else the default).
     """
     for f in dataclasses.fields(AnalysisConfig):
         meta, flag = f.metadata, "--" + f.name.replace("_", "-")

@@ -60,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true",
                    help="take over a run directory lock held by a process on another host (if it no longer runs)")
 
-    a = sub.add_parser("analyze", help="usable information + figures for a run directory")
+    a = sub.add_parser("analyze", help="usable information + figures for a run directory",
+                       description="Usable information + figures for a run directory. An option not given takes "
+                                   "the value of the run's [analysis] table (its preset's), else the default shown.")
     _analyze_args(a)
 
     d = sub.add_parser("demo", help="train the color-direction demo and analyze it (what `make run` does)")
@@ -191,10 +193,11 @@ def _cmd_train(args) -> int:
 
 def _cmd_analyze(args) -> int:
     from decisionnets.analysis_config import AnalysisConfig
-    from decisionnets.report import analyze_run
+    from decisionnets.report import analyze_run, run_analysis_config
     from decisionnets.threads import use_threads
 
-    config = AnalysisConfig.from_cli(args)  # every option checked before any work
+    # the run's [analysis] table, then the flags given (an absent flag is None: the table's value)
+    config = AnalysisConfig.from_cli(args, base=run_analysis_config(args.run_dir))  # checked before any work
     check_device(config.device)
     use_threads("large", args.threads)
     paths = analyze_run(args.run_dir, config, progress=not args.no_progress, out=args.out)
@@ -217,8 +220,10 @@ def _cmd_demo(args) -> int:
     runs = []
     timings = []
     t_start = time.perf_counter()
-    jobs = ((args.task, None), (args.static_task, ["color", "direction", "target_config"]))
-    for i, (task, variables) in enumerate(jobs, 1):
+    # each run is analysed as its preset's [analysis] table says (the FC run: its labels, every 3rd of its
+    # 61 epochs and the last); the RNN: every 2nd of its 18 recorded steps (80 ms apart), the last kept
+    jobs = ((args.task, {"time_stride": 2}), (args.static_task, {}))
+    for i, (task, options) in enumerate(jobs, 1):
         cfg = load_config(task, seed=args.seed)
         run_dir = _default_run_dir(args.out, cfg.task, cfg.seed)
         t0 = time.perf_counter()
@@ -228,15 +233,7 @@ def _cmd_demo(args) -> int:
         t1 = time.perf_counter()
         _say(f"[{i}/{len(jobs)}] {cfg.task}: trained in {t1 - t0:.0f} s; decoding its recorded layers")
         use_threads("large", args.threads)
-        epochs, time_stride = None, 2  # the RNN: every 2nd of its 18 recorded steps (80 ms apart), the last kept
-        if variables is not None:  # the FC run records all 61 epochs: every 3rd (and the last) shows the fall
-            time_stride = 1
-            from decisionnets.io import open_activations
-
-            with open_activations(run_dir) as ds:
-                rec = [int(e) for e in ds["epoch"].values]
-            epochs = sorted({*rec[::3], rec[-1]})
-        paths = analyze_run(run_dir, variables=variables, epochs=epochs, time_stride=time_stride, figures=False)
+        paths = analyze_run(run_dir, figures=False, **options)
         t2 = time.perf_counter()
         _say(f"[{i}/{len(jobs)}] {cfg.task}: analyzed in {t2 - t1:.0f} s; drawing its figures")
         paths += make_figures(load_information(run_dir), run_dir / "figures")

@@ -12,6 +12,9 @@ TOML sections of a preset::
     [record]    schedule, n_per_condition, time_stride, layers, dtype, probe_seed
     [agent]     (optional) algorithm = "a2c" | "reinforce" trains by reward instead of supervision
                 (decisionnets.agents.a2c), with gamma, gae_lambda, entropy, value_coef, optimizer
+    [analysis]  (optional) options of ``decisionnets analyze`` for this task's runs (the keys of
+                :class:`~decisionnets.analysis_config.AnalysisConfig`), checked when the config
+                loads; flags and keyword arguments of an analysis override them
 
 Overrides (``--set key=value``) take a dotted key (``train.lr``,
 ``env.sigma``) or a bare one when it is unambiguous (``lr``, ``batch_size``,
@@ -144,6 +147,8 @@ class Config:
     device: str = "cpu"
     description: str = ""
     agent: AgentConfig = AgentConfig()
+    #: the preset's ``[analysis]`` table (checked; {} = none): the analysis options of its runs
+    analysis: types.MappingProxyType = dataclasses.field(default_factory=lambda: types.MappingProxyType({}))
 
     def to_dict(self) -> dict:
         """Plain nested dict (JSON/TOML-able)."""
@@ -155,7 +160,16 @@ class Config:
         d["record"] = {f.name: _thaw(getattr(self.record, f.name)) for f in dataclasses.fields(RecordConfig)}
         if self.agent.algorithm != "supervised":  # supervised configs stay as they were
             d["agent"] = dataclasses.asdict(self.agent)
+        if self.analysis:  # only when given: configs without [analysis] (and their hashes) stay as they were
+            d["analysis"] = _thaw(self.analysis)
         return d
+
+    @property
+    def analysis_config(self):
+        """The ``[analysis]`` table over the defaults, an :class:`~decisionnets.analysis_config.AnalysisConfig`."""
+        from decisionnets.analysis_config import AnalysisConfig
+
+        return AnalysisConfig.from_table(_thaw(self.analysis), where="analysis")
 
     def to_json(self) -> str:
         """The resolved config as one JSON string (stored in run dirs and dataset attrs)."""
@@ -486,10 +500,10 @@ def _validate_record(r: RecordConfig):
 
 def from_dict(raw: dict, task: str = "custom") -> Config:
     """Validate a raw (TOML-shaped) dict into a :class:`Config`."""
-    unknown = sorted(set(raw) - set(TOP_KEYS) - set(SECTIONS) - {"sweep"})
+    unknown = sorted(set(raw) - set(TOP_KEYS) - set(SECTIONS) - {"sweep", "analysis"})
     if unknown:
         raise ConfigError(f"unknown config key {unknown[0]!r}; valid top-level keys: "
-                          f"{', '.join(TOP_KEYS)}, and sections [{'], ['.join(SECTIONS)}]")
+                          f"{', '.join(TOP_KEYS)}, and sections [{'], ['.join((*SECTIONS, 'analysis'))}]")
     for s in SECTIONS:
         if s in raw and not isinstance(raw[s], dict):
             raise ConfigError(f"[{s}] must be a table; got {raw[s]!r}")
@@ -511,7 +525,18 @@ def from_dict(raw: dict, task: str = "custom") -> Config:
         record=_build_section("record", raw.get("record", {})),
         seed=seed, device=device, description=str(raw.get("description", "")),
         agent=_build_section("agent", raw.get("agent", {})),
+        analysis=_analysis_table(raw.get("analysis", {})),
     )
+
+
+def _analysis_table(table) -> types.MappingProxyType:
+    """The ``[analysis]`` table, checked by :meth:`AnalysisConfig.from_table
+    <decisionnets.analysis_config.AnalysisConfig.from_table>` (a ConfigError names ``analysis.KEY``
+    and the value) and kept as written (frozen)."""
+    from decisionnets.analysis_config import AnalysisConfig
+
+    AnalysisConfig.from_table(table, where="analysis")
+    return _freeze(dict(table))
 
 
 def load_config(task: str | None = None, config_file=None, overrides=(), seed=None, device=None) -> Config:

@@ -5,8 +5,9 @@ Two layers: ``plot_*`` functions take a matplotlib ``ax``, draw one thing and re
 analysed run and return :class:`matplotlib.figure.Figure` objects (no pyplot, no backend
 switching). Nothing here computes information or saves files: compute with
 :mod:`decisionnets.analyses`, draw here, save in the caller (:mod:`decisionnets.report`).
-Variables without a color of their own in ``_COLORS`` get the default color cycle, so a new
-env's labels need nothing here.
+A label variable's colour is the one its task declares (dataset attr ``label_colors``), else the
+colour of its place in the task's ``decode_labels`` in :data:`LABEL_PALETTE` (:func:`label_colors`);
+the network's ``choice`` is always :data:`CHOICE_COLOR`. So a new env's labels need nothing here.
 """
 
 from __future__ import annotations
@@ -28,16 +29,56 @@ __all__ = [
     "plot_area_information",
     "run_figures",
     "demo_figure",
+    "label_colors",
+    "LABEL_PALETTE",
+    "CHOICE_COLOR",
 ]
 
-_COLORS = {
-    "color": "tab:red",
-    "direction": "tab:blue",
-    "target_config": "tab:green",
-    "choice": "tab:purple",
-    "fine_label": "tab:orange",
-    "coarse_label": "tab:blue",
-}
+#: The colours of a task's labels, in the order it declares them (``decode_labels``), when it
+#: declares no ``label_colors`` of its own; labels it does not declare take the colours after them.
+LABEL_PALETTE = ("tab:red", "tab:blue", "tab:green", "tab:orange", "tab:brown", "tab:pink", "tab:olive",
+                 "tab:cyan", "tab:gray")
+#: The colour of the network's ``choice`` (every task's).
+CHOICE_COLOR = "tab:purple"
+
+
+def _json_attr(attrs: Mapping[str, Any], name: str, kind: type):
+    """A JSON attr (a task's declaration) decoded, or ``kind()`` when absent or not of that kind."""
+    try:
+        value = json.loads(attrs.get(name, ""))
+    except (TypeError, ValueError):
+        return kind()
+    return value if isinstance(value, kind) else kind()
+
+
+def label_colors(attrs: Mapping[str, Any], names: Sequence[str] = ()) -> dict[str, str]:
+    """The colour of each label variable of a run, from what its task declared.
+
+    Parameters
+    ----------
+    attrs : mapping
+        A dataset's attrs (activations or ``information.nc``): ``label_colors`` (JSON
+        ``{label: colour}``, the task's own, optional) and ``decode_labels`` (JSON list).
+    names : sequence of str
+        Further variables to colour (e.g. those of an ``information`` array): each one not
+        declared takes the next colour of :data:`LABEL_PALETTE`.
+
+    Returns
+    -------
+    dict of str to str
+        ``{variable: matplotlib colour}``: the declared colours; else the colour of the label's
+        place in ``decode_labels``; ``choice``: :data:`CHOICE_COLOR`.
+    """
+    order = [str(v) for v in _json_attr(attrs, "decode_labels", list)]
+    out = {name: LABEL_PALETTE[i % len(LABEL_PALETTE)] for i, name in enumerate(order)}
+    out.update({str(k): str(v) for k, v in _json_attr(attrs, "label_colors", dict).items()})
+    out.setdefault("choice", CHOICE_COLOR)
+    k = len(order)
+    for name in map(str, names):
+        if name not in out:
+            out[name] = LABEL_PALETTE[k % len(LABEL_PALETTE)]
+            k += 1
+    return out
 
 
 def _config(attrs: Mapping[str, Any]) -> dict:
@@ -62,10 +103,6 @@ def run_title(attrs: Mapping[str, Any]) -> str:
     if isinstance(train.get("weight_decay"), (int, float)) and train["weight_decay"] > 0:
         parts.append(f"wd={train['weight_decay']:g}")
     return " | ".join(parts)
-
-
-def _color(name: str, i: int) -> str:
-    return _COLORS.get(name, f"C{i % 10}")
 
 
 def _time_period(info: xr.DataArray):
@@ -158,6 +195,7 @@ def plot_information_vs_epoch(
     min_top: float = 1.0,
     ceiling=None,
     unreliable: xr.DataArray | None = None,
+    colors: Mapping[str, str] | None = None,
     **line_kw,
 ):
     """Usable information (bits) vs training epoch, one line per variable (the main figure).
@@ -183,19 +221,24 @@ def plot_information_vs_epoch(
     unreliable : DataArray like ``info`` (before the period mean), optional
         Nonzero where a problem's estimate is not to be trusted (``information.nc``'s
         ``unreliable``): those points are drawn hollow, and a NaN estimate as a hollow ``x`` at 0.
+    colors : mapping of str to str, optional
+        The colour of each variable (:func:`label_colors` of the run's attrs, as the figures of a
+        run pass it); default: :data:`LABEL_PALETTE` in the order of ``info``'s variables
+        (``choice``: :data:`CHOICE_COLOR`).
     """
     data = _period_mean(info, period)
     bad = _period_any(unreliable, period) if unreliable is not None else None
     sp = _period_mean(spread, period) if spread is not None else None
     names = list(data["variable"].values) if "variable" in data.dims else [data.name or "information"]
+    colors = {**label_colors({}, [str(n) for n in names]), **(colors or {})}
     if variables is not None:
         names = [v for v in names if v in variables]
     shown = [data.sel(variable=v).values if "variable" in data.dims else data.values for v in names]
     _information_ylim(ax, np.concatenate([np.ravel(a) for a in shown]) if shown else [], min_top)
-    for i, name in enumerate(names):
+    for name in names:
         y = data.sel(variable=name) if "variable" in data.dims else data
         x = y["epoch"].values
-        kw = {"color": _color(name, i), "marker": "o", "ms": 3} | line_kw
+        kw = {"color": colors[str(name)], "marker": "o", "ms": 3} | line_kw
         (line,) = ax.plot(x, y.values, label=f"{label_prefix}{name}", **kw)
         if bad is not None:
             b = bad.sel(variable=name) if "variable" in bad.dims else bad
@@ -346,12 +389,13 @@ def plot_learning_curve(ax, loss: xr.DataArray, accuracy: xr.DataArray | None = 
 
 
 def plot_psychometric(ax, p_right: xr.DataArray, *, epochs: Sequence[int] | None = None, title: str | None = None):
-    """P(choose right) vs signed coherence toward the right target, one line per epoch.
+    """P(choose right) vs the signed evidence toward the right choice, one line per epoch.
 
     Parameters
     ----------
-    p_right : DataArray (epoch, evidence), fraction of right choices (see
-        :func:`decisionnets.envs.color_direction_analyses.psychometric`).
+    p_right : DataArray (epoch, evidence), fraction of right choices (e.g. the checkerboard's
+        :func:`decisionnets.envs.color_direction_analyses.psychometric`); the x axis is labelled
+        with the ``long_name`` of its ``evidence`` coord, which the analysis that made it declares.
     """
     epochs = _epochs_to_draw(p_right["epoch"].values, epochs)
     x = p_right["evidence"].values
@@ -360,7 +404,7 @@ def plot_psychometric(ax, p_right: xr.DataArray, *, epochs: Sequence[int] | None
     ax.axhline(0.5, color="0.6", lw=0.8, ls=":")
     ax.axvline(0, color="0.6", lw=0.8, ls=":")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("signed coherence toward the right target")
+    ax.set_xlabel(str(p_right["evidence"].attrs.get("long_name", "evidence toward the right choice")))
     ax.set_ylabel("P(choice = right)")
     ax.set_title(title if title is not None else "psychometric curve")
     ax.legend(frameon=False, fontsize="small")
@@ -477,6 +521,7 @@ def figure_information_vs_epoch(li: xr.Dataset, title: str):
     """
     periods = _periods(li)
     decs = [str(x) for x in li["decoder"].values] if "decoder" in li["information"].dims else [None]
+    colors = label_colors(li.attrs, [str(v) for v in li["variable"].values])
     fig, grid = _new_figure(len(periods), len(decs))
     for row, dec in zip(grid, decs):
         lid = li.sel(decoder=dec) if dec is not None else li
@@ -486,7 +531,7 @@ def figure_information_vs_epoch(li: xr.Dataset, title: str):
             spread = lid["information_sd"] if (per is None and "time" not in lid["information"].dims) else None
             what = f"{per} period" if per else "usable information vs epoch"
             flags = lid["unreliable"] if "unreliable" in lid else None
-            plot_information_vs_epoch(ax, src, period=per, spread=spread, unreliable=flags,
+            plot_information_vs_epoch(ax, src, period=per, spread=spread, unreliable=flags, colors=colors,
                                       ceiling=li["ceiling"] if "ceiling" in li else None,
                                       title=f"{dec}: {what}" if dec is not None else what)
             if flags is not None and bool((flags != 0).any()):
@@ -525,21 +570,27 @@ def figure_cross_temporal(li: xr.Dataset, title: str):
     return fig
 
 
-def figure_choice_vs_direction(li: xr.Dataset, title: str):
+def _error_stimulus(li: xr.Dataset) -> list[str]:
+    """The labels ``error_information`` holds besides ``choice`` (the stimulus the choice should report)."""
+    return [str(v) for v in li["error_information"]["error_variable"].values if str(v) != "choice"]
+
+
+def figure_choice_vs_stimulus(li: xr.Dataset, title: str):
     """One layer's choice vs stimulus information on error + matched correct trials (at the response).
 
-    The stimulus is the label ``error_information`` holds besides ``choice`` (the checkerboard's
-    ``direction``, whence the file name ``choice_vs_direction.png``).
+    The stimulus is the label ``error_information`` holds besides ``choice`` (e.g. the
+    checkerboard's ``direction``); :func:`run_figures` names the file ``choice_vs_<stimulus>.png``.
     """
     ei = _first_decoder(li)["error_information"].rename(error_variable="variable")
-    stimulus = " / ".join(str(v) for v in ei["variable"].values if str(v) != "choice")
+    stimulus = " / ".join(_error_stimulus(li))
     where = "whole trial"
     if "error_time" in ei.dims:  # the response: last recorded step
         ei = ei.isel(error_time=-1)
         where = "response step"
     ei = ei.drop_vars([c for c in ei.coords if c not in ("variable", "epoch")])
     fig, ax = _new_figure(width=4.8)
-    plot_information_vs_epoch(ax[0, 0], ei, title=f"error + matched correct trials ({where})")
+    plot_information_vs_epoch(ax[0, 0], ei, title=f"error + matched correct trials ({where})",
+                              colors=label_colors(li.attrs, [str(v) for v in ei["variable"].values]))
     fig.suptitle(f"{title}: choice vs {stimulus}")
     return fig
 
@@ -595,7 +646,8 @@ def run_figures(info: xr.Dataset) -> list[tuple[str, Any]]:
         if "cross_temporal" in li:
             out.append((f"cross_temporal{sfx}.png", figure_cross_temporal(li, f"{title} — {layer}")))
         if "error_information" in li:
-            out.append((f"choice_vs_direction{sfx}.png", figure_choice_vs_direction(li, f"{title} — {layer}")))
+            name = f"choice_vs_{'_'.join(_error_stimulus(li)) or 'stimulus'}{sfx}.png"
+            out.append((name, figure_choice_vs_stimulus(li, f"{title} — {layer}")))
     if len(layers) > 1 and "time" not in info["information"].dims:  # per-layer comparison (e.g. CNNs)
         out.append(("information_by_layer.png", figure_information_by_layer(info, title)))
     if len(layers) > 1 and "period_information" in info:  # per-area comparison (multi-area RNNs)
@@ -613,11 +665,14 @@ def run_figures(info: xr.Dataset) -> list[tuple[str, Any]]:
     return out
 
 
-def demo_figure(infos: Sequence[xr.Dataset], *, variables=("color", "direction", "target_config"),
+def demo_figure(infos: Sequence[xr.Dataset], *, variables: Sequence[str] | None = None,
                 layer: str = "hidden", period: str = "decision"):
     """One panel per analysed run (information.nc datasets): information vs epoch, side by side.
 
     Time-resolved runs show the mean over ``period``; runs without time the fold s.d. as a band.
+    ``variables``: those drawn (default: each run's task-declared ``decode_labels``, attr of
+    information.nc; every variable of a run that declares none), in the colours the task declares
+    (:func:`label_colors`).
     """
     fig, axes = _new_figure(len(infos), width=4.6, height=3.6)
     for ax, info in zip(axes[0], infos):
@@ -625,7 +680,11 @@ def demo_figure(infos: Sequence[xr.Dataset], *, variables=("color", "direction",
         timed = "time" in li["information"].dims
         src = li["period_information"] if timed and "period_information" in li else li["information"]
         spread = None if timed else li.get("information_sd")
-        plot_information_vs_epoch(ax, src, period=period if timed else None, variables=list(variables),
+        names = [str(v) for v in li["variable"].values]
+        shown = list(variables) if variables is not None else \
+            [v for v in _json_attr(info.attrs, "decode_labels", list) if v in names] or names
+        plot_information_vs_epoch(ax, src, period=period if timed else None, variables=shown,
+                                  colors=label_colors(info.attrs, names),
                                   spread=spread, title=run_title(info.attrs)
                                   + (f"\n{layer}, {period} period" if timed else f"\n{layer}"))
     return fig

@@ -44,7 +44,7 @@ from decisionnets.analysis_config import AnalysisConfig
 from decisionnets.errors import DataFileError, UserError
 from decisionnets.io import atomic_path, open_activations, write_netcdf
 
-__all__ = ["analyze_run", "AnalysisConfig", "balanced_error_labels", "label_variables", "activity_layers",
+__all__ = ["analyze_run", "run_analysis_config", "AnalysisConfig", "balanced_error_labels", "label_variables", "activity_layers",
            "make_figures", "demo_figure", "load_information"]
 
 #: Order of the data variables of information.nc (those present).
@@ -62,14 +62,16 @@ def analyze_run(run_dir, config: AnalysisConfig | None = None, *, progress: bool
         A run directory with ``activations/*.nc`` (or one dataset file, e.g. ``RUN_DIR/rollout.nc``:
         the results then go to a folder of its name, ``rollout/information.nc``).
     config : AnalysisConfig, optional
-        The analysis options (:class:`decisionnets.AnalysisConfig`); default: its defaults.
+        The analysis options (:class:`decisionnets.AnalysisConfig`), all of them. Default: the
+        run's own, :func:`run_analysis_config` (its preset's ``[analysis]`` table over the defaults).
     progress : bool
         Show a tqdm progress bar over every decoding problem (and print how many there are).
     out : path, optional
         Write ``information.nc`` and ``figures/`` here instead of the run directory (e.g. for a
         read-only run directory, or to keep two analyses apart).
     **options
-        Any option of :class:`~decisionnets.AnalysisConfig` (over ``config``):
+        Any option of :class:`~decisionnets.AnalysisConfig` (over ``config``, or over the run's
+        ``[analysis]`` table when ``config`` is not given):
         ``variables``, ``decoder``, ``folds``, ``seed``, ``device``, ``dtype``, ``epochs``,
         ``epoch_stride``, ``time_stride``, ``layers``, ``periods``, ``cross_temporal_epoch``,
         ``exclude_catch``, ``bins``, ``analyses``, ``figures``; their meaning and defaults are in
@@ -114,7 +116,7 @@ def analyze_run(run_dir, config: AnalysisConfig | None = None, *, progress: bool
     """
     from decisionnets.locks import ANALYSIS_LOCK, run_lock
 
-    config = config if config is not None else AnalysisConfig()
+    config = config if config is not None else run_analysis_config(run_dir)
     if not isinstance(config, AnalysisConfig):
         raise UserError(f"config must be an AnalysisConfig; got {type(config).__name__}")
     config = config.replace(**options) if options else config
@@ -136,6 +138,48 @@ def analyze_run(run_dir, config: AnalysisConfig | None = None, *, progress: bool
         decode, representation = _split_analyses(config.analyses)
         paths = _decode(run_dir, out_dir, ds, cov, config, progress) if decode else []
         return paths + _representation(representation, ds, run_dir, out_dir, config, progress)
+
+
+def run_analysis_config(run_dir) -> AnalysisConfig:
+    """The analysis options a run asks for: its preset's ``[analysis]`` table over the defaults.
+
+    Precedence, lowest first: the defaults of :class:`~decisionnets.AnalysisConfig`, the run's
+    table (stored in ``RUN_DIR/config.json``, else in the ``config`` attr of the run's first
+    activation file or of a single dataset file such as ``RUN_DIR/rollout.nc``), then what the caller gives explicitly (the flags of
+    ``decisionnets analyze``, the keyword arguments of :func:`analyze_run`). A run without a table
+    (or without a config: recorded neurons) gets the defaults.
+
+    Parameters
+    ----------
+    run_dir : path
+        A run directory, or one dataset file.
+
+    Returns
+    -------
+    AnalysisConfig
+
+    Raises
+    ------
+    ConfigError
+        The stored table breaks a rule of :class:`~decisionnets.AnalysisConfig` (names ``analysis.KEY``).
+    """
+    run_dir = Path(run_dir)
+    text = None
+    if (run_dir / "config.json").is_file():
+        text = (run_dir / "config.json").read_text()
+    else:  # a dataset file, or a run directory written by a recorder of one's own: the config attr
+        files = [run_dir] if run_dir.suffix == ".nc" else sorted((run_dir / "activations").glob("epoch_*.nc"))
+        if files and files[0].is_file():
+            try:
+                with xr.open_dataset(files[0], engine="netcdf4") as ds:
+                    text = ds.attrs.get("config")
+            except (OSError, ValueError):
+                text = None  # an unreadable file: open_activations says why
+    try:
+        table = json.loads(text).get("analysis") if text else None
+    except (TypeError, ValueError, AttributeError):
+        table = None
+    return AnalysisConfig.from_table(table or {}, where="analysis")
 
 
 def _check_coverage(run_dir: Path, cov: dict, config: AnalysisConfig) -> None:
@@ -478,7 +522,7 @@ def save_figure(fig, path, dpi: int = 110, **kw) -> Path:
     return path
 
 
-def demo_figure(run_dirs: Sequence, path, *, variables=("color", "direction", "target_config"),
+def demo_figure(run_dirs: Sequence, path, *, variables: Sequence[str] | None = None,
                 layer: str = "hidden", period: str = "decision") -> Path:
     """One panel per analysed run: usable information vs training epoch, side by side.
 
@@ -491,8 +535,9 @@ def demo_figure(run_dirs: Sequence, path, *, variables=("color", "direction", "t
         Run directories holding ``information.nc``.
     path : path
         The PNG to write.
-    variables : sequence of str
-        Variables drawn (those the run decoded).
+    variables : sequence of str, optional
+        Variables drawn (among those each run decoded); default: each run's task-declared
+        ``decode_labels`` (:func:`decisionnets.plots.demo_figure`).
     layer : str
         Recorded layer drawn.
     period : str

@@ -17,7 +17,7 @@ attributes) the analysis consume; it implements the one protocol :class:`Task`. 
 
 Which class serves an ``[env]`` name is one lookup, :func:`decisionnets.build.task_class`. The
 recorder writes a task's declarations into every activation dataset (:func:`declaration_attrs`:
-``decode_labels``, ``analyses``, ``target``, ``label_bins``; :func:`ceiling_attrs`: the ideal
+``decode_labels``, ``analyses``, ``target``, ``label_bins``, ``label_colors``; :func:`ceiling_attrs`: the ideal
 observer's bits where the task knows them), so ``decisionnets analyze`` and the sweep summaries
 decode the task's own variables, run its own analyses and draw its own ceiling without knowing the
 task. Adding an env is one file in ``envs/`` (the env and its :class:`EnvTask` subclass), its
@@ -69,6 +69,9 @@ class Task(Protocol):
         registered ones; the recorder writes their names.
     label_bins : dict of str to int
         Continuous labels ``analyze`` decodes through that many equal-count bins ({}: none).
+    label_colors : dict of str to str, optional
+        The matplotlib colour of each label in the figures ({} or absent: by its place in
+        ``decode_labels``, :func:`decisionnets.plots.label_colors`).
     kind : str
         ``"trials"`` (drawn by an env) or ``"images"`` (a fixed set of images).
     """
@@ -143,6 +146,7 @@ class EnvTask:
     target_label = ""
     analyses: tuple = ()
     label_bins: dict = {}  # noqa: RUF012  (read only)
+    label_colors: dict = {}  # noqa: RUF012  (read only)
 
     def __init__(self, env, env_kwargs: dict | None = None, n_per_condition: int = 36, name: str | None = None):
         if isinstance(n_per_condition, bool) or not isinstance(n_per_condition, int) or n_per_condition < 1:
@@ -226,9 +230,9 @@ def declaration_attrs(task) -> dict:
     """The task's declarations as dataset attributes (strings only, lists as JSON).
 
     ``target`` (the trained label), ``decode_labels`` (what ``analyze`` decodes by default),
-    ``analyses`` (the task-specific analyses ``analyze`` runs), and ``label_bins`` (a JSON object
-    ``{label: K}``: continuous labels ``analyze`` decodes through K equal-count bins) when the task
-    declares some.
+    ``analyses`` (the task-specific analyses ``analyze`` runs), and, when the task declares some,
+    ``label_bins`` (a JSON object ``{label: K}``: continuous labels ``analyze`` decodes through K
+    equal-count bins) and ``label_colors`` (a JSON object ``{label: colour}``: the figures' colours).
     """
     from decisionnets.analyses import analysis_names
 
@@ -240,6 +244,9 @@ def declaration_attrs(task) -> dict:
     bins = getattr(task, "label_bins", None)
     if bins:
         out["label_bins"] = json.dumps({str(k): int(v) for k, v in bins.items()})
+    colors = getattr(task, "label_colors", None)
+    if colors:
+        out["label_colors"] = json.dumps({str(k): str(v) for k, v in colors.items()})
     return out
 
 

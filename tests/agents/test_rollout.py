@@ -148,9 +148,15 @@ def test_rollout_draws_the_psychometric_curve_only_for_a_task_that_declares_it(t
     cfg = load_config("color-direction", seed=0, overrides=[
         "model.hidden_size=8", "epochs=1", "n_trials=64", "n_per_condition=1"])
     train(cfg, tmp_path / "run", progress=False)
-    paths, _ = rollout_run(tmp_path / "run", n_trials=28, seed=1)
+    paths, summary = rollout_run(tmp_path / "run", n_trials=28, seed=1)
     assert {p.name for p in paths[1:]} == {"closed_loop_psychometric.png", "chronometric.png"}
+    assert "corr_abs_coherence_rt_correct" in summary  # the declared evidence: the signed coherence
     # the same env's trials (coherence and all) under a task that does not declare the curve: no figures
     monkeypatch.setattr(CheckerboardTask, "analyses", (CHOICE_VS_DIRECTION,))
     paths, _ = rollout_run(tmp_path / "run", n_trials=28, seed=1, out=tmp_path / "other.nc")
     assert "coherence" in xr.load_dataset(paths[0]).coords and paths[1:] == []
+    # nor under one that declares the curve but no evidence to draw the behaviour against
+    monkeypatch.undo()
+    monkeypatch.setattr(CheckerboardTask, "behaviour_evidence", None)
+    paths, summary = rollout_run(tmp_path / "run", n_trials=28, seed=1, out=tmp_path / "third.nc")
+    assert paths[1:] == [] and "accuracy" in summary and not any(k.startswith("corr_") for k in summary)

@@ -72,3 +72,18 @@ def test_the_declared_analyses_run_on_a_planted_run_and_report_their_problems():
     xr.testing.assert_identical(p, psychometric_curve(ds)["p_right"])
     right = p.sel(epoch=2, evidence=0.5).item()
     assert right > 0.5 > p.sel(epoch=2, evidence=-0.5).item()  # 75 % of choices follow the evidence
+
+
+def test_the_checkerboard_declares_its_figure_colours_evidence_and_axis_labels():
+    from decisionnets.envs.color_direction_analyses import BEHAVIOUR_EVIDENCE, EVIDENCE_LABEL
+    from decisionnets.plots import label_colors
+
+    task = make_task("ColorDirectionStatic", {}, n_per_condition=1)
+    attrs = declaration_attrs(task)
+    # the colours the checkerboard's figures always had: color red, direction blue, target_config green
+    assert label_colors(attrs, ["color", "direction", "target_config", "choice"]) == {
+        "color": "tab:red", "direction": "tab:blue", "target_config": "tab:green", "choice": "tab:purple"}
+    assert json.loads(attrs["label_colors"]) == task.label_colors
+    assert task.behaviour_evidence == BEHAVIOUR_EVIDENCE and BEHAVIOUR_EVIDENCE[0] in task.label_names
+    p = psychometric_curve(_run())["p_right"]
+    assert p["evidence"].attrs["long_name"] == EVIDENCE_LABEL

@@ -38,6 +38,8 @@ def test_digits_task_protocol(digits):
 
     assert isinstance(digits, Task)  # the task protocol, declared by the image task itself
     assert declaration_attrs(digits)["decode_labels"] == '["fine_label", "coarse_label"]'
+    # the figures' colours it always had (fine orange, coarse blue), declared by the task
+    assert json.loads(declaration_attrs(digits)["label_colors"]) == {"fine_label": "tab:orange", "coarse_label": "tab:blue"}
     assert digits.probe_conditions() == [{"fine_label": k} for k in range(10)]
 
 

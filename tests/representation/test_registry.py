@@ -85,8 +85,8 @@ def test_sweep_analysis_table_takes_analyses(run):
     from decisionnets.sweep.analysis import analyze, analyze_kwargs, is_analyzed
 
     with pytest.raises(ConfigError, match="sweep.analysis.analyses must name analyses .*got 'pca'"):
-        sweep.parse_spec({"sweep": {"base": "x", "analysis": {"analyses": ["pca"]}}})
-    analysis = sweep.parse_spec({"sweep": {"base": "x", "analysis": {"folds": 3, "periods": ["b"], "epochs": [2],
+        sweep.parse_spec({"sweep": {"base": "color-direction-static", "analysis": {"analyses": ["pca"]}}})
+    analysis = sweep.parse_spec({"sweep": {"base": "color-direction-static", "analysis": {"folds": 3, "periods": ["b"], "epochs": [2],
                                                                      "analyses": ["geometry"]}}}).analysis
     assert analyze_kwargs(run, analysis)["config"].analyses == ("information", "geometry")
     no_rep = analysis.replace(analyses=[])

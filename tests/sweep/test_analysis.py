@@ -11,7 +11,7 @@ from decisionnets import sweep
 def test_raw_linear_decoder_writes_information(tmp_path, sweep_spec, tiny_set):
     sp = sweep_spec(seeds=[0], set={**tiny_set, "train.n_trials": 100})
     (p,) = sweep.plan(sp, tmp_path)
-    analysis = sweep.parse_spec({"sweep": {"base": "x", "analysis": {"decoder": "linear-raw", "folds": 3}}}).analysis
+    analysis = sweep.parse_spec({"sweep": {"base": "color-direction-static", "analysis": {"decoder": "linear-raw", "folds": 3}}}).analysis
     assert sweep.run_point(p, analysis)["status"] == "completed"
     import xarray as xr
 

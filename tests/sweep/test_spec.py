@@ -34,3 +34,17 @@ def test_unknown_spec_name_and_missing_file():
         sweep.load_spec("no-such-sweep")
     with pytest.raises(ConfigError, match="not found"):
         sweep.load_spec("nowhere/spec.toml")
+
+
+def test_sweep_analysis_is_read_over_the_base_presets_table(tmp_path):
+    """SWEEP_ANALYSIS < the base's [analysis] < [sweep.analysis]."""
+    (tmp_path / "base.toml").write_text('base = "color-direction-static"\n[analysis]\nfolds = 4\nseed = 2\n'
+                                        'figures = true\n')
+    (tmp_path / "s.toml").write_text('[sweep]\nbase = "base.toml"\n[sweep.analysis]\nseed = 7\n')
+    a = sweep.load_spec(tmp_path / "s.toml").analysis
+    assert (a.folds, a.seed, a.figures, a.periods) == (4, 7, True, ("decision",))
+    plain = sweep.parse_spec({"sweep": {"base": "color-direction-static"}}).analysis
+    assert plain == sweep.SWEEP_ANALYSIS
+    (tmp_path / "base.toml").write_text('base = "color-direction-static"\n[analysis]\nfolds = 2\n')
+    with pytest.raises(ConfigError, match=r"base\.toml analysis\.folds must be an integer >= 3; got 2"):
+        sweep.load_spec(tmp_path / "s.toml")

@@ -457,9 +457,10 @@ def rollout_run(run_dir, *, env: str | None = None, n_trials: int = 1008, seed: 
 
     Writes ``out`` (default ``RUN_DIR/rollout.nc``; the rollout as one recorded epoch, so
     ``decisionnets analyze RUN_DIR/rollout.nc`` reads it) and, next to it in ``<out stem>/figures/``,
-    ``closed_loop_psychometric.png`` (fraction correct and P(right) vs coherence) and
-    ``chronometric.png`` (reaction time vs signed coherence, correct and error trials) when the
-    env's task declares the ``psychometric`` analysis (the checkerboard envs). What an
+    ``closed_loop_psychometric.png`` (fraction correct vs signed evidence, and P(right)) and
+    ``chronometric.png`` (reaction time vs signed evidence, correct and error trials) when the
+    env's task declares the ``psychometric`` analysis and its ``behaviour_evidence`` (the
+    checkerboard envs: their signed coherence). What an
     earlier ``analyze`` wrote for the file it replaces (``<stem>/information.nc``, figures; e.g.
     of a rollout in another env) is removed first, so old and new outputs never sit side by side. Holds the output folder's analysis lock (a second rollout or analyze there is
     refused), and checks that it can write there before playing any trial.
@@ -515,20 +516,24 @@ def _write_rollout(model, env_obj, cfg, epoch, step, run_dir, env, n_trials, see
     fig_dir.mkdir(parents=True, exist_ok=True)
     title = f"{cfg.task} in {ds.attrs['env']} ({policy}, {n_trials} trials)"
     paths = [out]
-    summary = behaviour.behaviour_summary(ds)
-    psychometric = declared_analyses(task_for(env_obj)).get("psychometric")  # the env's task declares it
-    if psychometric is not None:
+    task = task_for(env_obj)
+    # the task declares what its behaviour is drawn against: (trial variable of signed evidence, axis label)
+    evidence, axis = getattr(task, "behaviour_evidence", None) or (None, None)
+    summary = behaviour.behaviour_summary(ds, evidence)
+    psychometric = declared_analyses(task).get("psychometric")  # the env's task declares it
+    if evidence is not None and psychometric is not None:
         job = AnalysisJob(recorded, {}, None, AnalysisConfig(), cross_temporal_epoch=int(epoch))
         p = psychometric.run(job)["p_right"]  # every trial: no reach counts as not right
         fig = Figure(figsize=(9, 3.4), layout="constrained")
         a1, a2 = fig.subplots(1, 2)
-        behaviour.plot_accuracy(a1, behaviour.accuracy_by_coherence(ds), title="closed-loop accuracy")
+        behaviour.plot_accuracy(a1, behaviour.accuracy_by_evidence(ds, evidence, long_name=axis),
+                                title="closed-loop accuracy")
         plots.plot_psychometric(a2, p, title="P(right) (no reach counts as not right)")
         fig.suptitle(title)
         save_figure(fig, fig_dir / "closed_loop_psychometric.png")
         paths.append(fig_dir / "closed_loop_psychometric.png")
         fig = Figure(figsize=(4.8, 3.6), layout="constrained")
-        behaviour.plot_chronometric(fig.subplots(), behaviour.chronometric(ds))
+        behaviour.plot_chronometric(fig.subplots(), behaviour.chronometric(ds, evidence, long_name=axis))
         fig.suptitle(title, fontsize="small")
         save_figure(fig, fig_dir / "chronometric.png")
         paths.append(fig_dir / "chronometric.png")

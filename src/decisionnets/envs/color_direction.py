@@ -21,6 +21,7 @@ from neurogym.core import TrialEnv
 from neurogym.utils import spaces
 
 from decisionnets.envs.color_direction_analyses import ANALYSES as CHECKERBOARD_ANALYSES
+from decisionnets.envs.color_direction_analyses import BEHAVIOUR_EVIDENCE
 from decisionnets.envs.timing import draw_ms
 from decisionnets.errors import ConfigError
 from decisionnets.task import EnvTask
@@ -236,7 +237,11 @@ class CheckerboardTask(EnvTask):
 
     label_names = ("color", "direction", "target_config", "coherence", "catch")
     decode_labels = ("color", "direction", "target_config")
+    #: the figures' colour of each label
+    label_colors = {"color": "tab:red", "direction": "tab:blue", "target_config": "tab:green"}  # noqa: RUF012
     analyses = CHECKERBOARD_ANALYSES  #: (choice_vs_direction, psychometric), as Analysis objects
+    #: closed-loop accuracy and chronometric curves are drawn against the signed coherence
+    behaviour_evidence = BEHAVIOUR_EVIDENCE
 
     @property
     def has_time(self) -> bool:

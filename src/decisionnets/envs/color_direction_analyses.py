@@ -13,7 +13,12 @@ it fits) registered when this module is imported (the checkerboard env file impo
   (:func:`decisionnets.analyses.choice_vs_stimulus`) -> ``error_information`` (error_variable,
   epoch[, error_time]);
 * ``psychometric`` (:data:`PSYCHOMETRIC`): the fraction of "right" choices vs the signed coherence
-  toward the right target (:func:`psychometric_curve`) -> ``p_right`` (epoch, evidence).
+  toward the right target (:func:`psychometric_curve`) -> ``p_right`` (epoch, evidence), the
+  axis label :data:`EVIDENCE_LABEL` the ``long_name`` of ``evidence``.
+
+It also holds what the task declares for closed-loop behaviour (:data:`BEHAVIOUR_EVIDENCE`: accuracy
+and reaction time are drawn against the signed coherence) and its labels' figure colours are in
+:class:`~decisionnets.envs.color_direction.CheckerboardTask`.
 """
 
 from __future__ import annotations
@@ -24,7 +29,15 @@ import xarray as xr
 from decisionnets.analyses import Analysis, choice_vs_stimulus, choice_vs_stimulus_analysis, register_analysis
 
 __all__ = ["CHOICE_VS_DIRECTION", "PSYCHOMETRIC", "ANALYSES", "psychometric", "psychometric_curve",
-           "choice_vs_direction"]
+           "choice_vs_direction", "EVIDENCE_LABEL", "BEHAVIOUR_EVIDENCE"]
+
+
+#: The evidence axis of the psychometric curve (the ``long_name`` of ``p_right``'s ``evidence`` coord,
+#: the x label of :func:`decisionnets.plots.plot_psychometric`).
+EVIDENCE_LABEL = "signed coherence toward the right target"
+#: What a closed-loop rollout's accuracy and chronometric curves are drawn against
+#: (:mod:`decisionnets.agents.behaviour`): the trial variable of signed evidence and its axis label.
+BEHAVIOUR_EVIDENCE = ("coherence", "signed coherence (red - green) / squares")
 
 
 def choice_vs_direction(act: xr.DataArray, ds: xr.Dataset, **kwargs) -> xr.Dataset:
@@ -64,7 +77,8 @@ def psychometric(choice: xr.DataArray, coherence: xr.DataArray, target_config: x
 
     Returns
     -------
-    DataArray (epoch, evidence), fraction in [0, 1].
+    DataArray (epoch, evidence), fraction in [0, 1]; the ``evidence`` coord's ``long_name`` is
+    :data:`EVIDENCE_LABEL`.
     """
     coh = np.asarray(coherence.values, dtype=float)
     ev = coh * (2 * np.asarray(target_config.values) - 1) if target_config is not None else coh
@@ -76,7 +90,8 @@ def psychometric(choice: xr.DataArray, coherence: xr.DataArray, target_config: x
     for i, lv in enumerate(levels):
         m = ok & (ev == lv)
         out[:, i] = (ch[:, m] == 1).mean(-1)
-    return xr.DataArray(out, dims=("epoch", "evidence"), coords={"epoch": choice["epoch"].values, "evidence": levels},
+    evidence = xr.Variable("evidence", levels, attrs={"long_name": EVIDENCE_LABEL})
+    return xr.DataArray(out, dims=("epoch", "evidence"), coords={"epoch": choice["epoch"].values, "evidence": evidence},
                         name="p_right", attrs={"units": "fraction of right choices"})
 
 

@@ -87,6 +87,7 @@ class ImageTask:
     decode_labels = ("fine_label", "coarse_label")
     analyses: tuple[str, ...] = ()
     label_bins: dict = {}  # noqa: RUF012  (read only; no continuous label)
+    label_colors = {"fine_label": "tab:orange", "coarse_label": "tab:blue"}  # noqa: RUF012  (the figures' colours)
     #: the data: a fixed set of images (an :class:`~decisionnets.task.EnvTask` is ``"trials"`` an env draws)
     kind = "images"
 

@@ -38,7 +38,7 @@ class SweepSpec:
     common: dict  #: dotted key -> value, applied to every run
     grid: dict  #: dotted key -> tuple of values
     axes: dict  #: dim name -> tuple of point dicts
-    analysis: AnalysisConfig  #: ``[sweep.analysis]`` over :data:`SWEEP_ANALYSIS`
+    analysis: AnalysisConfig  #: ``[sweep.analysis]`` over the base's ``[analysis]`` over :data:`SWEEP_ANALYSIS`
     root: Path | None  #: folder of the spec file (relative paths in it are relative to this)
 
     @property
@@ -104,6 +104,28 @@ def parse_analysis(table: dict | None, base: AnalysisConfig | None = None) -> An
     return AnalysisConfig.from_table(table, where="sweep.analysis", base=base or SWEEP_ANALYSIS)
 
 
+def base_analysis(base: str, root: Path | None = None) -> AnalysisConfig:
+    """The analysis a sweep's ``[sweep.analysis]`` is read over: the ``[analysis]`` table of its base
+    (``sweep.base``: a preset or a config ``.toml`` file) over :data:`SWEEP_ANALYSIS`.
+
+    So a sweep's analysis is, lowest first: :data:`SWEEP_ANALYSIS`, the base preset's
+    ``[analysis]``, ``[sweep.analysis]``, then ``decisionnets sweep --analysis``. The bases of
+    single axis points (``[[sweep.axes.NAME]] base = ...``) are not read: every run of a sweep is
+    analysed alike.
+
+    Raises
+    ------
+    ConfigError
+        An unknown base preset, a missing base file, or a base table that breaks a rule.
+    """
+    from decisionnets.config import raw_config
+
+    raw, _ = raw_config(base, root)
+    table = raw.get("analysis", {})
+    return AnalysisConfig.from_table(table, where=f"{base} analysis", base=SWEEP_ANALYSIS) if table \
+        else SWEEP_ANALYSIS
+
+
 def parse_spec(raw: dict, name: str = "sweep", root: Path | None = None) -> SweepSpec:
     """Validate the raw TOML dict of a sweep spec into a :class:`SweepSpec`."""
     sw = raw["sweep"]
@@ -144,7 +166,7 @@ def parse_spec(raw: dict, name: str = "sweep", root: Path | None = None) -> Swee
         if len(set(values)) != len(values):
             raise ConfigError(f"sweep.axes.{dim} has repeated values {values!r}")
         axes[dim] = tuple(points)
-    analysis = parse_analysis(sw.get("analysis", {}))
+    analysis = parse_analysis(sw.get("analysis", {}), base=base_analysis(base, root))
     name = str(sw.get("name", name))
     if not re.fullmatch(r"[A-Za-z0-9._-]+", name):
         raise ConfigError(f"sweep.name may use letters, digits, '.', '_' and '-' only; got {name!r}")
