@@ -110,3 +110,25 @@ def test_weight_norms_read_each_matrix_at_the_first_and_last_epoch(script, tmp_p
     assert per["w_rec2"][0][1] == pytest.approx(want)
     assert per["w_rec2"][0][1] < per["w_rec2"][0][0]  # strong weight decay shrank it
     assert "w_rec2" in script.norm_lines(norms)[0] and torch.is_tensor(load_weights(run, 0)["w_rec2.weight"])
+
+
+def test_agent_wd_preset_trains_tiny_and_its_hidden_layer_is_decoded(script, tmp_path):
+    """The reward-trained agent with weight decay (``color-direction-rl-wd``), tiny: it trains with
+    its preset's Adam L2 term in force and the script decodes its one recorded layer."""
+    from decisionnets.config import load_config
+    from decisionnets.training import train
+
+    tiny = ["model.hidden_size=8", "n_per_condition=1", "epochs=1", "n_trials=32", "record.schedule=\"all\""]
+    cfg = load_config("color-direction-rl-wd", overrides=tiny, seed=0)
+    assert cfg.train.weight_decay == 1e-3 and cfg.agent.algorithm == "a2c"
+    run = tmp_path / "agent"
+    train(cfg, run, progress=False)
+    plain = tmp_path / "agent-wd0"
+    train(load_config("color-direction-rl-wd", overrides=[*tiny, "train.weight_decay=0"], seed=0), plain, progress=False)
+    from decisionnets.weights import load_weights
+
+    w, w0 = load_weights(run, 1), load_weights(plain, 1)
+    assert any(not (w[k] == w0[k]).all() for k in w)  # the L2 term changed the trained weights
+    res = script.decode_run(run, folds=3)
+    assert list(res["layer"].values) == ["hidden"] and set(res["variable"].values) == {"color", "direction"}
+    assert res.attrs["weight_decay"] == 1e-3 and np.isfinite(res["information"].sel(epoch=0)).all()
