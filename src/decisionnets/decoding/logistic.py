@@ -528,14 +528,26 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
     dev = b.Z1.device
     if M == 0:
         return theta.new_zeros(0, d1, Cp), torch.zeros(0, dtype=torch.bool, device=dev)
-    Zq = b.Z1[q]  # (M, n, d1), the fit's dtype
-    Z = Zq.to(f64)
-    ZT = Z.transpose(1, 2)
+    # the logits and gradients are float64 products of one float64 copy of each problem's basis
+    # (not one per column: a problem's slow columns are many), its columns side by side: row
+    # pos[i] of problem inv[i]'s block, (U, Wu C', d1) x (d1, n) -- a GEMM, not M GEMVs
+    uq, inv = torch.unique(q, return_inverse=True)
+    U = uq.numel()
+    cnt = torch.bincount(inv, minlength=U)
+    srt = torch.argsort(inv, stable=True)
+    pos = torch.empty_like(inv)
+    pos[srt] = torch.arange(M, device=dev) - (torch.cumsum(cnt, 0) - cnt)[inv[srt]]
+    Wu = int(cnt.max())
+    n = b.Z1.shape[1]
+    Z64 = b.Z1[uq].to(f64)  # (U, n, d1)
+    Z64T = Z64.transpose(1, 2)
+    Zq = b.Z1[q]  # (M, n, d1), the fit's dtype: the Hessians' products
     # the Hessians' products over the samples in float32 when the basis is float32 (the basis is the
     # same numbers; the logits, gradients and objective stay float64, so the optimum does not move,
     # only the steps are approximate): 3-4x cheaper. Columns whose float32 Hessian is not positive
     # definite to Cholesky get their Hessians in float64.
     Z32 = Zq if Zq.dtype == torch.float32 else None
+    Zx = [Zq if Z32 is None else None]  # (M, n, d1) float64, made when a Hessian needs it
     m = train[q, g].to(f64)  # (M, n)
     Y = y[q, g].to(f64) * m[..., None]  # (M, n, C)
     a = alpha[q, g].to(f64)
@@ -558,7 +570,9 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
 
     def terms(t, need_grad=True, exact=False):
         # (C', d1) x (d1, n) per column: the BLAS is far slower on (n, d1) x (d1, C') with C' = 1
-        z = torch.bmm(t.transpose(1, 2), ZT).transpose(1, 2)  # (M, n, C')
+        tp = t.new_zeros(U, Wu, Cp, d1)
+        tp[inv, pos] = t.transpose(1, 2)
+        z = torch.bmm(tp.reshape(U, Wu * Cp, d1), Z64T).reshape(U, Wu, Cp, n)[inv, pos].transpose(1, 2)  # (M, n, C')
         if binary:
             z1 = z[..., 0]
             data = (torch.nn.functional.softplus(z1) * m - Y[..., 1] * z1).sum(-1)
@@ -576,9 +590,17 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
             p = lp.exp()
             res = p * m[..., None] - Y
             A = (torch.diag_embed(p) - p[..., :, None] * p[..., None, :]) * m[..., None, None]
-        grad = torch.bmm(res.transpose(1, 2), Z).transpose(1, 2) + torch.einsum("mde,mec->mdc", pen, t)
+        rp = res.new_zeros(U, Wu, Cp, n)
+        rp[inv, pos] = res.transpose(1, 2)
+        grad = torch.bmm(rp.reshape(U, Wu * Cp, n), Z64).reshape(U, Wu, Cp, d1)[inv, pos].transpose(1, 2)
+        grad = grad + torch.einsum("mde,mec->mdc", pen, t)
         H = torch.empty(M, d1, Cp, d1, Cp, dtype=f64, device=dev)
-        Zh, Ah = (Z, A) if exact or Z32 is None else (Z32, A.to(torch.float32))
+        if exact or Z32 is None:
+            if Zx[0] is None or Zx[0].dtype != f64:
+                Zx[0] = Z64[inv]
+            Zh, Ah = Zx[0], A
+        else:
+            Zh, Ah = Z32, A.to(torch.float32)
         for c in range(Cp):  # one class row at a time: (M, n, d1, C') intermediates only
             H[:, :, c] = torch.einsum("mni,mnjb->mijb", Zh, Zh[..., None] * Ah[:, :, c, None, :])
         H = H + penK + fixed
