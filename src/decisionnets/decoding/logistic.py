@@ -554,9 +554,12 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
     th = theta.reshape(theta.shape[0], d1, G, Cp)[q, :, g].to(f64)  # (M, d1, Cp)
     pen = torch.zeros(M, d1, d1, dtype=f64, device=dev)
     if b.raw_weight is None:
-        var, _ = train_variance(torch, b.Xs[q].to(f64), train[q, g][:, None])  # (M, 1, d)
+        # the training-fold variances from one float64 copy of each problem's features
+        mp = torch.zeros(U, Wu, train.shape[-1], dtype=torch.bool, device=dev)
+        mp[inv, pos] = train[q, g]
+        var = train_variance(torch, b.Xs[uq].to(f64), mp)[0][inv, pos]  # (M, d)
         E = b.evecs64[q]
-        pen[:, :r, :r] = E.transpose(1, 2) @ (var[:, 0, :, None] * E)
+        pen[:, :r, :r] = E.transpose(1, 2) @ (var[:, :, None] * E)
     else:
         pen[:, :r, :r] = torch.eye(r, dtype=f64, device=dev) * b.raw_weight[q].to(f64)[:, None, None]
     pen = pen * a[:, None, None]
