@@ -244,6 +244,7 @@ def fit_logistic_lbfgs(torch, b: Basis, m, y, alpha, pres, theta0, max_iter, tol
         pm_glob = torch.where(pres, 0.0, -1e4).to(dt)  # (Q, G, C)
     rms_glob = torch.sqrt((Z1 * Z1).mean(1))  # (Q, d1)
     eps = float(torch.finfo(dt).eps)
+    zero = torch.zeros((), dtype=dt, device=dev)
 
     def dot(u, v):  # (Q', d1, W, Cp) x2 -> (Q', W)
         return (u * v).sum((1, 3))
@@ -398,8 +399,8 @@ def fit_logistic_lbfgs(torch, b: Basis, m, y, alpha, pres, theta0, max_iter, tol
         g = torch.where(acc4, gt, g)
         slot = it % history
         good4 = good[:, None, :, None]
-        Sh[slot] = torch.where(good4, sv, 0.0)
-        Yh[slot] = torch.where(good4, yv, 0.0)
+        torch.where(good4, sv, zero, out=Sh[slot])
+        torch.where(good4, yv, zero, out=Yh[slot])
         rho[slot] = torch.where(good, 1.0 / torch.where(good, sy, 1.0), 0.0)
         yDy = dot(yv * s["pre"], yv)
         gamma = torch.where(good, sy / yDy.clamp_min(1e-30), gamma)
@@ -481,20 +482,22 @@ def _lbfgs_direction(g, Sh, Yh, rho, gamma, pre, it, dot):
     the newest at slot ``it % history`` (an empty pair has rho 0); rho : (history, Q', W);
     gamma : (Q', W) and pre : (Q', d1, W, 1): the initial inverse Hessian ``gamma * pre``.
     """
-    history = Sh.shape[0]
+    # the slots not yet written (it < history - 1) hold empty pairs: skipped, their terms are 0
+    history = min(Sh.shape[0], it + 1)
+    hs = Sh.shape[0]
     q = g.clone()
     als = []
     for k in range(history):
-        j = (it - k) % history
+        j = (it - k) % hs
         al = rho[j] * dot(Sh[j], q)
-        q -= al[:, None, :, None] * Yh[j]
+        q.addcmul_(al[:, None, :, None], Yh[j], value=-1.0)
         als.append(al)
-    z = gamma[:, None, :, None] * pre * q
+    z = q.mul_(pre).mul_(gamma[:, None, :, None])
     for k in range(history - 1, -1, -1):
-        j = (it - k) % history
+        j = (it - k) % hs
         be = rho[j] * dot(Yh[j], z)
-        z += (als[k] - be)[:, None, :, None] * Sh[j]
-    return -z
+        z.addcmul_((als[k] - be)[:, None, :, None], Sh[j])
+    return z.neg_()
 
 
 def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_iter):
