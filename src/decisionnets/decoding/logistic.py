@@ -295,9 +295,10 @@ def fit_logistic_lbfgs(torch, b: Basis, m, y, alpha, pres, theta0, max_iter, tol
             # softplus(z) - y z = softplus(+-z): no cancellation between large terms (float32 noise
             # in the objective must stay far below the decrease the line search asks for); the
             # residual sigmoid(z) - y = +-sigmoid(+-z)
-            u = torch.addcmul(s["bias"], lg, s["sgn"])
+            # (in place: the block is the largest temporary of an evaluation)
+            u = torch.addcmul(s["bias"], lg, s["sgn"], out=lg)
             f = torch.nn.functional.softplus(u).sum(-1)
-            res = torch.sigmoid(u).mul_(s["sgn"])
+            res = u.sigmoid_().mul_(s["sgn"])
         else:
             lg4 = lg.reshape(Qw, W, Cp, n) + s["pm"]
             lse = torch.logsumexp(lg4, 2)  # (Q', W, n)
