@@ -84,7 +84,7 @@ class LogisticDecoder(Decoder):
 
     def __init__(self, standardize: bool = True, l2_grid=None, max_iter: int = 300, tol: float = 1e-4,
                  refit_iter: int = 50, search_tol: float | None = 1e-3,
-                 path_stop: bool = True, tail: float = 0.1, newton_after: int = 100):
+                 path_stop: bool = True, tail: float = 0.1, newton_after: int = 50):
         self.standardize = bool(standardize)
         self.search_tol = float(tol) if search_tol is None else float(search_tol)
         self.path_stop = bool(path_stop)
