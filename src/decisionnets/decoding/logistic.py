@@ -84,7 +84,7 @@ class LogisticDecoder(Decoder):
 
     def __init__(self, standardize: bool = True, l2_grid=None, max_iter: int = 300, tol: float = 1e-4,
                  refit_iter: int = 50, search_tol: float | None = 1e-3,
-                 path_stop: bool = True, tail: float = 0.1, newton_after: int = 50):
+                 path_stop: bool = True, tail: float = 0.1, newton_after: int = 100):
         self.standardize = bool(standardize)
         self.search_tol = float(tol) if search_tol is None else float(search_tol)
         self.path_stop = bool(path_stop)
@@ -491,13 +491,13 @@ def _lbfgs_direction(g, Sh, Yh, rho, gamma, pre, it, dot):
     for k in range(history):
         j = (it - k) % hs
         al = rho[j] * dot(Sh[j], q)
-        q.addcmul_(al[:, None, :, None], Yh[j], value=-1.0)
+        q -= al[:, None, :, None] * Yh[j]
         als.append(al)
-    z = q.mul_(pre).mul_(gamma[:, None, :, None])
+    z = gamma[:, None, :, None] * pre * q
     for k in range(history - 1, -1, -1):
         j = (it - k) % hs
         be = rho[j] * dot(Yh[j], z)
-        z.addcmul_((als[k] - be)[:, None, :, None], Sh[j])
+        z += (als[k] - be)[:, None, :, None] * Sh[j]
     return z.neg_()
 
 
