@@ -261,29 +261,39 @@ def fit_logistic_lbfgs(torch, b: Basis, m, y, alpha, pres, theta0, max_iter, tol
     pad = torch.arange(W0, device=dev)[None] >= nact0[qi][:, None]
     n_cols0 = int(nact0.sum())
 
+    # the per-problem tensors in the layouts the products want, made once per call; a working set
+    # that still holds every problem uses them as they are (no copy of the data per compaction)
+    ZT_glob = Z1.transpose(1, 2).contiguous()
+    if binary:
+        sgn_glob = 1.0 - 2.0 * ym_glob
+    if b.raw_weight is None:
+        ET_glob = b.evecs.transpose(1, 2).contiguous()
+
     def statics(qi, gi):
         W = gi.shape[1]
-        Zw = Z1[qi]
-        s = {"Z": Zw, "ZT": Zw.transpose(1, 2).contiguous(), "rms": rms_glob[qi][:, :, None, None]}
+
+        def rows(v):
+            return v if qi.numel() == Q else v[qi]
+
+        s = {"Z": rows(Z1), "ZT": rows(ZT_glob), "rms": rows(rms_glob)[:, :, None, None]}
         gn = gi[:, :, None].expand(-1, -1, n)
-        mw = torch.gather(mf[qi], 1, gn)  # (Q', W, n)
+        mw = torch.gather(rows(mf), 1, gn)  # (Q', W, n)
         s["ntr"] = mw.sum(-1)
         if binary:
-            ym = torch.gather(ym_glob[qi], 1, gn)
-            s["sgn"] = 1.0 - 2.0 * ym
-            s["bias"] = torch.gather(bias_glob[qi], 1, gn)
+            s["sgn"] = torch.gather(rows(sgn_glob), 1, gn)
+            s["bias"] = torch.gather(rows(bias_glob), 1, gn)
         else:
             s["m"] = mw
-            s["ym"] = torch.gather(ym_glob[qi], 1, gn[:, :, None].expand(-1, -1, C, -1))  # (Q', W, C, n)
-            s["pm"] = torch.gather(pm_glob[qi], 1, gi[..., None].expand(-1, -1, C))[..., None]  # (Q', W, C, 1)
-        s["pre"] = torch.gather(pre_glob[qi], 2, gi[:, None, :].expand(-1, d1, -1))[..., None]  # (Q', d1, W, 1)
+            s["ym"] = torch.gather(rows(ym_glob), 1, gn[:, :, None].expand(-1, -1, C, -1))  # (Q', W, C, n)
+            s["pm"] = torch.gather(rows(pm_glob), 1, gi[..., None].expand(-1, -1, C))[..., None]  # (Q', W, C, 1)
+        s["pre"] = torch.gather(rows(pre_glob), 2, gi[:, None, :].expand(-1, d1, -1))[..., None]  # (Q', d1, W, 1)
         if b.raw_weight is None:
             dd = pen_glob.shape[1]
-            s["pen"] = torch.gather(pen_glob[qi], 2, gi[:, None, :].expand(-1, dd, -1))[..., None]  # (Q', d, W, 1)
-            s["E"] = b.evecs[qi]
-            s["ET"] = s["E"].transpose(1, 2).contiguous()
+            s["pen"] = torch.gather(rows(pen_glob), 2, gi[:, None, :].expand(-1, dd, -1))[..., None]  # (Q', d, W, 1)
+            s["E"] = rows(b.evecs)
+            s["ET"] = rows(ET_glob)
         else:
-            s["pen"] = torch.gather(pen_glob[qi], 1, gi)[:, None, :, None]  # (Q', 1, W, 1)
+            s["pen"] = torch.gather(rows(pen_glob), 1, gi)[:, None, :, None]  # (Q', 1, W, 1)
         s["W"] = W
         return s
 
