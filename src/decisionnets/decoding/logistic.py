@@ -367,19 +367,24 @@ def fit_logistic_lbfgs(torch, b: Basis, m, y, alpha, pres, theta0, max_iter, tol
             if Wn * rows.numel() < 0.8 * Qw * W:
                 # compact: drop finished problems and finished columns (padding rows to the widest)
                 write_back()
-                order = torch.argsort((~active[rows]).to(torch.int8), dim=1, stable=True)[:, :Wn]  # (Q'', Wn)
-                newpad = torch.arange(Wn, device=dev)[None] >= nact[rows][:, None]
+                allr = rows.numel() == Qw  # every problem still running: no row copies
+
+                def keep(v, h=False):
+                    return v if allr else (v[:, rows] if h else v[rows])
+
+                order = torch.argsort((~keep(active)).to(torch.int8), dim=1, stable=True)[:, :Wn]  # (Q'', Wn)
+                newpad = torch.arange(Wn, device=dev)[None] >= keep(nact)[:, None]
                 i4 = order[:, None, :, None].expand(-1, d1, -1, Cp)
-                x = torch.gather(x[rows], 2, i4)
-                g = torch.gather(g[rows], 2, i4)
-                p = torch.gather(p[rows], 2, i4)
-                Sh = torch.gather(Sh[:, rows], 3, i4[None].expand(history, -1, -1, -1, -1))
-                Yh = torch.gather(Yh[:, rows], 3, i4[None].expand(history, -1, -1, -1, -1))
-                rho = torch.gather(rho[:, rows], 2, order[None].expand(history, -1, -1))
-                f, gp, t, conv, gamma, npair, its = (torch.gather(v[rows], 1, order)
+                x = torch.gather(keep(x), 2, i4)
+                g = torch.gather(keep(g), 2, i4)
+                p = torch.gather(keep(p), 2, i4)
+                Sh = torch.gather(keep(Sh, True), 3, i4[None].expand(history, -1, -1, -1, -1))
+                Yh = torch.gather(keep(Yh, True), 3, i4[None].expand(history, -1, -1, -1, -1))
+                rho = torch.gather(keep(rho, True), 2, order[None].expand(history, -1, -1))
+                f, gp, t, conv, gamma, npair, its = (torch.gather(keep(v), 1, order)
                                                      for v in (f, gp, t, conv, gamma, npair, its))
-                gi = torch.gather(gi[rows], 1, order)
-                qi = qi[rows]
+                gi = torch.gather(keep(gi), 1, order)
+                qi = keep(qi)
                 pad = newpad
                 conv = conv | pad
                 active = ~conv & ~pad
