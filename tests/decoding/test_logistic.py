@@ -140,10 +140,14 @@ def test_newton_refit_reaches_the_lbfgs_optimum(C, basis_dtype):
 
 
 @pytest.mark.parametrize("per_unit", [True, False])
-def test_newton_refit_of_interleaved_columns_of_several_problems(per_unit):
+@pytest.mark.parametrize("padding", [4, 0])
+def test_newton_refit_of_interleaved_columns_of_several_problems(per_unit, padding, monkeypatch):
     """The refit groups its columns by problem (one float64 copy of each problem's data, its columns
-    side by side): columns of two problems, interleaved and in unequal numbers, get what each gets
-    when refitted alone."""
+    side by side; with ``padding`` 0 every column is a group of its own): columns of two problems,
+    interleaved and in unequal numbers, get what each gets when refitted alone."""
+    from decisionnets.decoding import logistic
+
+    monkeypatch.setattr(logistic, "_NEWTON_MAX_PADDING", padding)
     rng = np.random.default_rng(5)
     X = rng.standard_normal((2, 120, 4)) * np.array([1.0, 3.0])[:, None, None]
     y = (X[:, :, 0] + 0.8 * rng.standard_normal((2, 120)) > 0).astype(int)  # (2, n)
@@ -157,7 +161,7 @@ def test_newton_refit_of_interleaved_columns_of_several_problems(per_unit):
     alpha = torch.tensor([[0.01, 1.0, 100.0], [0.1, 10.0, 0.001]], dtype=torch.float64)
     pres = torch.ones(2, G, 2, dtype=torch.bool)
     start = torch.zeros(2, b.r + 1, G, dtype=torch.float32)
-    q, g = torch.tensor([1, 0, 1, 1, 0]), torch.tensor([2, 0, 0, 1, 2])
+    q, g = torch.tensor([1, 0, 1, 1, 0]), torch.tensor([2, 0, 0, 1, 2])  # 5 columns, 2 problems: grouped
     th, ok = newton_refit(torch, b, q, g, m, yy, alpha, pres, start, 50)
     assert ok.all()
     for i in range(q.numel()):

@@ -516,6 +516,11 @@ def _lbfgs_direction(g, Sh, Yh, rho, gamma, pre, it, dot):
     return z.neg_()
 
 
+#: the Newton refit groups its columns by problem unless the groups, padded to the largest, would
+#: hold more than this many rows per column (then each column is a group of its own)
+_NEWTON_MAX_PADDING = 4
+
+
 def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_iter):
     """Damped Newton's method, float64, for the columns (q[i], g[i]) of a chunk.
 
@@ -553,10 +558,14 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
     uq, inv = torch.unique(q, return_inverse=True)
     U = uq.numel()
     cnt = torch.bincount(inv, minlength=U)
-    srt = torch.argsort(inv, stable=True)
-    pos = torch.empty_like(inv)
-    pos[srt] = torch.arange(M, device=dev) - (torch.cumsum(cnt, 0) - cnt)[inv[srt]]
     Wu = int(cnt.max())
+    if U * Wu > _NEWTON_MAX_PADDING * M:  # mostly padding (one problem holds most columns): a group per column
+        uq, inv, U, Wu = q, torch.arange(M, device=dev), M, 1
+        pos = torch.zeros_like(inv)
+    else:
+        srt = torch.argsort(inv, stable=True)
+        pos = torch.empty_like(inv)
+        pos[srt] = torch.arange(M, device=dev) - (torch.cumsum(cnt, 0) - cnt)[inv[srt]]
     n = b.Z1.shape[1]
     Z64 = b.Z1[uq].to(f64)  # (U, n, d1)
     Z64T = Z64.transpose(1, 2)
@@ -566,7 +575,7 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
     # only the steps are approximate): 3-4x cheaper. Columns whose float32 Hessian is not positive
     # definite to Cholesky get their Hessians in float64.
     Z32 = Zq if Zq.dtype == torch.float32 else None
-    Zx = [Zq if Z32 is None else None]  # (M, n, d1) float64, made when a Hessian needs it
+    Zx = [Zq if Z32 is None else None]  # (M, n, d1) float64, made when a float64 Hessian is needed
     m = train[q, g].to(f64)  # (M, n)
     Y = y[q, g].to(f64) * m[..., None]  # (M, n, C)
     a = alpha[q, g].to(f64)
@@ -591,7 +600,8 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
     P = d1 * Cp
 
     def terms(t, need_grad=True, exact=False):
-        # (C', d1) x (d1, n) per column: the BLAS is far slower on (n, d1) x (d1, C') with C' = 1
+        # (W C', d1) x (d1, n) per problem, its columns' rows side by side (zero rows pad the
+        # problems with fewer columns): the BLAS is far slower on (n, d1) x (d1, C') per column
         tp = t.new_zeros(U, Wu, Cp, d1)
         tp[inv, pos] = t.transpose(1, 2)
         z = torch.bmm(tp.reshape(U, Wu * Cp, d1), Z64T).reshape(U, Wu, Cp, n)[inv, pos].transpose(1, 2)  # (M, n, C')
@@ -618,7 +628,7 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
         grad = grad + torch.einsum("mde,mec->mdc", pen, t)
         H = torch.empty(M, d1, Cp, d1, Cp, dtype=f64, device=dev)
         if exact or Z32 is None:
-            if Zx[0] is None or Zx[0].dtype != f64:
+            if Zx[0] is None:
                 Zx[0] = Z64[inv]
             Zh, Ah = Zx[0], A
         else:
