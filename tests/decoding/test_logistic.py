@@ -137,3 +137,68 @@ def test_newton_refit_reaches_the_lbfgs_optimum(C, basis_dtype):
     if Cp > 1:  # the multinomial logits are defined up to a constant per sample: compare centred
         th, want = th - th.mean(-1, keepdim=True), want - want.mean(-1, keepdim=True)
     torch.testing.assert_close(th, want, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("per_unit", [True, False])
+@pytest.mark.parametrize("padding", [4, 0])
+def test_newton_refit_of_interleaved_columns_of_several_problems(per_unit, padding, monkeypatch):
+    """The refit groups its columns by problem (one float64 copy of each problem's data, its columns
+    side by side; with ``padding`` 0 every column is a group of its own): columns of two problems,
+    interleaved and in unequal numbers, get what each gets when refitted alone."""
+    from decisionnets.decoding import logistic
+
+    monkeypatch.setattr(logistic, "_NEWTON_MAX_PADDING", padding)
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((2, 120, 4)) * np.array([1.0, 3.0])[:, None, None]
+    y = (X[:, :, 0] + 0.8 * rng.standard_normal((2, 120)) > 0).astype(int)  # (2, n)
+    Xt = torch.as_tensor(X)
+    b = make_basis(torch, Xt, torch.ones(2, 120, dtype=torch.bool), dtype=torch.float32, per_unit=per_unit)
+    G = 3
+    m = torch.ones(2, G, 120, dtype=torch.bool)
+    m[:, 1, :40] = False
+    m[:, 2, 80:] = False
+    yy = torch.nn.functional.one_hot(torch.as_tensor(y), 2).to(torch.float64)[:, None].expand(2, G, 120, 2)
+    alpha = torch.tensor([[0.01, 1.0, 100.0], [0.1, 10.0, 0.001]], dtype=torch.float64)
+    pres = torch.ones(2, G, 2, dtype=torch.bool)
+    start = torch.zeros(2, b.r + 1, G, dtype=torch.float32)
+    q, g = torch.tensor([1, 0, 1, 1, 0]), torch.tensor([2, 0, 0, 1, 2])  # 5 columns, 2 problems: grouped
+    th, ok = newton_refit(torch, b, q, g, m, yy, alpha, pres, start, 50)
+    assert ok.all()
+    for i in range(q.numel()):
+        one, ok1 = newton_refit(torch, b, q[i:i + 1], g[i:i + 1], m, yy, alpha, pres, start, 50)
+        assert ok1.all()
+        torch.testing.assert_close(th[i], one[0], atol=1e-6, rtol=1e-6)
+    # and the columns differ from each other (a mix-up of the grouping would show)
+    assert (th[0] - th[2]).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("it", [1, 7])
+def test_lbfgs_direction_is_the_bfgs_update_of_its_pairs(it):
+    """The two-loop recursion (it skips the slots not yet written) gives -H g, H the BFGS inverse
+    Hessian built from the initial ``gamma * pre`` by the stored pairs, oldest first."""
+    from decisionnets.decoding.logistic import _lbfgs_direction
+
+    rng = np.random.default_rng(2)
+    hist, d1 = 6, 4
+    npairs = min(hist, it + 1)
+    A = rng.standard_normal((d1, d1))
+    A = A @ A.T + d1 * np.eye(d1)  # a curvature: y = A s, so s'y > 0
+    Sh = torch.zeros(hist, 1, d1, 1, 1, dtype=torch.float64)
+    Yh = torch.zeros_like(Sh)
+    rho = torch.zeros(hist, 1, 1, dtype=torch.float64)
+    order = [(it - k) % hist for k in range(npairs)][::-1]  # slots, oldest first
+    for j in order:
+        s = rng.standard_normal(d1)
+        Sh[j, 0, :, 0, 0] = torch.as_tensor(s)
+        Yh[j, 0, :, 0, 0] = torch.as_tensor(A @ s)
+        rho[j] = 1.0 / float(s @ A @ s)
+    g = torch.as_tensor(rng.standard_normal(d1))[None, :, None, None]
+    pre = torch.as_tensor(rng.uniform(0.5, 2.0, d1))[None, :, None, None]
+    gamma = torch.tensor([[0.7]], dtype=torch.float64)
+    H = 0.7 * np.diag(pre[0, :, 0, 0].numpy())
+    for j in order:
+        s, yv, r = Sh[j, 0, :, 0, 0].numpy(), Yh[j, 0, :, 0, 0].numpy(), float(rho[j])
+        V = np.eye(d1) - r * np.outer(yv, s)
+        H = V.T @ H @ V + r * np.outer(s, s)
+    p = _lbfgs_direction(g, Sh, Yh, rho, gamma, pre, it, lambda u, v: (u * v).sum((1, 3)))
+    np.testing.assert_allclose(p[0, :, 0, 0].numpy(), -H @ g[0, :, 0, 0].numpy(), rtol=1e-10, atol=1e-12)

@@ -244,6 +244,7 @@ def fit_logistic_lbfgs(torch, b: Basis, m, y, alpha, pres, theta0, max_iter, tol
         pm_glob = torch.where(pres, 0.0, -1e4).to(dt)  # (Q, G, C)
     rms_glob = torch.sqrt((Z1 * Z1).mean(1))  # (Q, d1)
     eps = float(torch.finfo(dt).eps)
+    zero = torch.zeros((), dtype=dt, device=dev)
 
     def dot(u, v):  # (Q', d1, W, Cp) x2 -> (Q', W)
         return (u * v).sum((1, 3))
@@ -260,29 +261,39 @@ def fit_logistic_lbfgs(torch, b: Basis, m, y, alpha, pres, theta0, max_iter, tol
     pad = torch.arange(W0, device=dev)[None] >= nact0[qi][:, None]
     n_cols0 = int(nact0.sum())
 
+    # the per-problem tensors in the layouts the products want, made once per call; a working set
+    # that still holds every problem uses them as they are (no copy of the data per compaction)
+    ZT_glob = Z1.transpose(1, 2).contiguous()
+    if binary:
+        sgn_glob = 1.0 - 2.0 * ym_glob
+    if b.raw_weight is None:
+        ET_glob = b.evecs.transpose(1, 2).contiguous()
+
     def statics(qi, gi):
         W = gi.shape[1]
-        Zw = Z1[qi]
-        s = {"Z": Zw, "ZT": Zw.transpose(1, 2).contiguous(), "rms": rms_glob[qi][:, :, None, None]}
+
+        def rows(v):
+            return v if qi.numel() == Q else v[qi]
+
+        s = {"Z": rows(Z1), "ZT": rows(ZT_glob), "rms": rows(rms_glob)[:, :, None, None]}
         gn = gi[:, :, None].expand(-1, -1, n)
-        mw = torch.gather(mf[qi], 1, gn)  # (Q', W, n)
+        mw = torch.gather(rows(mf), 1, gn)  # (Q', W, n)
         s["ntr"] = mw.sum(-1)
         if binary:
-            ym = torch.gather(ym_glob[qi], 1, gn)
-            s["sgn"] = 1.0 - 2.0 * ym
-            s["bias"] = torch.gather(bias_glob[qi], 1, gn)
+            s["sgn"] = torch.gather(rows(sgn_glob), 1, gn)
+            s["bias"] = torch.gather(rows(bias_glob), 1, gn)
         else:
             s["m"] = mw
-            s["ym"] = torch.gather(ym_glob[qi], 1, gn[:, :, None].expand(-1, -1, C, -1))  # (Q', W, C, n)
-            s["pm"] = torch.gather(pm_glob[qi], 1, gi[..., None].expand(-1, -1, C))[..., None]  # (Q', W, C, 1)
-        s["pre"] = torch.gather(pre_glob[qi], 2, gi[:, None, :].expand(-1, d1, -1))[..., None]  # (Q', d1, W, 1)
+            s["ym"] = torch.gather(rows(ym_glob), 1, gn[:, :, None].expand(-1, -1, C, -1))  # (Q', W, C, n)
+            s["pm"] = torch.gather(rows(pm_glob), 1, gi[..., None].expand(-1, -1, C))[..., None]  # (Q', W, C, 1)
+        s["pre"] = torch.gather(rows(pre_glob), 2, gi[:, None, :].expand(-1, d1, -1))[..., None]  # (Q', d1, W, 1)
         if b.raw_weight is None:
             dd = pen_glob.shape[1]
-            s["pen"] = torch.gather(pen_glob[qi], 2, gi[:, None, :].expand(-1, dd, -1))[..., None]  # (Q', d, W, 1)
-            s["E"] = b.evecs[qi]
-            s["ET"] = s["E"].transpose(1, 2).contiguous()
+            s["pen"] = torch.gather(rows(pen_glob), 2, gi[:, None, :].expand(-1, dd, -1))[..., None]  # (Q', d, W, 1)
+            s["E"] = rows(b.evecs)
+            s["ET"] = rows(ET_glob)
         else:
-            s["pen"] = torch.gather(pen_glob[qi], 1, gi)[:, None, :, None]  # (Q', 1, W, 1)
+            s["pen"] = torch.gather(rows(pen_glob), 1, gi)[:, None, :, None]  # (Q', 1, W, 1)
         s["W"] = W
         return s
 
@@ -294,9 +305,10 @@ def fit_logistic_lbfgs(torch, b: Basis, m, y, alpha, pres, theta0, max_iter, tol
             # softplus(z) - y z = softplus(+-z): no cancellation between large terms (float32 noise
             # in the objective must stay far below the decrease the line search asks for); the
             # residual sigmoid(z) - y = +-sigmoid(+-z)
-            u = torch.addcmul(s["bias"], lg, s["sgn"])
+            # (in place: the block is the largest temporary of an evaluation)
+            u = torch.addcmul(s["bias"], lg, s["sgn"], out=lg)
             f = torch.nn.functional.softplus(u).sum(-1)
-            res = torch.sigmoid(u).mul_(s["sgn"])
+            res = u.sigmoid_().mul_(s["sgn"])
         else:
             lg4 = lg.reshape(Qw, W, Cp, n) + s["pm"]
             lse = torch.logsumexp(lg4, 2)  # (Q', W, n)
@@ -355,19 +367,24 @@ def fit_logistic_lbfgs(torch, b: Basis, m, y, alpha, pres, theta0, max_iter, tol
             if Wn * rows.numel() < 0.8 * Qw * W:
                 # compact: drop finished problems and finished columns (padding rows to the widest)
                 write_back()
-                order = torch.argsort((~active[rows]).to(torch.int8), dim=1, stable=True)[:, :Wn]  # (Q'', Wn)
-                newpad = torch.arange(Wn, device=dev)[None] >= nact[rows][:, None]
+                allr = rows.numel() == Qw  # every problem still running: no row copies
+
+                def keep(v, h=False):
+                    return v if allr else (v[:, rows] if h else v[rows])
+
+                order = torch.argsort((~keep(active)).to(torch.int8), dim=1, stable=True)[:, :Wn]  # (Q'', Wn)
+                newpad = torch.arange(Wn, device=dev)[None] >= keep(nact)[:, None]
                 i4 = order[:, None, :, None].expand(-1, d1, -1, Cp)
-                x = torch.gather(x[rows], 2, i4)
-                g = torch.gather(g[rows], 2, i4)
-                p = torch.gather(p[rows], 2, i4)
-                Sh = torch.gather(Sh[:, rows], 3, i4[None].expand(history, -1, -1, -1, -1))
-                Yh = torch.gather(Yh[:, rows], 3, i4[None].expand(history, -1, -1, -1, -1))
-                rho = torch.gather(rho[:, rows], 2, order[None].expand(history, -1, -1))
-                f, gp, t, conv, gamma, npair, its = (torch.gather(v[rows], 1, order)
+                x = torch.gather(keep(x), 2, i4)
+                g = torch.gather(keep(g), 2, i4)
+                p = torch.gather(keep(p), 2, i4)
+                Sh = torch.gather(keep(Sh, True), 3, i4[None].expand(history, -1, -1, -1, -1))
+                Yh = torch.gather(keep(Yh, True), 3, i4[None].expand(history, -1, -1, -1, -1))
+                rho = torch.gather(keep(rho, True), 2, order[None].expand(history, -1, -1))
+                f, gp, t, conv, gamma, npair, its = (torch.gather(keep(v), 1, order)
                                                      for v in (f, gp, t, conv, gamma, npair, its))
-                gi = torch.gather(gi[rows], 1, order)
-                qi = qi[rows]
+                gi = torch.gather(keep(gi), 1, order)
+                qi = keep(qi)
                 pad = newpad
                 conv = conv | pad
                 active = ~conv & ~pad
@@ -398,8 +415,8 @@ def fit_logistic_lbfgs(torch, b: Basis, m, y, alpha, pres, theta0, max_iter, tol
         g = torch.where(acc4, gt, g)
         slot = it % history
         good4 = good[:, None, :, None]
-        Sh[slot] = torch.where(good4, sv, 0.0)
-        Yh[slot] = torch.where(good4, yv, 0.0)
+        torch.where(good4, sv, zero, out=Sh[slot])
+        torch.where(good4, yv, zero, out=Yh[slot])
         rho[slot] = torch.where(good, 1.0 / torch.where(good, sy, 1.0), 0.0)
         yDy = dot(yv * s["pre"], yv)
         gamma = torch.where(good, sy / yDy.clamp_min(1e-30), gamma)
@@ -481,20 +498,27 @@ def _lbfgs_direction(g, Sh, Yh, rho, gamma, pre, it, dot):
     the newest at slot ``it % history`` (an empty pair has rho 0); rho : (history, Q', W);
     gamma : (Q', W) and pre : (Q', d1, W, 1): the initial inverse Hessian ``gamma * pre``.
     """
-    history = Sh.shape[0]
+    # the slots not yet written (it < history - 1) hold empty pairs: skipped, their terms are 0
+    history = min(Sh.shape[0], it + 1)
+    hs = Sh.shape[0]
     q = g.clone()
     als = []
     for k in range(history):
-        j = (it - k) % history
+        j = (it - k) % hs
         al = rho[j] * dot(Sh[j], q)
         q -= al[:, None, :, None] * Yh[j]
         als.append(al)
     z = gamma[:, None, :, None] * pre * q
     for k in range(history - 1, -1, -1):
-        j = (it - k) % history
+        j = (it - k) % hs
         be = rho[j] * dot(Yh[j], z)
         z += (als[k] - be)[:, None, :, None] * Sh[j]
-    return -z
+    return z.neg_()
+
+
+#: the Newton refit groups its columns by problem unless the groups, padded to the largest, would
+#: hold more than this many rows per column (then each column is a group of its own)
+_NEWTON_MAX_PADDING = 4
 
 
 def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_iter):
@@ -528,23 +552,42 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
     dev = b.Z1.device
     if M == 0:
         return theta.new_zeros(0, d1, Cp), torch.zeros(0, dtype=torch.bool, device=dev)
-    Zq = b.Z1[q]  # (M, n, d1), the fit's dtype
-    Z = Zq.to(f64)
-    ZT = Z.transpose(1, 2)
+    # the logits and gradients are float64 products of one float64 copy of each problem's basis
+    # (not one per column: a problem's slow columns are many), its columns side by side: row
+    # pos[i] of problem inv[i]'s block, (U, Wu C', d1) x (d1, n) -- a GEMM, not M GEMVs
+    uq, inv = torch.unique(q, return_inverse=True)
+    U = uq.numel()
+    cnt = torch.bincount(inv, minlength=U)
+    Wu = int(cnt.max())
+    if U * Wu > _NEWTON_MAX_PADDING * M:  # mostly padding (one problem holds most columns): a group per column
+        uq, inv, U, Wu = q, torch.arange(M, device=dev), M, 1
+        pos = torch.zeros_like(inv)
+    else:
+        srt = torch.argsort(inv, stable=True)
+        pos = torch.empty_like(inv)
+        pos[srt] = torch.arange(M, device=dev) - (torch.cumsum(cnt, 0) - cnt)[inv[srt]]
+    n = b.Z1.shape[1]
+    Z64 = b.Z1[uq].to(f64)  # (U, n, d1)
+    Z64T = Z64.transpose(1, 2)
+    Zq = b.Z1[q]  # (M, n, d1), the fit's dtype: the Hessians' products
     # the Hessians' products over the samples in float32 when the basis is float32 (the basis is the
     # same numbers; the logits, gradients and objective stay float64, so the optimum does not move,
     # only the steps are approximate): 3-4x cheaper. Columns whose float32 Hessian is not positive
     # definite to Cholesky get their Hessians in float64.
     Z32 = Zq if Zq.dtype == torch.float32 else None
+    Zx = [Zq if Z32 is None else None]  # (M, n, d1) float64, made when a float64 Hessian is needed
     m = train[q, g].to(f64)  # (M, n)
     Y = y[q, g].to(f64) * m[..., None]  # (M, n, C)
     a = alpha[q, g].to(f64)
     th = theta.reshape(theta.shape[0], d1, G, Cp)[q, :, g].to(f64)  # (M, d1, Cp)
     pen = torch.zeros(M, d1, d1, dtype=f64, device=dev)
     if b.raw_weight is None:
-        var, _ = train_variance(torch, b.Xs[q].to(f64), train[q, g][:, None])  # (M, 1, d)
+        # the training-fold variances from one float64 copy of each problem's features
+        mp = torch.zeros(U, Wu, train.shape[-1], dtype=torch.bool, device=dev)
+        mp[inv, pos] = train[q, g]
+        var = train_variance(torch, b.Xs[uq].to(f64), mp)[0][inv, pos]  # (M, d)
         E = b.evecs64[q]
-        pen[:, :r, :r] = E.transpose(1, 2) @ (var[:, 0, :, None] * E)
+        pen[:, :r, :r] = E.transpose(1, 2) @ (var[:, :, None] * E)
     else:
         pen[:, :r, :r] = torch.eye(r, dtype=f64, device=dev) * b.raw_weight[q].to(f64)[:, None, None]
     pen = pen * a[:, None, None]
@@ -557,8 +600,11 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
     P = d1 * Cp
 
     def terms(t, need_grad=True, exact=False):
-        # (C', d1) x (d1, n) per column: the BLAS is far slower on (n, d1) x (d1, C') with C' = 1
-        z = torch.bmm(t.transpose(1, 2), ZT).transpose(1, 2)  # (M, n, C')
+        # (W C', d1) x (d1, n) per problem, its columns' rows side by side (zero rows pad the
+        # problems with fewer columns): the BLAS is far slower on (n, d1) x (d1, C') per column
+        tp = t.new_zeros(U, Wu, Cp, d1)
+        tp[inv, pos] = t.transpose(1, 2)
+        z = torch.bmm(tp.reshape(U, Wu * Cp, d1), Z64T).reshape(U, Wu, Cp, n)[inv, pos].transpose(1, 2)  # (M, n, C')
         if binary:
             z1 = z[..., 0]
             data = (torch.nn.functional.softplus(z1) * m - Y[..., 1] * z1).sum(-1)
@@ -576,9 +622,17 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
             p = lp.exp()
             res = p * m[..., None] - Y
             A = (torch.diag_embed(p) - p[..., :, None] * p[..., None, :]) * m[..., None, None]
-        grad = torch.bmm(res.transpose(1, 2), Z).transpose(1, 2) + torch.einsum("mde,mec->mdc", pen, t)
+        rp = res.new_zeros(U, Wu, Cp, n)
+        rp[inv, pos] = res.transpose(1, 2)
+        grad = torch.bmm(rp.reshape(U, Wu * Cp, n), Z64).reshape(U, Wu, Cp, d1)[inv, pos].transpose(1, 2)
+        grad = grad + torch.einsum("mde,mec->mdc", pen, t)
         H = torch.empty(M, d1, Cp, d1, Cp, dtype=f64, device=dev)
-        Zh, Ah = (Z, A) if exact or Z32 is None else (Z32, A.to(torch.float32))
+        if exact or Z32 is None:
+            if Zx[0] is None:
+                Zx[0] = Z64[inv]
+            Zh, Ah = Zx[0], A
+        else:
+            Zh, Ah = Z32, A.to(torch.float32)
         for c in range(Cp):  # one class row at a time: (M, n, d1, C') intermediates only
             H[:, :, c] = torch.einsum("mni,mnjb->mijb", Zh, Zh[..., None] * Ah[:, :, c, None, :])
         H = H + penK + fixed
