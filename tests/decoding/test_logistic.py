@@ -147,7 +147,7 @@ def test_newton_refit_of_interleaved_columns_of_several_problems(per_unit, paddi
     interleaved and in unequal numbers, get what each gets when refitted alone."""
     from decisionnets.decoding import logistic
 
-    monkeypatch.setattr(logistic, "_NEWTON_MAX_PADDING", padding)
+    monkeypatch.setattr(logistic, "NEWTON_MAX_PADDING", padding)
     rng = np.random.default_rng(5)
     X = rng.standard_normal((2, 120, 4)) * np.array([1.0, 3.0])[:, None, None]
     y = (X[:, :, 0] + 0.8 * rng.standard_normal((2, 120)) > 0).astype(int)  # (2, n)

@@ -518,7 +518,7 @@ def _lbfgs_direction(g, Sh, Yh, rho, gamma, pre, it, dot):
 
 #: the Newton refit groups its columns by problem unless the groups, padded to the largest, would
 #: hold more than this many rows per column (then each column is a group of its own)
-_NEWTON_MAX_PADDING = 4
+NEWTON_MAX_PADDING = 4
 
 
 def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_iter):
@@ -559,7 +559,7 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
     U = uq.numel()
     cnt = torch.bincount(inv, minlength=U)
     Wu = int(cnt.max())
-    if U * Wu > _NEWTON_MAX_PADDING * M:  # mostly padding (one problem holds most columns): a group per column
+    if U * Wu > NEWTON_MAX_PADDING * M:  # mostly padding (one problem holds most columns): a group per column
         uq, inv, U, Wu = q, torch.arange(M, device=dev), M, 1
         pos = torch.zeros_like(inv)
     else:
