@@ -29,6 +29,20 @@ from decisionnets.errors import ConfigError
 _ACTIVATIONS = {"tanh": torch.tanh, "relu": torch.relu, "softplus": nn.functional.softplus}
 
 
+def check_leaky(activation: str, tau: float, dt: float, noise: float, **sizes) -> None:
+    """The rules every leaky recurrent model checks: a known activation, each of ``sizes`` an integer
+    >= 1, 0 < dt <= tau (ms) and noise >= 0; :class:`ConfigError` naming the rule and the value."""
+    if activation not in _ACTIVATIONS:
+        raise ConfigError(f"model.activation must be one of {', '.join(_ACTIVATIONS)}; got {activation!r}")
+    for name, v in sizes.items():
+        if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
+            raise ConfigError(f"model.{name} must be an integer >= 1; got {v!r}")
+    if not (tau > 0 and dt > 0 and dt <= tau):
+        raise ConfigError(f"model needs 0 < dt <= tau (ms); got dt={dt!r}, tau={tau!r}")
+    if noise < 0:
+        raise ConfigError(f"model.noise must be >= 0; got {noise!r}")
+
+
 def leaky_rates(drive: torch.Tensor, w_rec: torch.Tensor, f, alpha: float, dim: int = 0) -> torch.Tensor:
     """The Euler loop of the leaky rate RNNs, from a zero state.
 
@@ -137,14 +151,7 @@ class LeakyRNN(_Recurrent):
     def __init__(self, n_inputs: int, n_outputs: int, hidden_size: int = 64, tau: float = 100.0,
                  dt: float = 20.0, activation: str = "tanh", noise: float = 0.0, rec_gain: float = 1.0):
         super().__init__()
-        if activation not in _ACTIVATIONS:
-            raise ConfigError(f"model.activation must be one of {', '.join(_ACTIVATIONS)}; got {activation!r}")
-        if not (isinstance(hidden_size, int) and hidden_size >= 1):
-            raise ConfigError(f"model.hidden_size must be an integer >= 1; got {hidden_size!r}")
-        if not (tau > 0 and dt > 0 and dt <= tau):
-            raise ConfigError(f"model needs 0 < dt <= tau (ms); got dt={dt!r}, tau={tau!r}")
-        if noise < 0:
-            raise ConfigError(f"model.noise must be >= 0; got {noise!r}")
+        check_leaky(activation, tau, dt, noise, hidden_size=hidden_size)
         self.alpha = float(dt) / float(tau)
         self.noise = float(noise)
         self.f = _ACTIVATIONS[activation]

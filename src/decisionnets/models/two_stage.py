@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from decisionnets.errors import ConfigError
-from decisionnets.models.rnn import _ACTIVATIONS, _Recurrent, leaky_rates
+from decisionnets.models.rnn import _ACTIVATIONS, _Recurrent, check_leaky, leaky_rates
 
 STAGE2_KINDS = ("rnn", "mlp")
 
@@ -70,17 +70,9 @@ class TwoStageRNN(_Recurrent):
                  noise: float = 0.0, rec_gain: float = 1.0):
         super().__init__()
         stage2_size = hidden_size if stage2_size is None else stage2_size
-        if activation not in _ACTIVATIONS:
-            raise ConfigError(f"model.activation must be one of {', '.join(_ACTIVATIONS)}; got {activation!r}")
-        for name, v in (("hidden_size", hidden_size), ("stage2_size", stage2_size)):
-            if not (isinstance(v, int) and not isinstance(v, bool) and v >= 1):
-                raise ConfigError(f"model.{name} must be an integer >= 1; got {v!r}")
+        check_leaky(activation, tau, dt, noise, hidden_size=hidden_size, stage2_size=stage2_size)
         if stage2 not in STAGE2_KINDS:
             raise ConfigError(f"model.stage2 must be one of {', '.join(STAGE2_KINDS)}; got {stage2!r}")
-        if not (tau > 0 and dt > 0 and dt <= tau):
-            raise ConfigError(f"model needs 0 < dt <= tau (ms); got dt={dt!r}, tau={tau!r}")
-        if noise < 0:
-            raise ConfigError(f"model.noise must be >= 0; got {noise!r}")
         self.alpha = float(dt) / float(tau)
         self.noise = float(noise)
         self.f = _ACTIVATIONS[activation]
