@@ -280,7 +280,7 @@ def figure(groups: dict, ceiling: float | None = None) -> Figure:
             ax.set_ylabel(f"usable information about {v} (bits)")
             ax.set_title(f"{model}: {v}", fontsize="medium")
             ax.set_ylim(-0.05, 0.8)
-            ax.legend(frameon=False, fontsize="x-small")
+            ax.legend(frameon=False, fontsize="x-small", handlelength=4)  # long enough to tell -- from -
     fig.suptitle("last step of the stimulus period; mean ± s.d. over seeds", fontsize="medium")
     return fig
 
