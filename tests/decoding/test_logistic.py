@@ -172,6 +172,47 @@ def test_newton_refit_of_interleaved_columns_of_several_problems(per_unit, paddi
     assert (th[0] - th[2]).abs().max() > 1e-2
 
 
+class _HessianCounter:
+    """``torch`` with the Newton refit's Hessian products recorded: the number of columns of each."""
+
+    def __init__(self):
+        self.columns = []
+
+    def __getattr__(self, name):
+        return getattr(torch, name)
+
+    def einsum(self, eq, *ops):
+        if eq == "mni,mnjb->mijb":
+            self.columns.append(ops[0].shape[0])
+        return torch.einsum(eq, *ops)
+
+
+def test_newton_refit_drops_converged_columns():
+    """A column that has converged is not evaluated again: the Hessians of later steps are formed for
+    the columns still running only, and every column ends where it ends when refitted alone."""
+    rng = np.random.default_rng(11)
+    X = rng.standard_normal((1, 150, 5))
+    y = (X[0, :, 0] + 0.3 * rng.standard_normal(150) > 0).astype(int)  # nearly separable at a weak penalty
+    b = make_basis(torch, torch.as_tensor(X), torch.ones(1, 150, dtype=torch.bool), dtype=torch.float32,
+                   per_unit=True)
+    G = 3
+    m = torch.ones(1, G, 150, dtype=torch.bool)
+    yy = torch.nn.functional.one_hot(torch.as_tensor(y), 2).to(torch.float64)[None, None].expand(1, G, 150, 2)
+    alpha = torch.tensor([[1e4, 1e-3, 1.0]], dtype=torch.float64)  # the strong penalty converges first
+    pres = torch.ones(1, G, 2, dtype=torch.bool)
+    start = torch.zeros(1, b.r + 1, G, dtype=torch.float32)
+    q, g = torch.zeros(G, dtype=torch.long), torch.arange(G)
+    count = _HessianCounter()
+    th, ok = newton_refit(count, b, q, g, m, yy, alpha, pres, start, 50)
+    assert ok.all()
+    assert count.columns[0] == G
+    assert min(count.columns) < G  # later steps form fewer Hessians than there are columns
+    assert count.columns == sorted(count.columns, reverse=True)  # a column that left does not come back
+    for i in range(G):
+        one, _ = newton_refit(torch, b, q[i:i + 1], g[i:i + 1], m, yy, alpha, pres, start, 50)
+        torch.testing.assert_close(th[i], one[0], atol=1e-6, rtol=1e-6)
+
+
 @pytest.mark.parametrize("it", [1, 7])
 def test_lbfgs_direction_is_the_bfgs_update_of_its_pairs(it):
     """The two-loop recursion (it skips the slots not yet written) gives -H g, H the BFGS inverse

@@ -528,7 +528,8 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
     V' diag(var) V or the isotropic raw weight, is formed in full); binomial (one logit) for two
     classes, multinomial otherwise (Hessian sum_i z_i z_i' (x) (diag p_i - p_i p_i')). Converged:
     half the squared Newton decrement (the remaining objective gap, nats, to second order) below
-    1e-9 per training sample. Objective, logits and gradients are float64; with a float32 basis the
+    1e-9 per training sample; a converged column leaves the refit (its Hessian is not formed again,
+    which is most of a step's cost). Objective, logits and gradients are float64; with a float32 basis the
     Hessian's products over the samples are float32 (3-4x cheaper; the optimum does not depend on
     them, only the steps do), and a step whose float32 Hessians fail Cholesky is retaken with
     float64 ones.
@@ -575,7 +576,6 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
     # only the steps are approximate): 3-4x cheaper. Columns whose float32 Hessian is not positive
     # definite to Cholesky get their Hessians in float64.
     Z32 = Zq if Zq.dtype == torch.float32 else None
-    Zx = [Zq if Z32 is None else None]  # (M, n, d1) float64, made when a float64 Hessian is needed
     m = train[q, g].to(f64)  # (M, n)
     Y = y[q, g].to(f64) * m[..., None]  # (M, n, C)
     a = alpha[q, g].to(f64)
@@ -599,75 +599,85 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
     ntr = m.sum(-1).clamp_min(1)
     P = d1 * Cp
 
-    def terms(t, need_grad=True, exact=False):
+    def terms(t, live, need_grad=True, exact=False):
+        """Objective, gradient and Hessian of the columns ``live`` (indices into the M) at t."""
+        ii, pp = inv[live], pos[live]
+        Ml = live.numel()
         # (W C', d1) x (d1, n) per problem, its columns' rows side by side (zero rows pad the
-        # problems with fewer columns): the BLAS is far slower on (n, d1) x (d1, C') per column
+        # problems with fewer columns, and the columns already converged): the BLAS is far slower on
+        # (n, d1) x (d1, C') per column
         tp = t.new_zeros(U, Wu, Cp, d1)
-        tp[inv, pos] = t.transpose(1, 2)
-        z = torch.bmm(tp.reshape(U, Wu * Cp, d1), Z64T).reshape(U, Wu, Cp, n)[inv, pos].transpose(1, 2)  # (M, n, C')
+        tp[ii, pp] = t.transpose(1, 2)
+        z = torch.bmm(tp.reshape(U, Wu * Cp, d1), Z64T).reshape(U, Wu, Cp, n)[ii, pp].transpose(1, 2)  # (Ml, n, C')
+        ml, Yl, penl = m[live], Y[live], pen[live]
         if binary:
             z1 = z[..., 0]
-            data = (torch.nn.functional.softplus(z1) * m - Y[..., 1] * z1).sum(-1)
+            data = (torch.nn.functional.softplus(z1) * ml - Yl[..., 1] * z1).sum(-1)
         else:
-            lp = torch.log_softmax(z + pmask, -1)
-            data = -(lp * Y).sum((-1, -2))
-        f = data + 0.5 * torch.einsum("mdc,mde,mec->m", t, pen, t)
+            lp = torch.log_softmax(z + pmask[live], -1)
+            data = -(lp * Yl).sum((-1, -2))
+        f = data + 0.5 * torch.einsum("mdc,mde,mec->m", t, penl, t)
         if not need_grad:
             return f, None, None
         if binary:
             p1 = torch.sigmoid(z1)
-            res = (p1 * m - Y[..., 1])[..., None]
-            A = (p1 * (1 - p1) * m)[..., None, None]  # (M, n, 1, 1)
+            res = (p1 * ml - Yl[..., 1])[..., None]
+            A = (p1 * (1 - p1) * ml)[..., None, None]  # (Ml, n, 1, 1)
         else:
             p = lp.exp()
-            res = p * m[..., None] - Y
-            A = (torch.diag_embed(p) - p[..., :, None] * p[..., None, :]) * m[..., None, None]
+            res = p * ml[..., None] - Yl
+            A = (torch.diag_embed(p) - p[..., :, None] * p[..., None, :]) * ml[..., None, None]
         rp = res.new_zeros(U, Wu, Cp, n)
-        rp[inv, pos] = res.transpose(1, 2)
-        grad = torch.bmm(rp.reshape(U, Wu * Cp, n), Z64).reshape(U, Wu, Cp, d1)[inv, pos].transpose(1, 2)
-        grad = grad + torch.einsum("mde,mec->mdc", pen, t)
-        H = torch.empty(M, d1, Cp, d1, Cp, dtype=f64, device=dev)
+        rp[ii, pp] = res.transpose(1, 2)
+        grad = torch.bmm(rp.reshape(U, Wu * Cp, n), Z64).reshape(U, Wu, Cp, d1)[ii, pp].transpose(1, 2)
+        grad = grad + torch.einsum("mde,mec->mdc", penl, t)
+        H = torch.empty(Ml, d1, Cp, d1, Cp, dtype=f64, device=dev)
         if exact or Z32 is None:
-            if Zx[0] is None:
-                Zx[0] = Z64[inv]
-            Zh, Ah = Zx[0], A
+            Zh, Ah = Z64[ii], A
         else:
-            Zh, Ah = Z32, A.to(torch.float32)
-        for c in range(Cp):  # one class row at a time: (M, n, d1, C') intermediates only
+            Zh, Ah = (Z32 if Ml == M else Z32[live]), A.to(torch.float32)
+        for c in range(Cp):  # one class row at a time: (Ml, n, d1, C') intermediates only
             H[:, :, c] = torch.einsum("mni,mnjb->mijb", Zh, Zh[..., None] * Ah[:, :, c, None, :])
-        H = H + penK + fixed
-        return f, grad, H.reshape(M, P, P)
+        H = H + penK[live] + fixed[live]
+        return f, grad, H.reshape(Ml, P, P)
 
+    # the columns still running: a converged column leaves (its solution no longer moves, so
+    # evaluating it again would only repeat its test)
     conv = torch.zeros(M, dtype=torch.bool, device=dev)
-    f, grad, H = terms(th)
+    live = torch.arange(M, device=dev)
+    f, grad, H = terms(th, live)
     eye = torch.eye(P, dtype=f64, device=dev)
     for _ in range(max_iter):
+        Ml = live.numel()
         Hj = H + 1e-10 * (torch.diagonal(H, dim1=1, dim2=2).abs().amax(-1) + 1.0)[:, None, None] * eye
         L, info = torch.linalg.cholesky_ex(Hj)
         if Z32 is not None and bool((info != 0).any()):
-            f, grad, H = terms(th, exact=True)  # rare: every column's Hessian in float64, this step
+            f, grad, H = terms(th[live], live, exact=True)  # rare: every column's Hessian in float64, this step
             Hj = H + 1e-10 * (torch.diagonal(H, dim1=1, dim2=2).abs().amax(-1) + 1.0)[:, None, None] * eye
             L, info = torch.linalg.cholesky_ex(Hj)
-        gv = grad.reshape(M, P)
+        gv = grad.reshape(Ml, P)
         step = torch.cholesky_solve(gv[..., None], L)[..., 0]
         step = torch.where((info == 0)[:, None], step, gv / torch.diagonal(Hj, dim1=1, dim2=2).clamp_min(1e-12))
         dec2 = (gv * step).sum(-1)  # squared Newton decrement
-        conv = torch.isfinite(dec2) & (0.5 * dec2 <= 1e-9 * ntr)
-        if bool(conv.all()):
+        done = torch.isfinite(dec2) & (0.5 * dec2 <= 1e-9 * ntr[live])
+        conv[live] = done
+        if bool(done.all()):
             break
+        run = ~done
+        live, step, f = live[run], step[run].reshape(-1, d1, Cp), f[run]
         # backtracking: halve the step until the objective does not increase (per column)
-        step = step.reshape(M, d1, Cp)
-        t_step = torch.ones(M, dtype=f64, device=dev)
-        fn, _, _ = terms(th - step, need_grad=False)
+        th_l = th[live]
+        t_step = torch.ones(live.numel(), dtype=f64, device=dev)
+        fn, _, _ = terms(th_l - step, live, need_grad=False)
         for _ in range(30):
             worse = ~(fn <= f + 1e-12 * f.abs())
             if not bool(worse.any()):
                 break
             t_step = torch.where(worse, t_step * 0.5, t_step)
-            fn = torch.where(worse, terms(th - t_step[:, None, None] * step, need_grad=False)[0], fn)
-        ok = (fn <= f + 1e-12 * f.abs()) & ~conv
-        th = torch.where(ok[:, None, None], th - t_step[:, None, None] * step, th)
-        f, grad, H = terms(th)
+            fn = torch.where(worse, terms(th_l - t_step[:, None, None] * step, live, need_grad=False)[0], fn)
+        ok = fn <= f + 1e-12 * f.abs()
+        th[live] = torch.where(ok[:, None, None], th_l - t_step[:, None, None] * step, th_l)
+        f, grad, H = terms(th[live], live)
     return th, conv
 
 
