@@ -12,7 +12,9 @@ scaled, which is what makes a solver iterate):
   60) and with weight decay 1e-2 (epochs 20, 45, 60; units down to s.d. 2e-8), the demo RNN at
   epoch 12 (end of the stimulus); labels color and direction. One estimator call per layer.
 * ``--run RUN_DIR``: the ``hidden`` layer of a recorded time-resolved run at ``--run-epochs``
-  (default: four recorded epochs spread over training) and every ``--time-stride``-th step,
+  (default: four recorded epochs spread over training) and every ``--time-stride``-th step (default
+  1: every step, as ``decisionnets analyze`` fits them; a stride leaves fewer problems per call, so
+  the per-iteration overhead is shared by fewer of them and the time per problem rises),
   labels the run declares plus ``choice``; one estimator call per epoch (all time steps and labels
   at once, as ``decisionnets analyze`` does).
 
@@ -29,9 +31,12 @@ function about once per iteration); the largest |delta| in bits against scikit-l
 ``--compare`` estimates from another run of this script, e.g. another version of the package).
 
 The arithmetic floor: the FLOPs of the evaluations the solver made (``4 n (r+1)`` per column and
-evaluation: the logits and the gradient GEMMs; the float64 Newton refit's products over the samples
-counted twice) divided by one GEMM rate: ``--floor-gflops``, or the best rate of ``torch.bmm``
-measured here, in this process, at the solver's shapes (64 columns) and threads.
+evaluation: the logits and the gradient GEMMs; the Newton refit's products over the samples, its
+Hessians at the rate of their dtype (float32 products on a float32 basis), its float64 logits and
+gradients counted twice) divided by one GEMM rate: ``--floor-gflops``, or the best rate of ``torch.bmm``
+measured here, in this process, at the solver's shapes (64 columns) and threads. Every row of the
+products counts, the rows that pad a problem's block and those of columns already converged
+included: it is the floor of the products the solver made, not of the fits a problem needs.
 """
 
 from __future__ import annotations
@@ -64,15 +69,21 @@ class _CountingTorch:
         self.other_flops = 0.0
         self.col_evals = 0.0
         self.newton_flops = 0.0
+        self.hessian32_flops = 0.0
 
     def __getattr__(self, name):
         return getattr(torch, name)
 
     def einsum(self, eq, *ops):
-        # the Newton refit's products over the samples (float64): the Hessian and the logits
+        # the Newton refit's products over the samples: the Hessians (float32 products when the basis
+        # is float32, float64 otherwise) and the logits
         if eq == "mni,mnjb->mijb":
             a, b = ops
-            self.newton_flops += 2.0 * a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2] * b.shape[3]
+            fl = 2.0 * a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2] * b.shape[3]
+            if a.dtype == torch.float64:
+                self.newton_flops += fl
+            else:
+                self.hessian32_flops += fl
         elif eq in ("mnd,mdc->mnc", "mnd,mnc->mdc"):  # the logits and the gradient
             a, b = ops
             self.newton_flops += 2.0 * a.shape[0] * a.shape[1] * a.shape[2] * b.shape[2]
@@ -214,7 +225,7 @@ def bench_source(name, X, y, names, args, rates):
     K = args.folds
     L = len(DEFAULT_L2_GRID)
     COUNT.n = n
-    f0, e0, nf0 = COUNT.data_flops, COUNT.col_evals, COUNT.newton_flops
+    f0, e0, nf0, h0 = COUNT.data_flops, COUNT.col_evals, COUNT.newton_flops, COUNT.hessian32_flops
     t0, p0 = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -229,7 +240,8 @@ def bench_source(name, X, y, names, args, rates):
     if key not in rates:
         rates[key] = args.floor_gflops or gemm_rate(n, r1, 64, args.threads)
     newton_fl = COUNT.newton_flops - nf0  # float64: counted at half the float32 rate
-    floor = (data_fl + 2 * newton_fl) / n_prob / (rates[key] * 1e9)
+    hess32_fl = COUNT.hessian32_flops - h0  # the refit's float32 Hessian products: the float32 rate
+    floor = (data_fl + hess32_fl + 2 * newton_fl) / n_prob / (rates[key] * 1e9)
     # baseline on a subset
     rng = np.random.default_rng(1)
     pick = rng.choice(n_prob, size=min(args.subset, n_prob), replace=False)
@@ -248,7 +260,7 @@ def bench_source(name, X, y, names, args, rates):
                sk_ms=1e3 * sk_wall, sk_cpu_ms=1e3 * sk_cpu, evals_per_problem=evals, evals_per_column=evals / cols,
                sk_iters_per_fit=float(np.mean(sk_it)), sk_fits=len(sk_it) / len(pick) + K,
                floor_ms=1e3 * floor, gflops=rates[key], max_delta=float(delta.max()),
-               newton_share=float(2 * newton_fl / max(data_fl + 2 * newton_fl, 1)),
+               newton_share=float((hess32_fl + 2 * newton_fl) / max(data_fl + hess32_fl + 2 * newton_fl, 1)),
                converged=float(est.converged_.mean()), information=ours.tolist(), sk_subset=[int(i) for i in pick])
     return row
 
@@ -266,7 +278,7 @@ def main(argv=None):
     ap.add_argument("--train", metavar="DIR", help="train the demo RNN (preset color-direction, seed 0) into DIR "
                     "first if it holds no run, and use it as --run")
     ap.add_argument("--run-epochs", type=int, nargs="+", help="epochs of --run (default: 4 spread over training)")
-    ap.add_argument("--time-stride", type=int, default=3, help="every k-th recorded step of --run (last kept)")
+    ap.add_argument("--time-stride", type=int, default=1, help="every k-th recorded step of --run (last kept)")
     ap.add_argument("--no-fixture", action="store_true", help="skip the stored trained layers")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--seed", type=int, default=0, help="fold seed")
