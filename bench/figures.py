@@ -39,7 +39,7 @@ def _pairs(ax, groups, ours, base, ours_label, base_label, ylabel, ratios, xlabe
         ax.set_yscale("log")
     top = np.maximum(np.asarray(ours, float), np.asarray(base, float))
     for xi, t, r in zip(x, top, ratios):
-        ax.annotate(f"{r:.2f}×", (xi, t), xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
+        ax.annotate(f"{r:.0f}×" if r >= 100 else f"{r:.2f}×", (xi, t), xytext=(0, 3), textcoords="offset points", ha="center", va="bottom",
                     fontsize=9, fontweight="bold")
     ax.set_xticks(x, groups)
     ax.set_xlim(-0.75, len(groups) - 0.25)
