@@ -576,6 +576,7 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
     # only the steps are approximate): 3-4x cheaper. Columns whose float32 Hessian is not positive
     # definite to Cholesky get their Hessians in float64.
     Z32 = Zq if Zq.dtype == torch.float32 else None
+    Zx = [Zq if Z32 is None else None]  # (M, n, d1) float64, made when a float64 Hessian is needed
     m = train[q, g].to(f64)  # (M, n)
     Y = y[q, g].to(f64) * m[..., None]  # (M, n, C)
     a = alpha[q, g].to(f64)
@@ -633,7 +634,9 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
         grad = grad + torch.einsum("mde,mec->mdc", penl, t)
         H = torch.empty(Ml, d1, Cp, d1, Cp, dtype=f64, device=dev)
         if exact or Z32 is None:
-            Zh, Ah = Z64[ii], A
+            if Zx[0] is None:
+                Zx[0] = Z64[inv]
+            Zh, Ah = (Zx[0] if Ml == M else Zx[0][live]), A
         else:
             Zh, Ah = (Z32 if Ml == M else Z32[live]), A.to(torch.float32)
         for c in range(Cp):  # one class row at a time: (Ml, n, d1, C') intermediates only
@@ -652,7 +655,7 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
         Hj = H + 1e-10 * (torch.diagonal(H, dim1=1, dim2=2).abs().amax(-1) + 1.0)[:, None, None] * eye
         L, info = torch.linalg.cholesky_ex(Hj)
         if Z32 is not None and bool((info != 0).any()):
-            f, grad, H = terms(th[live], live, exact=True)  # rare: every column's Hessian in float64, this step
+            f, grad, H = terms(th[live], live, exact=True)  # rare: the running columns' Hessians in float64, this step
             Hj = H + 1e-10 * (torch.diagonal(H, dim1=1, dim2=2).abs().amax(-1) + 1.0)[:, None, None] * eye
             L, info = torch.linalg.cholesky_ex(Hj)
         gv = grad.reshape(Ml, P)
