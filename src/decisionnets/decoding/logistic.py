@@ -225,6 +225,7 @@ def fit_logistic_lbfgs(torch, b: Basis, m, y, alpha, pres, theta0, max_iter, tol
     if stats is not None:
         stats["iterations"] = its_glob
     mf = m.to(dt)
+    ntr_glob = mf.sum(-1)  # (Q, G) training samples of each column (exact: a sum of 0s and 1s)
     y = y.to(dt)
     a = alpha.to(dt)[..., None]  # (Q, G, 1)
     pre_glob, pen_glob = _preconditioner(torch, b, m, a, binary)
@@ -277,13 +278,12 @@ def fit_logistic_lbfgs(torch, b: Basis, m, y, alpha, pres, theta0, max_iter, tol
 
         s = {"Z": rows(Z1), "ZT": rows(ZT_glob), "rms": rows(rms_glob)[:, :, None, None]}
         gn = gi[:, :, None].expand(-1, -1, n)
-        mw = torch.gather(rows(mf), 1, gn)  # (Q', W, n)
-        s["ntr"] = mw.sum(-1)
+        s["ntr"] = torch.gather(rows(ntr_glob), 1, gi)
         if binary:
             s["sgn"] = torch.gather(rows(sgn_glob), 1, gn)
             s["bias"] = torch.gather(rows(bias_glob), 1, gn)
         else:
-            s["m"] = mw
+            s["m"] = torch.gather(rows(mf), 1, gn)  # (Q', W, n)
             s["ym"] = torch.gather(rows(ym_glob), 1, gn[:, :, None].expand(-1, -1, C, -1))  # (Q', W, C, n)
             s["pm"] = torch.gather(rows(pm_glob), 1, gi[..., None].expand(-1, -1, C))[..., None]  # (Q', W, C, 1)
         s["pre"] = torch.gather(rows(pre_glob), 2, gi[:, None, :].expand(-1, d1, -1))[..., None]  # (Q', d1, W, 1)
