@@ -576,7 +576,6 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
     # only the steps are approximate): 3-4x cheaper. Columns whose float32 Hessian is not positive
     # definite to Cholesky get their Hessians in float64.
     Z32 = Zq if Zq.dtype == torch.float32 else None
-    Zx = [Zq if Z32 is None else None]  # (M, n, d1) float64, made when a float64 Hessian is needed
     m = train[q, g].to(f64)  # (M, n)
     Y = y[q, g].to(f64) * m[..., None]  # (M, n, C)
     a = alpha[q, g].to(f64)
@@ -599,23 +598,25 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
     pmask = None if binary else torch.where(present[q, g], 0.0, -1e4).to(f64)[:, None, :]
     ntr = m.sum(-1).clamp_min(1)
     P = d1 * Cp
+    # the per-column data of the columns still running (narrowed when columns converge, once per step)
+    cols = dict(ii=inv, pp=pos, m=m, Y=Y, pen=pen, penK=penK, fixed=fixed, pmask=pmask, ntr=ntr, Z32=Z32,
+                Zx=Zq if Z32 is None else None)  # Zx: (M, n, d1) float64, made when a float64 Hessian is needed
 
-    def terms(t, live, need_grad=True, exact=False):
-        """Objective, gradient and Hessian of the columns ``live`` (indices into the M) at t."""
-        ii, pp = inv[live], pos[live]
-        Ml = live.numel()
+    def terms(t, need_grad=True, exact=False):
+        """Objective, gradient and Hessian of the running columns (``cols``) at t."""
+        ii, pp, ml, Yl, penl = cols["ii"], cols["pp"], cols["m"], cols["Y"], cols["pen"]
+        Ml = ii.numel()
         # (W C', d1) x (d1, n) per problem, its columns' rows side by side (zero rows pad the
         # problems with fewer columns, and the columns already converged): the BLAS is far slower on
         # (n, d1) x (d1, C') per column
         tp = t.new_zeros(U, Wu, Cp, d1)
         tp[ii, pp] = t.transpose(1, 2)
         z = torch.bmm(tp.reshape(U, Wu * Cp, d1), Z64T).reshape(U, Wu, Cp, n)[ii, pp].transpose(1, 2)  # (Ml, n, C')
-        ml, Yl, penl = m[live], Y[live], pen[live]
         if binary:
             z1 = z[..., 0]
             data = (torch.nn.functional.softplus(z1) * ml - Yl[..., 1] * z1).sum(-1)
         else:
-            lp = torch.log_softmax(z + pmask[live], -1)
+            lp = torch.log_softmax(z + cols["pmask"], -1)
             data = -(lp * Yl).sum((-1, -2))
         f = data + 0.5 * torch.einsum("mdc,mde,mec->m", t, penl, t)
         if not need_grad:
@@ -634,53 +635,55 @@ def newton_refit(torch, b: Basis, q, g, train, y, alpha, present, theta, max_ite
         grad = grad + torch.einsum("mde,mec->mdc", penl, t)
         H = torch.empty(Ml, d1, Cp, d1, Cp, dtype=f64, device=dev)
         if exact or Z32 is None:
-            if Zx[0] is None:
-                Zx[0] = Z64[inv]
-            Zh, Ah = (Zx[0] if Ml == M else Zx[0][live]), A
+            if cols["Zx"] is None:
+                cols["Zx"] = Z64[ii]
+            Zh, Ah = cols["Zx"], A
         else:
-            Zh, Ah = (Z32 if Ml == M else Z32[live]), A.to(torch.float32)
+            Zh, Ah = cols["Z32"], A.to(torch.float32)
         for c in range(Cp):  # one class row at a time: (Ml, n, d1, C') intermediates only
             H[:, :, c] = torch.einsum("mni,mnjb->mijb", Zh, Zh[..., None] * Ah[:, :, c, None, :])
-        H = H + penK[live] + fixed[live]
+        H = H + cols["penK"] + cols["fixed"]
         return f, grad, H.reshape(Ml, P, P)
 
     # the columns still running: a converged column leaves (its solution no longer moves, so
     # evaluating it again would only repeat its test)
     conv = torch.zeros(M, dtype=torch.bool, device=dev)
     live = torch.arange(M, device=dev)
-    f, grad, H = terms(th, live)
+    f, grad, H = terms(th)
     eye = torch.eye(P, dtype=f64, device=dev)
     for _ in range(max_iter):
         Ml = live.numel()
         Hj = H + 1e-10 * (torch.diagonal(H, dim1=1, dim2=2).abs().amax(-1) + 1.0)[:, None, None] * eye
         L, info = torch.linalg.cholesky_ex(Hj)
         if Z32 is not None and bool((info != 0).any()):
-            f, grad, H = terms(th[live], live, exact=True)  # rare: the running columns' Hessians in float64, this step
+            f, grad, H = terms(th[live], exact=True)  # rare: the running columns' Hessians in float64, this step
             Hj = H + 1e-10 * (torch.diagonal(H, dim1=1, dim2=2).abs().amax(-1) + 1.0)[:, None, None] * eye
             L, info = torch.linalg.cholesky_ex(Hj)
         gv = grad.reshape(Ml, P)
         step = torch.cholesky_solve(gv[..., None], L)[..., 0]
         step = torch.where((info == 0)[:, None], step, gv / torch.diagonal(Hj, dim1=1, dim2=2).clamp_min(1e-12))
         dec2 = (gv * step).sum(-1)  # squared Newton decrement
-        done = torch.isfinite(dec2) & (0.5 * dec2 <= 1e-9 * ntr[live])
+        done = torch.isfinite(dec2) & (0.5 * dec2 <= 1e-9 * cols["ntr"])
         conv[live] = done
         if bool(done.all()):
             break
         run = ~done
         live, step, f = live[run], step[run].reshape(-1, d1, Cp), f[run]
+        if not bool(run.all()):
+            cols = {k: (None if v is None else v[run]) for k, v in cols.items()}
         # backtracking: halve the step until the objective does not increase (per column)
         th_l = th[live]
         t_step = torch.ones(live.numel(), dtype=f64, device=dev)
-        fn, _, _ = terms(th_l - step, live, need_grad=False)
+        fn, _, _ = terms(th_l - step, need_grad=False)
         for _ in range(30):
             worse = ~(fn <= f + 1e-12 * f.abs())
             if not bool(worse.any()):
                 break
             t_step = torch.where(worse, t_step * 0.5, t_step)
-            fn = torch.where(worse, terms(th_l - t_step[:, None, None] * step, live, need_grad=False)[0], fn)
+            fn = torch.where(worse, terms(th_l - t_step[:, None, None] * step, need_grad=False)[0], fn)
         ok = fn <= f + 1e-12 * f.abs()
         th[live] = torch.where(ok[:, None, None], th_l - t_step[:, None, None] * step, th_l)
-        f, grad, H = terms(th[live], live)
+        f, grad, H = terms(th[live])
     return th, conv
 
 
