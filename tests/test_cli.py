@@ -144,8 +144,13 @@ def test_analyze_reads_the_runs_analysis_table_and_flags_override_it(tmp_path, c
     assert capsys.readouterr().out.split() == [str(run / "information.nc")]  # no figures: the table's
     from decisionnets.report import load_information
 
-    used = json.loads(load_information(run).attrs["analysis_config"])
+    info = load_information(run)
+    used = json.loads(info.attrs["analysis_config"])
     assert (used["variables"], used["folds"], used["figures"]) == (["direction"], 3, False)
+    import torch  # the decoding's threads are recorded, with where the number came from
+
+    assert info.attrs["analysis_threads"] == torch.get_num_threads() >= 1
+    assert info.attrs["analysis_threads_source"].startswith(("auto: decoding", "DECISIONNETS_THREADS"))
 
 
 def test_analyze_device_cuda_without_gpu_is_refused_up_front(tmp_path, monkeypatch, capsys):

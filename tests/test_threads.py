@@ -1,5 +1,9 @@
 import csv
 import json
+import os
+import subprocess
+import sys
+import time
 
 import pytest
 import torch
@@ -51,6 +55,64 @@ def test_cgroup_quota_caps_the_cpus(tmp_path):
     (tmp_path / "cpu" / "cpu.cfs_quota_us").write_text("150000")
     (tmp_path / "cpu" / "cpu.cfs_period_us").write_text("100000")
     assert threads._cgroup_cpus(tmp_path) == 1.5
+
+
+def _stat(ticks):
+    """A /proc/stat text: ``ticks`` maps cpu -> (busy, idle) ticks (busy as user time)."""
+    lines = ["cpu  0 0 0 0 0 0 0 0 0 0"]
+    lines += [f"cpu{c} {b} 0 0 {i} 0 0 0 0 0 0" for c, (b, i) in ticks.items()]
+    return "\n".join(lines + ["intr 1 2 3", "ctxt 5"]) + "\n"
+
+
+def test_busy_cpus_counts_what_other_processes_used(tmp_path):
+    stat = tmp_path / "stat"
+    stat.write_text(_stat({0: (100, 900), 1: (500, 500), 2: (0, 1000)}))
+
+    def sleep(_):  # over the interval: cpu0 fully busy, cpu1 half, cpu2 idle (100 ticks each)
+        stat.write_text(_stat({0: (200, 900), 1: (550, 550), 2: (0, 1100)}))
+
+    own = iter([3.0, 3.05])  # this process used 0.05 s of CPU in the 0.25 s interval
+    b = threads.busy_cpus(0.25, stat, cpus=[0, 1], sleep=sleep, own_cpu_seconds=lambda: next(own))
+    assert b == pytest.approx(1.5 - 0.05 / 0.25)  # cpu2 is not in the mask: not counted
+    stat.write_text(_stat({0: (1, 1)}))
+    assert threads.busy_cpus(0.25, stat, cpus=[0], sleep=lambda _: None, own_cpu_seconds=lambda: 0.0) is None
+    assert threads.busy_cpus(0.25, tmp_path / "missing", cpus=[0], sleep=lambda _: None) is None
+
+
+def test_decoding_takes_the_idle_cpus(monkeypatch):
+    monkeypatch.setattr(threads, "available_cpus", lambda: 4)
+    assert choose_threads("decode", environ={}, idle=lambda: 3.9)[0] == 4
+    n, source = choose_threads("decode", environ={}, idle=lambda: 2.6)
+    assert n == 3 and source.startswith("auto: decoding, the idle CPUs (3 of 4 available; 2.6 idle")
+    assert choose_threads("decode", environ={}, idle=lambda: 2.4)[0] == 2
+    assert choose_threads("decode", environ={}, idle=lambda: 0.0)[0] == 1  # at least one thread
+    n, source = choose_threads("decode", environ={}, idle=lambda: None)
+    assert n == 4 and "could not be read" in source
+    # a quota below the mask caps it: 3 idle CPUs in the mask, 2 allowed -> 2
+    monkeypatch.setattr(threads, "available_cpus", lambda: 2)
+    assert choose_threads("decode", environ={}, idle=lambda: 3.0)[0] == 2
+
+    def never():
+        raise AssertionError("the load is not measured when the user chose")
+
+    assert choose_threads("decode", override=2, environ={}, idle=never) == (2, "--threads")
+    assert choose_threads("decode", environ={ENV_VAR: "3"}, idle=never) == (3, ENV_VAR)
+    n, source = choose_threads("decode", environ={"OMP_NUM_THREADS": "1"}, idle=never)
+    assert n == 1 and source == "auto: decoding, capped by OMP_NUM_THREADS of 2 available CPUs"
+    assert choose_threads("large", environ={}, idle=never)[0] == 2  # training CNNs ignores the load
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_getaffinity") or not os.path.exists("/proc/stat"),
+                    reason="reads Linux CPU counters")
+def test_busy_cpus_sees_a_spinning_process():
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        assert threads.busy_cpus() >= 0.5  # one core spun the whole interval (others' load only adds)
+        assert threads.idle_cpus() <= len(os.sched_getaffinity(0)) - 0.5
+    finally:
+        spinner.kill()
+        spinner.wait()
 
 
 def _train(tmp_path, tiny, *extra):

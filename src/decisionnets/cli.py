@@ -113,7 +113,8 @@ def _analyze_args(a):
 
 def _threads_arg(p):
     p.add_argument("--threads", metavar="N", help="torch intra-op threads (default: env DECISIONNETS_THREADS, "
-                   "else 1 for RNN/FC training, the available CPUs for CNNs and decoding)")
+                   "else 1 for RNN/FC training, the available CPUs for CNNs, the idle ones "
+                   "for decoding)")
 
 
 def _cmd_tasks(args) -> int:
@@ -199,7 +200,7 @@ def _cmd_analyze(args) -> int:
     # the run's [analysis] table, then the flags given (an absent flag is None: the table's value)
     config = AnalysisConfig.from_cli(args, base=run_analysis_config(args.run_dir))  # checked before any work
     check_device(config.device)
-    use_threads("large", args.threads)
+    use_threads("decode", args.threads)
     paths = analyze_run(args.run_dir, config, progress=not args.no_progress, out=args.out)
     for p in paths:
         print(p)
@@ -232,7 +233,7 @@ def _cmd_demo(args) -> int:
         train(cfg, run_dir)
         t1 = time.perf_counter()
         _say(f"[{i}/{len(jobs)}] {cfg.task}: trained in {t1 - t0:.0f} s; decoding its recorded layers")
-        use_threads("large", args.threads)
+        use_threads("decode", args.threads)
         paths = analyze_run(run_dir, figures=False, **options)
         t2 = time.perf_counter()
         _say(f"[{i}/{len(jobs)}] {cfg.task}: analyzed in {t2 - t1:.0f} s; drawing its figures")

@@ -251,6 +251,12 @@ def _decode(run_dir: Path, out_dir: Path, ds: xr.Dataset, cov: dict, config: Ana
     _add_ceiling(result, ds.attrs)
     result.attrs["warnings"] = json.dumps(messages)
     result.attrs["n_warnings"] = len(messages)
+    # the threads the decoding ran on (estimates at other counts differ by rounding only)
+    from decisionnets.threads import thread_info
+
+    th = thread_info()
+    result.attrs["analysis_threads"] = th["threads"]
+    result.attrs["analysis_threads_source"] = th["threads_source"]
     if any(k in names for k in label_bins):
         result.attrs["analysis_label_bins"] = json.dumps({k: int(v) for k, v in label_bins.items() if k in names})
 
