@@ -9,7 +9,6 @@ import json
 
 import numpy as np
 import pytest
-import xarray as xr
 
 import decisionnets as dn
 from decisionnets.errors import UserError

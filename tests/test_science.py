@@ -1,6 +1,5 @@
 """Science checks on a full demo run (about a minute): run with ``pytest -m slow``."""
 
-import numpy as np
 import pytest
 
 import decisionnets as dn

@@ -1,7 +1,6 @@
 """The registry of representation analyses, `decisionnets analyze --analyses` and sweeps' `analyses`."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
