@@ -77,6 +77,8 @@ def test_busy_cpus_counts_what_other_processes_used(tmp_path):
     stat.write_text(_stat({0: (1, 1)}))
     assert threads.busy_cpus(0.25, stat, cpus=[0], sleep=lambda _: None, own_cpu_seconds=lambda: 0.0) is None
     assert threads.busy_cpus(0.25, tmp_path / "missing", cpus=[0], sleep=lambda _: None) is None
+    stat.write_text("cpu0 1 2 3\n")  # a format not known here: no load, not a crash
+    assert threads.busy_cpus(0.25, stat, cpus=[0], sleep=lambda _: None, own_cpu_seconds=lambda: 0.0) is None
 
 
 def test_decoding_takes_the_idle_cpus(monkeypatch):

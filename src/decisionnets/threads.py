@@ -126,7 +126,7 @@ def busy_cpus(interval: float = BUSY_SAMPLE_S, stat: Path = Path("/proc/stat"), 
         a, own0 = _cpu_ticks(stat), own_cpu_seconds()
         sleep(interval)
         b, own1 = _cpu_ticks(stat), own_cpu_seconds()
-    except (OSError, ValueError):
+    except (OSError, ValueError, IndexError):  # unreadable, or lines of a format not known here
         return None
     busy = total = 0
     for c in cpus & a.keys() & b.keys():
