@@ -40,7 +40,7 @@ def test_config_is_immutable_and_round_trips_json():
     ("val_fraction=1", "val_fraction must be in"),
     ("schedule=weekly", "record.schedule must be"),
     ("n_per_condition=0", "n_per_condition must be >= 1"),
-    ("foo.bar=1", "unknown config section 'foo'"),
+    ("foo.bar=1", "unknown config section 'foo' in 'foo.bar'; valid: env, model, train, record, agent, analysis"),
     ("device=tpu", "device must be cpu or cuda"),
 ])
 def test_bad_overrides_name_the_rule(assignment, match):
@@ -141,6 +141,20 @@ def test_a_bad_analysis_table_is_refused_when_the_config_loads(tmp_path, table, 
     f.write_text(f'base = "color-direction-static"\n[analysis]\n{table}\n')
     with pytest.raises(ConfigError, match=match):
         load_config(config_file=f)
+
+
+def test_set_changes_the_analysis_table_key_by_key():
+    base = load_config("color-direction-static-wd")
+    cfg = load_config("color-direction-static-wd", overrides=["analysis.folds=3", 'analysis.decoder=["linear", "mlp"]'])
+    a = cfg.analysis_config
+    assert (a.folds, a.decoder_names) == (3, ["linear", "mlp"])
+    # the preset's other keys stay
+    assert (a.variables, a.epoch_stride) == (base.analysis_config.variables, base.analysis_config.epoch_stride)
+    assert config_from_json(cfg.to_json()) == cfg
+    with pytest.raises(ConfigError, match=r"analysis\.folds must be an integer >= 3; got 2"):
+        load_config("color-direction-static", overrides=["analysis.folds=2"])
+    with pytest.raises(ConfigError, match=r"unknown key analysis\.bogus; valid: variables, decoder"):
+        load_config("color-direction-static", overrides=["analysis.bogus=1"])
 
 
 def test_the_demo_preset_declares_its_analysis():

@@ -347,8 +347,8 @@ def set_value(raw: dict, key: str, value) -> dict:
     """
     if "." in key:
         section, _, name = key.partition(".")
-        if section not in SECTIONS:
-            raise ConfigError(f"unknown config section {section!r} in {key!r}; valid: {', '.join(SECTIONS)}")
+        if section not in SECTIONS and section != "analysis":  # [analysis]: checked by from_dict
+            raise ConfigError(f"unknown config section {section!r} in {key!r}; valid: {', '.join(SECTIONS)}, analysis")
     elif key in ("seed", "device", "description"):
         return {**raw, key: value}
     else:

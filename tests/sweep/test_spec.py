@@ -22,6 +22,9 @@ def test_sweep_presets_are_listed():
     ({"bogus": 1}, "unknown key sweep.bogus"),
     ({"set": {"train.nope": 1}}, "nope"),
     ({"analysis": {"folds": 1}}, "folds"),
+    ({"grid": {"analysis.folds": [3, 4]}}, r"sweep\.grid\.analysis\.folds: a sweep analyses all its runs alike"),
+    ({"set": {"analysis": {"folds": 3}}}, r"sweep\.set\.analysis: .*\[sweep\.analysis\]"),
+    ({"axes": {"k": [{"value": 1, "set": {"analysis.seed": 1}}]}}, r"sweep\.axes\.k\.set\.analysis\.seed"),
 ])
 def test_bad_specs_raise_one_line_config_errors(tmp_path, table, match, sweep_spec):
     with pytest.raises(ConfigError, match=match) as e:

@@ -60,6 +60,9 @@ def flatten_set(d: dict, where: str) -> dict:
         raise ConfigError(f"{where} must be a table of overrides; got {d!r}")
     out = {}
     for k, v in d.items():
+        if k == "analysis" or k.startswith("analysis."):  # a run's [analysis] table would be ignored
+            raise ConfigError(f"{where}.{k}: a sweep analyses all its runs alike, as [sweep.analysis] says; "
+                              "analysis options cannot be set per run")
         if k in ("env", "model", "train", "record") and isinstance(v, dict):
             out.update({f"{k}.{kk}": vv for kk, vv in v.items()})
         else:
