@@ -341,7 +341,8 @@ def apply_override(raw: dict, assignment: str) -> dict:
 def set_value(raw: dict, key: str, value) -> dict:
     """Set one config value (a Python value, not TOML text) in a raw config dict; returns the new dict.
 
-    ``key`` is dotted (``train.lr``, ``env.timing``, ``train.phases`` with a list of tables) or a
+    ``key`` is dotted (``train.lr``, ``env.timing``, ``train.phases`` with a list of tables,
+    ``analysis.folds``: one option of the ``[analysis]`` table) or a
     bare name when unambiguous (``lr``, ``seed``; an env or model parameter when only one of them
     has it), as for ``--set``. Values are validated later, by :func:`from_dict`.
     """
