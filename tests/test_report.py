@@ -371,6 +371,9 @@ def test_analyze_announces_its_problems_and_suggests_fewer_for_a_large_run(tmp_p
     err = capsys.readouterr().err
     assert total == 6 * 6 * 4 + 2 * 6 * 4
     assert f"{total} decoding problems to fit" in err and "choice_vs_direction 48" in err
+    import torch
+
+    assert f"decoding on {torch.get_num_threads()} thread(s) (" in err  # and where that number came from
     assert "--time-stride" not in err  # small
     job.config = AnalysisConfig(decoder=["linear", "mlp", "linear-raw"])
     counts = count_problems(job, ["hidden"], todo)

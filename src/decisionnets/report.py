@@ -478,6 +478,10 @@ def _announce(run_dir: Path, ds: xr.Dataset, layers, labels, config: AnalysisCon
     shape += f" x {n_dec} decoders" if n_dec > 1 else ""
     each = ", ".join(f"{name} {n}" for name, n in counts.items() if n)
     print(f"analyze {run_dir.name}: {total} decoding problems to fit ({shape}; {each})", file=sys.stderr, flush=True)
+    from decisionnets.threads import thread_info
+
+    th = thread_info()  # so that a slow analysis can be explained before it ends
+    print(f"analyze: decoding on {th['threads']} thread(s) ({th['threads_source']})", file=sys.stderr, flush=True)
     if total > LARGE_RUN:
         tips = []
         if "time" in ds.dims and ds.sizes["time"] > 4:
