@@ -128,13 +128,12 @@ def busy_cpus(interval: float = BUSY_SAMPLE_S, stat: Path = Path("/proc/stat"), 
         b, own1 = _cpu_ticks(stat), own_cpu_seconds()
     except (OSError, ValueError, IndexError):  # unreadable, or lines of a format not known here
         return None
-    busy = total = 0
-    for c in cpus & a.keys() & b.keys():
-        busy += b[c][0] - a[c][0]
-        total += b[c][1] - a[c][1]
+    counted = cpus & a.keys() & b.keys()
+    busy = sum(b[c][0] - a[c][0] for c in counted)
+    total = sum(b[c][1] - a[c][1] for c in counted)
     if total <= 0:
         return None
-    n = len(cpus & a.keys() & b.keys())
+    n = len(counted)
     frac = n * busy / total  # busy CPUs over the interval, as the ticks of the counted CPUs say
     return min(float(n), max(0.0, frac - (own1 - own0) / interval))
 
